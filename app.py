@@ -1,0 +1,231 @@
+"""feedback-hub: the web app (create_app), its health routes, and the `feedback-hub` CLI."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+from flask import Flask, Response, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from redis.exceptions import RedisError
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+from werkzeug.exceptions import HTTPException
+
+import integrations
+from integrations import logs
+from integrations.errors import Rejected, Unavailable, error_code
+from integrations.settings import ConfigError, Settings
+from integrations.web import Hub
+from workers.queues import QUEUES, connect, queue
+
+log = logging.getLogger("feedback_hub")
+
+# Bodies larger than this are refused with 413 before a view reads them;
+# an integration that takes files raises it for its own routes.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the web app; without `settings`, read them from the environment (role web)."""
+    if settings is None:
+        settings = Settings.from_env("web")
+    logs.configure(settings.secrets)
+
+    app = Flask("feedback_hub")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    assert settings.redis_url, "web settings always have REDIS_URL"
+    # Short timeouts: Slack wants an answer within 3 s, so a dead Redis must fail fast.
+    hub = Hub(settings=settings, redis=connect(settings.redis_url, timeout=1.0))
+    hub.readiness["redis"] = lambda: _redis_ready(hub)
+    hub.readiness["settings"] = lambda: _settings_ready(settings)
+    app.extensions["feedback_hub"] = hub
+
+    for blueprint in integrations.blueprints():
+        app.register_blueprint(blueprint)
+    _register_health(app, hub)
+    _register_errors(app)
+    return app
+
+
+def _redis_ready(hub: Hub) -> tuple[bool, str]:
+    try:
+        hub.redis.ping()
+    except RedisError as exc:
+        return False, f"Redis is unreachable: {type(exc).__name__}"
+    return True, "ok"
+
+
+def _settings_ready(settings: Settings) -> tuple[bool, str]:
+    missing = settings.missing("worker")
+    if missing:
+        return False, f"workers cannot file tickets until these are set: {', '.join(missing)}"
+    return True, "ok"
+
+
+_REQUESTS = Counter(
+    "feedback_hub_http_requests",
+    "HTTP requests answered by this web process",
+    ["route", "status"],
+)
+
+
+class _QueueCollector:
+    """Queue depths and dead letters, read from Redis at scrape time (shared by all processes)."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def collect(self) -> Any:
+        depth = GaugeMetricFamily("feedback_hub_queue_jobs", "Jobs waiting", labels=["queue"])
+        scheduled = GaugeMetricFamily(
+            "feedback_hub_scheduled_jobs",
+            "Jobs waiting for a retry or rate limit",
+            labels=["queue"],
+        )
+        failed = GaugeMetricFamily(
+            "feedback_hub_failed_jobs",
+            "Dead letters: jobs that exhausted their retries",
+            labels=["queue"],
+        )
+        try:
+            for name in QUEUES:
+                q = queue(self.hub.redis, name)
+                depth.add_metric([name], q.count)
+                scheduled.add_metric([name], ScheduledJobRegistry(queue=q).count)
+                failed.add_metric([name], FailedJobRegistry(queue=q).count)
+        except RedisError:
+            return
+        yield depth
+        yield scheduled
+        yield failed
+
+
+def _register_health(app: Flask, hub: Hub) -> None:
+    registry = CollectorRegistry()
+    registry.register(_REQUESTS)
+    registry.register(_QueueCollector(hub))
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz() -> tuple[Response, int]:
+        checks = {name: check() for name, check in hub.readiness.items()}
+        ready = all(ok for ok, _ in checks.values())
+        body = {
+            "ready": ready,
+            "checks": {name: detail for name, (_, detail) in checks.items()},
+        }
+        return jsonify(body), 200 if ready else 503
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+    @app.after_request
+    def count(response: Response) -> Response:
+        rule = request.url_rule.rule if request.url_rule else "unmatched"
+        _REQUESTS.labels(rule, str(response.status_code)).inc()
+        return response
+
+
+def _register_errors(app: Flask) -> None:
+    """Every 4xx and 5xx answers JSON {"error": code, "message": text}, never an HTML page."""
+
+    def answer(status: int, message: str, code: str | None = None) -> tuple[Response, int]:
+        return jsonify(error=code or error_code(status), message=message), status
+
+    @app.errorhandler(Rejected)
+    def rejected(exc: Rejected) -> tuple[Response, int]:
+        return answer(exc.status, exc.reason, exc.code)
+
+    @app.errorhandler(Unavailable)
+    def unavailable(exc: Unavailable) -> tuple[Response, int]:
+        return answer(503, str(exc))
+
+    @app.errorhandler(RedisError)
+    def redis_down(exc: RedisError) -> tuple[Response, int]:
+        logs.event(log, "redis.unavailable", logging.ERROR, error=type(exc).__name__)
+        return answer(503, "the hub cannot store requests right now; nothing was accepted, retry")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        status = exc.code or 500
+        message = exc.description or exc.name
+        if status == 413:
+            limit = request.max_content_length
+            message = f"the request body is larger than this route accepts ({limit} bytes)"
+        return answer(status, message)
+
+    @app.errorhandler(Exception)
+    def internal(exc: Exception) -> tuple[Response, int]:
+        logs.event(
+            log, "http.internal_error", logging.ERROR, path=request.path, error=type(exc).__name__
+        )
+        log.exception("unhandled error")
+        return answer(500, "internal error; it has been logged", "internal")
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+@click.group(help="feedback-hub: Slack and mobile feedback to routed Zendesk tickets.")
+def cli() -> None:
+    pass
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="Stop once the queues are empty.")
+def worker(burst: bool) -> None:
+    """Run an rq worker (with the scheduler) on the hub's queues."""
+    from workers.worker import run
+
+    settings = Settings.from_env("worker")
+    logs.configure(settings.secrets)
+    run(settings, burst=burst)
+
+
+@cli.command("config")
+def show_config() -> None:
+    """Check the environment: what is set, what each process still needs (never prints secrets)."""
+    settings = Settings.from_env("cli")
+    for role in ("web", "worker"):
+        missing = settings.missing(role)
+        state = "ready" if not missing else "missing " + ", ".join(missing)
+        click.echo(f"{role}: {state}")
+    click.echo(f"zendesk: {settings.zendesk_url or '-'}")
+    click.echo(f"slack api: {settings.slack_api_url}")
+    click.echo(f"mobile apps: {', '.join(sorted(settings.mobile_api_keys)) or '-'}")
+    click.echo(f"rules: {settings.rules_path}")
+
+
+@cli.command()
+def dev() -> None:
+    """Run the hub locally: Redis, web and worker (the README's `make run`)."""
+    from workers.devserver import run_dev
+
+    sys.exit(run_dev())
+
+
+def main() -> None:
+    """Console-script entry: configuration errors end in one line naming the variable."""
+    try:
+        cli.main(standalone_mode=False)
+    except ConfigError as exc:
+        click.echo(f"feedback-hub: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""The one settings object, read from the environment at start (12-factor)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+Role = Literal["web", "worker", "cli"]
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_RULES_PATH = "rules/default.yml"
+
+
+class ConfigError(Exception):
+    """A missing or malformed environment variable; the message is one line naming it."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        self.variable = variable
+        self.problem = problem
+        super().__init__(f"{variable} {problem}")
+
+
+# What each variable is, for error messages, the README table and `feedback-hub config`.
+VARIABLES: dict[str, str] = {
+    "ZENDESK_URL": "https://<subdomain>.zendesk.com (any http(s) base URL works)",
+    "ZENDESK_EMAIL": "the email of the Zendesk agent the API token belongs to",
+    "ZENDESK_API_TOKEN": "a Zendesk API token (Admin Center > Apps and integrations > Zendesk API)",
+    "ZENDESK_OAUTH_TOKEN": "a Zendesk OAuth access token, instead of ZENDESK_API_TOKEN",
+    "ZENDESK_WEBHOOK_SECRET": "the signing secret of the Zendesk webhook that targets the hub",
+    "SLACK_SIGNING_SECRET": "the Slack app's signing secret (Basic Information > App Credentials)",
+    "SLACK_BOT_TOKEN": "the Slack bot token, xoxb-... (OAuth & Permissions)",
+    "SLACK_API_URL": f"the Slack Web API base URL, default {DEFAULT_SLACK_API_URL}",
+    "SLACK_OPS_CHANNEL": "the Slack channel id or name for operator alerts",
+    "MOBILE_API_KEYS": "comma-separated app_id:key pairs the mobile app authenticates with",
+    "REDIS_URL": "redis://[:password@]host:port/db (or rediss://, unix://)",
+    "RULES_PATH": f"the rules file, default {DEFAULT_RULES_PATH}",
+    "PORT": "the web port, 1-65535",
+}
+
+# Variables each process cannot start without. The web process only verifies,
+# parses and enqueues; workers talk to Zendesk and Slack.
+REQUIRED: dict[Role, tuple[str, ...]] = {
+    "web": ("REDIS_URL", "SLACK_SIGNING_SECRET"),
+    "worker": ("REDIS_URL", "ZENDESK_URL", "ZENDESK_EMAIL", "ZENDESK_API_TOKEN", "SLACK_BOT_TOKEN"),
+    "cli": (),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the hub reads from its environment, validated."""
+
+    redis_url: str | None = None
+    zendesk_url: str | None = None
+    zendesk_email: str | None = None
+    zendesk_api_token: str | None = field(default=None, repr=False)
+    zendesk_oauth_token: str | None = field(default=None, repr=False)
+    zendesk_webhook_secret: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    slack_ops_channel: str | None = None
+    mobile_api_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
+    rules_path: str = DEFAULT_RULES_PATH
+    port: int = 5000
+
+    @classmethod
+    def from_env(
+        cls,
+        role: Role = "cli",
+        environ: Mapping[str, str] | None = None,
+        *,
+        read_dotenv: bool = True,
+    ) -> Settings:
+        """Read and validate the environment; raise ConfigError naming the first bad variable."""
+        if environ is None:
+            if read_dotenv:
+                _load_dotenv()
+            environ = os.environ
+        env = {k: v.strip() for k, v in environ.items() if k in VARIABLES and v.strip()}
+
+        settings = cls(
+            redis_url=_redis_url(env.get("REDIS_URL")),
+            zendesk_url=_http_url("ZENDESK_URL", env.get("ZENDESK_URL")),
+            zendesk_email=_email("ZENDESK_EMAIL", env.get("ZENDESK_EMAIL")),
+            zendesk_api_token=env.get("ZENDESK_API_TOKEN"),
+            zendesk_oauth_token=env.get("ZENDESK_OAUTH_TOKEN"),
+            zendesk_webhook_secret=env.get("ZENDESK_WEBHOOK_SECRET"),
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET"),
+            slack_bot_token=env.get("SLACK_BOT_TOKEN"),
+            slack_api_url=_slack_api_url(env.get("SLACK_API_URL")),
+            slack_ops_channel=env.get("SLACK_OPS_CHANNEL"),
+            mobile_api_keys=_mobile_api_keys(env.get("MOBILE_API_KEYS")),
+            rules_path=env.get("RULES_PATH", DEFAULT_RULES_PATH),
+            port=_port(env.get("PORT")),
+        )
+        missing = settings.missing(role)
+        if missing:
+            name = missing[0]
+            raise ConfigError(name, f"is not set: expected {VARIABLES[name]}")
+        return settings
+
+    def missing(self, role: Role) -> list[str]:
+        """The variables `role` needs that are not set."""
+        out = []
+        for name in REQUIRED[role]:
+            if name == "ZENDESK_API_TOKEN":
+                if not (self.zendesk_api_token or self.zendesk_oauth_token):
+                    out.append(name)
+            elif not getattr(self, name.lower()):
+                out.append(name)
+        return out
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret value configured, so logs and errors can be scrubbed of them."""
+        values = [
+            self.zendesk_api_token,
+            self.zendesk_oauth_token,
+            self.zendesk_webhook_secret,
+            self.slack_signing_secret,
+            self.slack_bot_token,
+            *self.mobile_api_keys.values(),
+        ]
+        if self.redis_url and (password := urlsplit(self.redis_url).password):
+            values.append(password)
+        return [v for v in values if v and len(v) >= 4]
+
+    @property
+    def slack_api_host(self) -> str:
+        """The host of SLACK_API_URL (a response_url may point here: the sandbox)."""
+        return urlsplit(self.slack_api_url).netloc
+
+
+def _load_dotenv() -> None:
+    # Development convenience: values already in the environment win.
+    path = Path(os.environ.get("FEEDBACK_HUB_DOTENV", ".env"))
+    if path.is_file():
+        from dotenv import load_dotenv
+
+        load_dotenv(path, override=False)
+
+
+def _redis_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("REDIS_URL", f"is malformed: expected {VARIABLES['REDIS_URL']}")
+    if parts.scheme != "unix":
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if not parts.hostname or port == -1:
+            raise ConfigError("REDIS_URL", f"is malformed: expected {VARIABLES['REDIS_URL']}")
+        db = parts.path.lstrip("/")
+        if db and not db.isdigit():
+            raise ConfigError("REDIS_URL", "is malformed: the database after '/' must be a number")
+    return value
+
+
+def _http_url(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(name, f"is malformed: expected {VARIABLES[name]}")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ConfigError(name, "is malformed: the port is not a number") from None
+    return value.rstrip("/")
+
+
+def _email(name: str, value: str | None) -> str | None:
+    if value is not None and ("@" not in value or value.startswith("@") or value.endswith("@")):
+        raise ConfigError(name, f"is malformed: expected {VARIABLES[name]}")
+    return value
+
+
+def _slack_api_url(value: str | None) -> str:
+    url = _http_url("SLACK_API_URL", value)
+    return (url + "/") if url else DEFAULT_SLACK_API_URL
+
+
+def _mobile_api_keys(value: str | None) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    for pair in (value or "").split(","):
+        if not pair.strip():
+            continue
+        app_id, sep, key = pair.strip().partition(":")
+        if not sep or not app_id.strip() or not key.strip():
+            raise ConfigError(
+                "MOBILE_API_KEYS",
+                f"is malformed at item {len(keys) + 1}: expected app_id:key pairs, comma separated",
+            )
+        if app_id.strip() in keys:
+            raise ConfigError("MOBILE_API_KEYS", f"names app {app_id.strip()!r} twice")
+        keys[app_id.strip()] = key.strip()
+    return keys
+
+
+def _port(value: str | None) -> int:
+    if value is None:
+        return 5000
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ConfigError("PORT", f"is malformed: expected {VARIABLES['PORT']}")
+    return int(value)

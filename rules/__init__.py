@@ -1,0 +1,1 @@
+"""Routing: the rule model, YAML loader, engine, taxonomy and related-issue index."""

@@ -1,0 +1,76 @@
+"""Shared fixtures: a real redis-server, settings, and the app."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from redis import Redis
+
+from app import create_app
+from integrations.settings import Settings
+from workers.procs import free_port, start_redis, stop
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documented example secret
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL when set (a throwaway database: tests flush it), else a private redis-server."""
+    if url := os.environ.get("REDIS_URL"):
+        yield url
+        return
+    port = free_port()
+    proc = start_redis(port, tmp_path_factory.mktemp("redis"))
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(proc)
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Iterator[Redis]:
+    """A clean Redis database for one test."""
+    client = Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def env(redis_url: str) -> dict[str, str]:
+    """A complete environment for every process type."""
+    return {
+        "REDIS_URL": redis_url,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": "xoxb-test-token-0000",
+        "ZENDESK_URL": "http://127.0.0.1:9",
+        "ZENDESK_EMAIL": "agent@example.com",
+        "ZENDESK_API_TOKEN": "zendesk-test-token-0000",
+        "ZENDESK_WEBHOOK_SECRET": "zendesk-webhook-secret-0000",
+        "MOBILE_API_KEYS": "ios-app:mobile-key-ios-0000,android-app:mobile-key-android-0000",
+    }
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    return Settings.from_env("worker", env)
+
+
+@pytest.fixture
+def app(settings: Settings, redis: Redis) -> Flask:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

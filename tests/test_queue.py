@@ -1,0 +1,77 @@
+"""The enqueue helper and a real `rq worker` process (the Procfile's worker command)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from workers.procs import process_env, procfile_args
+from workers.queues import TICKETS, enqueue_once, job_id, queue
+
+
+def run_worker_burst(env: dict[str, str], repo_root: Path) -> subprocess.CompletedProcess[str]:
+    """Run the Procfile's worker command in burst mode until the queues are empty."""
+    full_env = process_env({**env, "PYTHONPATH": str(repo_root)})
+    args = [*procfile_args("worker", full_env), "--burst"]
+    return subprocess.run(
+        args, env=full_env, cwd=repo_root, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_same_key_same_job_id() -> None:
+    assert job_id("file-report", "abc") == job_id("file-report", "abc")
+    assert job_id("file-report", "abc") != job_id("file-report", "abd")
+    assert job_id("file-report", "abc") != job_id("notify", "abc")
+
+
+def test_job_kind_must_be_a_valid_rq_id() -> None:
+    with pytest.raises(ValueError, match="must match"):
+        job_id("file report", "abc")
+
+
+def test_enqueued_job_runs_once_in_a_real_worker(
+    redis: Redis, env: dict[str, str], repo_root: Path
+) -> None:
+    first = enqueue_once(redis, TICKETS, "tests.jobs.record", "report-1", kind="t", key="report-1")
+    again = enqueue_once(redis, TICKETS, "tests.jobs.record", "report-1", kind="t", key="report-1")
+    other = enqueue_once(redis, TICKETS, "tests.jobs.record", "report-2", kind="t", key="report-2")
+    assert first.created and not again.created and other.created
+    assert first.job_id == again.job_id
+    assert queue(redis, TICKETS).count == 2
+
+    result = run_worker_burst(env, repo_root)
+    assert result.returncode == 0, result.stderr
+
+    assert redis.hgetall("test:runs") == {b"report-1": b"1", b"report-2": b"1"}
+    # Enqueued again after it ran: still refused, so it never runs twice.
+    assert not enqueue_once(
+        redis, TICKETS, "tests.jobs.record", "report-1", kind="t", key="report-1"
+    ).created
+    assert queue(redis, TICKETS).count == 0
+
+
+def test_worker_refuses_to_start_without_zendesk(env: dict[str, str], repo_root: Path) -> None:
+    full_env = process_env(env)
+    del full_env["ZENDESK_URL"]
+    result = subprocess.run(
+        [*procfile_args("worker", full_env), "--burst"],
+        env=full_env,
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "feedback-hub: ZENDESK_URL is not set: expected https://<subdomain>.zendesk.com "
+        "(any http(s) base URL works)"
+    ]
+
+
+def test_unknown_queue_is_refused(redis: Redis) -> None:
+    with pytest.raises(ValueError, match="the hub's queues are tickets, events, notify"):
+        queue(redis, "nope")

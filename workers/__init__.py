@@ -1,0 +1,1 @@
+"""Background work: queue setup, jobs, the shared rate limiter and the retry policy."""

@@ -1,0 +1,110 @@
+"""Redis connection, the named queues, and the enqueue helper that never queues a report twice."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+from rq.job import Job
+
+from integrations.report import digest
+
+# Worker priority order: a report waiting to become a ticket goes first, then
+# Zendesk ticket events, then Slack notifications.
+TICKETS = "tickets"
+EVENTS = "events"
+NOTIFY = "notify"
+QUEUES = (TICKETS, EVENTS, NOTIFY)
+
+# A finished job's hash is kept this long, so the same job id is refused as a
+# duplicate for a day; past that, the job's own idempotency (the ticket's
+# external_id) is what keeps effects single.
+DEDUPE_SECONDS = 24 * 3600
+# Long outages are ridden out by rq retries, growing to hourly: about 12 hours in all.
+DEFAULT_RETRY = Retry(max=16, interval=[10, 30, 60, 120, 300, 600, 900, 1800, 3600])
+# Failed jobs are dead letters: kept until an operator replays or removes them.
+KEEP_FOREVER = -1
+JOB_TIMEOUT = 120
+
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def connect(url: str, *, timeout: float = 5.0) -> Redis:
+    """A Redis client with bounded timeouts, so a dead Redis is an error and not a hang."""
+    return Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=min(timeout, 2.0),
+        health_check_interval=30,
+    )
+
+
+def queue(connection: Redis, name: str) -> Queue:
+    """One of the hub's named queues."""
+    if name not in QUEUES:
+        raise ValueError(f"unknown queue {name!r}; the hub's queues are {', '.join(QUEUES)}")
+    return Queue(name, connection=connection)
+
+
+def job_id(kind: str, key: str) -> str:
+    """The job id for a piece of work identified by `key`: the same key, the same id."""
+    if not _JOB_ID.match(kind):
+        raise ValueError(f"job kind {kind!r} must match [A-Za-z0-9_-]+")
+    return f"{kind}-{digest(kind, key)}"
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """What the enqueue helper did: the job's id, and whether this call created it."""
+
+    job_id: str
+    created: bool
+
+
+def enqueue_once(
+    connection: Redis,
+    queue_name: str,
+    func: str,
+    *args: Any,
+    kind: str,
+    key: str,
+    retry: Retry | None = DEFAULT_RETRY,
+    timeout: int = JOB_TIMEOUT,
+    meta: dict[str, Any] | None = None,
+) -> Enqueued:
+    """Enqueue `func(*args)` once per (kind, key); a repeat returns the existing job's id.
+
+    `func` is the job's import path ("workers.jobs.file_report"), so the web
+    process never imports worker code.
+
+    Returns only after Redis has the job: acknowledged means durable. Raises
+    redis.exceptions.RedisError when Redis cannot take it.
+    """
+    jid = job_id(kind, key)
+    try:
+        queue(connection, queue_name).enqueue(
+            func,
+            *args,
+            job_id=jid,
+            unique=True,
+            retry=retry,
+            job_timeout=timeout,
+            result_ttl=DEDUPE_SECONDS,
+            failure_ttl=KEEP_FOREVER,
+            meta=meta or {},
+        )
+    except DuplicateJobError:
+        return Enqueued(jid, created=False)
+    return Enqueued(jid, created=True)
+
+
+def fetch_job(connection: Redis, jid: str) -> Job | None:
+    """The job with this id, or None when Redis no longer has it."""
+    try:
+        return Job.fetch(jid, connection=connection)
+    except Exception:  # rq raises NoSuchJobError, or a deserialization error for a broken hash
+        return None

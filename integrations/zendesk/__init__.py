@@ -1,0 +1,1 @@
+"""Zendesk: the zenpy gateway (tickets, uploads, users, problems) and the webhook blueprint."""

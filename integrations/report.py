@@ -73,6 +73,9 @@ class Report(_Frozen):
     tags: tuple[str, ...] = ()
     fields: ReportFields = Field(default_factory=ReportFields)
     custom: dict[str, str] = Field(default_factory=dict)
+    # Short labelled facts for the agent ("Workspace", "Device", ...), shown as a
+    # block under the description in the ticket, in this order.
+    context: dict[str, str] = Field(default_factory=dict)
     attachments: tuple[AttachmentRef, ...] = ()
     crash_signature: str | None = None
     reply: ReplyContext = Field(default_factory=ReplyContext)

@@ -9,8 +9,14 @@ from typing import Any
 from flask import current_app
 from redis import Redis
 
+from integrations.report import Report
 from integrations.settings import Settings
-from workers.queues import Enqueued, enqueue_once
+from workers.queues import TICKETS, Enqueued, enqueue_once
+from workers.status import StatusStore
+
+# The job that turns a report into a ticket (by import path: the web process
+# never imports worker code).
+FILE_REPORT = "workers.jobs.file_report"
 
 # A readiness check answers (ok, detail); /readyz runs every registered one.
 ReadinessCheck = Callable[[], tuple[bool, str]]
@@ -27,6 +33,19 @@ class Hub:
     def enqueue(self, queue_name: str, func: str, *args: Any, kind: str, key: str) -> Enqueued:
         """Durably enqueue a job once per (kind, key); raises RedisError if Redis cannot take it."""
         return enqueue_once(self.redis, queue_name, func, *args, kind=kind, key=key)
+
+    def file_report(self, report: Report) -> Enqueued:
+        """Queue a report to become a Zendesk ticket, once per idempotency key.
+
+        Returns only when Redis holds the job (acknowledged means durable);
+        raises RedisError otherwise, which the caller turns into "retry".
+        """
+        enqueued = self.enqueue(
+            TICKETS, FILE_REPORT, report.to_job(), kind="file-report", key=report.external_id
+        )
+        if enqueued.created:
+            StatusStore(self.redis).set(report.key_digest, "queued")
+        return enqueued
 
 
 def hub() -> Hub:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests import Response
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 from zenpy import Zenpy
+
+from integrations.errors import Retryable
+from workers.ratelimit import RateLimiter
 
 DEFAULT_TIMEOUT = 15.0
 
@@ -40,3 +46,57 @@ def zenpy_client(
         # Tickets are cached for 30 s otherwise; the idempotency check must see Zendesk itself.
         disable_cache=True,
     )
+
+
+# 5xx and connection errors are retried here, a few times within seconds;
+# longer outages and rate limits become Retryable and are the job queue's business.
+_TRANSIENT_TRIES = 3
+
+
+class GuardedSession(requests.Session):
+    """The HTTP layer under zenpy: shared rate limit, short retries, and no sleeping on 429."""
+
+    def __init__(self, limiter: RateLimiter | None = None, *, backoff: float = 0.5) -> None:
+        super().__init__()
+        self.limiter = limiter
+        self.backoff = backoff
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
+        """Send one API request; raise Retryable instead of letting zenpy sleep or give up."""
+        retrying = Retrying(
+            stop=stop_after_attempt(_TRANSIENT_TRIES),
+            wait=wait_exponential(multiplier=self.backoff, max=4),
+            retry=retry_if_exception_type(_Transient),
+            reraise=True,
+        )
+        try:
+            return retrying(self._send_once, method, url, *args, **kwargs)
+        except _Transient as exc:
+            raise Retryable(f"Zendesk: {exc}", retry_after=None) from None
+
+    def _send_once(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Response:
+        if self.limiter is not None:
+            self.limiter.acquire()
+        try:
+            response = super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _Transient(f"{type(exc).__name__} talking to {_where(url)}") from None
+        if self.limiter is not None:
+            wait = self.limiter.observe(response.status_code, response.headers)
+        else:
+            wait = None
+        if response.status_code == 429:
+            raise Retryable("Zendesk rate limited the request (429)", retry_after=wait)
+        if response.status_code >= 500:
+            raise _Transient(f"{_where(url)} answered {response.status_code}")
+        return response
+
+
+class _Transient(Exception):
+    """A failure worth a quick retry inside the call."""
+
+
+def _where(url: str | bytes) -> str:
+    text = url.decode() if isinstance(url, bytes) else url
+    parts = urlsplit(text)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"

@@ -1,0 +1,239 @@
+"""The zenpy gateway: everything the hub asks of Zendesk, idempotent and rate limited."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from redis import Redis
+from zenpy import Zenpy
+from zenpy.lib.api_objects import Comment, CustomField, User
+from zenpy.lib.api_objects import Ticket as ZTicket
+from zenpy.lib.exception import APIException, RecordNotFoundException, ZenpyException
+
+from integrations import logs
+from integrations.errors import Permanent, Retryable
+from integrations.settings import Settings
+from integrations.zendesk.client import GuardedSession, zenpy_client
+from workers.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+# Group and user ids change rarely; a stale id makes a 422 that lands in dead
+# letters with the reason, so an hour is a fair trade for the requests saved.
+ID_CACHE_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """What Zendesk returned that the hub needs."""
+
+    id: int
+    url: str
+    status: str
+    subject: str = ""
+    tags: tuple[str, ...] = ()
+    group_id: int | None = None
+    priority: str | None = None
+    type: str | None = None
+    problem_id: int | None = None
+    external_id: str | None = None
+    requester_id: int | None = None
+
+    def to_job(self) -> dict[str, Any]:
+        """JSON-safe data for a job argument."""
+        return asdict(self)
+
+    @classmethod
+    def from_job(cls, data: dict[str, Any]) -> Ticket:
+        """Rebuild from a job argument."""
+        return cls(**{**data, "tags": tuple(data.get("tags") or ())})
+
+
+@dataclass(frozen=True)
+class TicketDraft:
+    """A ticket the hub is about to create: all ids resolved."""
+
+    external_id: str
+    subject: str
+    body: str
+    requester: dict[str, Any]
+    tags: tuple[str, ...] = ()
+    priority: str | None = None
+    type: str | None = None
+    group_id: int | None = None
+    assignee_id: int | None = None
+    problem_id: int | None = None
+    custom_fields: dict[int, Any] = field(default_factory=dict)
+    uploads: tuple[str, ...] = ()
+
+
+class ZendeskGateway:
+    """Tickets, uploads, users and groups through zenpy, with 4xx/5xx/429 turned into hub errors."""
+
+    def __init__(self, client: Zenpy, redis: Redis, base_url: str) -> None:
+        self.client = client
+        self.redis = redis
+        self.base_url = base_url.rstrip("/")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, redis: Redis) -> ZendeskGateway:
+        """The gateway for the configured Zendesk, sharing one rate limit across workers."""
+        assert settings.zendesk_url and settings.zendesk_email
+        session = GuardedSession(RateLimiter(redis, "zendesk"))
+        client = zenpy_client(
+            settings.zendesk_url,
+            settings.zendesk_email,
+            token=settings.zendesk_api_token,
+            oauth_token=settings.zendesk_oauth_token,
+            session=session,
+        )
+        return cls(client, redis, settings.zendesk_url)
+
+    # ------------------------------------------------------------ tickets
+
+    def agent_url(self, ticket_id: int) -> str:
+        """The link an agent or reporter opens for a ticket."""
+        return f"{self.base_url}/agent/tickets/{ticket_id}"
+
+    def find_by_external_id(self, external_id: str) -> Ticket | None:
+        """The ticket created for this external_id, if there is one."""
+        with _zendesk_errors("find ticket"):
+            for found in self.client.tickets(external_id=external_id):
+                return self._ticket(found)
+        return None
+
+    def create_ticket(self, draft: TicketDraft) -> tuple[Ticket, bool]:
+        """Create the ticket once per external_id; returns (ticket, created)."""
+        # A create that may have reached Zendesk before (a retry, a replay, a
+        # worker killed mid-call) is looked up first; a first attempt is not,
+        # which saves a request per ticket against the rate limit.
+        attempt_key = f"hub:zendesk:attempt:{draft.external_id}"
+        first_attempt = bool(self.redis.set(attempt_key, 1, nx=True, ex=30 * 24 * 3600))
+        if not first_attempt:
+            existing = self.find_by_external_id(draft.external_id)
+            if existing is not None:
+                logs.event(log, "zendesk.ticket.exists", ticket=existing.id, external_id=draft.external_id)
+                return existing, False
+
+        ticket = ZTicket(
+            subject=draft.subject,
+            comment=Comment(body=draft.body, public=True, uploads=list(draft.uploads) or None),
+            requester=draft.requester if "requester_id" not in draft.requester else None,
+            requester_id=draft.requester.get("requester_id"),
+            tags=list(draft.tags),
+            priority=draft.priority,
+            type=draft.type,
+            group_id=draft.group_id,
+            assignee_id=draft.assignee_id,
+            problem_id=draft.problem_id,
+            external_id=draft.external_id,
+            custom_fields=[CustomField(id=k, value=v) for k, v in draft.custom_fields.items()] or None,
+        )
+        with _zendesk_errors("create ticket"):
+            audit = self.client.tickets.create(ticket)
+        created = self._ticket(audit.ticket)
+        logs.event(log, "zendesk.ticket.created", ticket=created.id, external_id=draft.external_id)
+        return created, True
+
+    def get_ticket(self, ticket_id: int) -> Ticket:
+        """One ticket by id."""
+        with _zendesk_errors("get ticket"):
+            return self._ticket(self.client.tickets(id=ticket_id))
+
+    def update_ticket(self, ticket_id: int, **changes: Any) -> Ticket:
+        """Change a ticket's fields (tags, status, problem_id, type, ...)."""
+        with _zendesk_errors("update ticket"):
+            current = self.client.tickets(id=ticket_id)
+            for name, value in changes.items():
+                setattr(current, name, value)
+            audit = self.client.tickets.update(current)
+        return self._ticket(audit.ticket)
+
+    def add_comment(
+        self, ticket_id: int, body: str, *, public: bool, author_id: int | None = None
+    ) -> None:
+        """Add a comment (public reply or internal note) to a ticket."""
+        with _zendesk_errors("add comment"):
+            current = self.client.tickets(id=ticket_id)
+            current.comment = Comment(body=body, public=public, author_id=author_id)
+            self.client.tickets.update(current)
+
+    # ------------------------------------------------------------ uploads
+
+    def upload(self, filename: str, content_type: str, data: bytes) -> str:
+        """Upload a file; the token attaches it to the ticket's first comment."""
+        with _zendesk_errors("upload attachment"):
+            upload = self.client.attachments.upload(
+                io.BytesIO(data), target_name=filename, content_type=content_type
+            )
+        return str(upload.token)
+
+    # ------------------------------------------------------------ users and groups
+
+    def user_id(self, *, name: str | None, email: str | None, external_id: str | None) -> int:
+        """The Zendesk user for this person, created when new (cached)."""
+        key = f"hub:zendesk:user:{email or external_id}"
+        if cached := self.redis.get(key):
+            return int(cached)
+        user = User(name=name or email or external_id, email=email, external_id=external_id)
+        with _zendesk_errors("create or update user"):
+            found = self.client.users.create_or_update(user)
+        self.redis.set(key, found.id, ex=ID_CACHE_SECONDS)
+        return int(found.id)
+
+    def group_id(self, name: str) -> int:
+        """The id of the group with this name (cached); Permanent when there is none."""
+        key = "hub:zendesk:groups"
+        cached = self.redis.get(key)
+        groups: dict[str, int] = json.loads(cached) if cached else {}
+        if name.casefold() not in groups:
+            with _zendesk_errors("list groups"):
+                groups = {g.name.casefold(): int(g.id) for g in self.client.groups()}
+            self.redis.set(key, json.dumps(groups), ex=ID_CACHE_SECONDS)
+        if name.casefold() not in groups:
+            known = ", ".join(sorted(groups)) or "none"
+            raise Permanent(f"Zendesk has no group named {name!r} (groups: {known})")
+        return groups[name.casefold()]
+
+    # ------------------------------------------------------------ helpers
+
+    def _ticket(self, t: Any) -> Ticket:
+        return Ticket(
+            id=int(t.id),
+            url=self.agent_url(int(t.id)),
+            status=str(t.status or "new"),
+            subject=str(t.subject or ""),
+            tags=tuple(t.tags or ()),
+            group_id=t.group_id,
+            priority=t.priority,
+            type=t.type,
+            problem_id=t.problem_id,
+            external_id=t.external_id,
+            requester_id=t.requester_id,
+        )
+
+
+@contextmanager
+def _zendesk_errors(action: str) -> Iterator[None]:
+    """Turn zenpy's exceptions into the hub's: 4xx is Permanent (with the body), the rest retries."""
+    try:
+        yield
+    except (Retryable, Permanent):
+        raise
+    except RecordNotFoundException as exc:
+        raise Permanent(f"Zendesk could not {action}: not found", status=404, body=str(exc)) from None
+    except APIException as exc:
+        response = getattr(exc, "response", None)
+        status = getattr(response, "status_code", None)
+        body = response.text[:2000] if response is not None else str(exc)
+        if status is not None and 400 <= status < 500 and status != 429:
+            raise Permanent(f"Zendesk refused to {action} ({status})", status=status, body=body) from None
+        raise Retryable(f"Zendesk failed to {action} ({status})") from None
+    except ZenpyException as exc:
+        raise Retryable(f"Zendesk client failed to {action}: {type(exc).__name__}") from None

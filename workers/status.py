@@ -1,0 +1,60 @@
+"""Where a report stands (queued, filed, delayed, failed), for the status API and receipts."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from redis import Redis
+
+State = Literal["queued", "filed", "delayed", "failed"]
+
+# Status answers are for the app's "Ticket #123" screen; a month covers any offline queue.
+STATUS_TTL = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class ReportStatus:
+    """One report's state, as the mobile status endpoint and operators see it."""
+
+    id: str
+    state: State
+    updated_at: float
+    ticket_id: int | None = None
+    ticket_url: str | None = None
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The public JSON shape."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+class StatusStore:
+    """Report states in Redis, keyed by the report's digest (Report.key_digest)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    def _key(self, report_id: str) -> str:
+        return f"hub:report:{report_id}:status"
+
+    def set(self, report_id: str, state: State, **details: Any) -> ReportStatus:
+        """Record a state; `filed` is final and is never overwritten by a later attempt."""
+        status = ReportStatus(id=report_id, state=state, updated_at=time.time(), **details)
+        data = json.dumps(asdict(status))
+        if state == "filed":
+            self.redis.set(self._key(report_id), data, ex=STATUS_TTL)
+        else:
+            # Only move forward: a retry's "delayed" must not hide "filed".
+            current = self.get(report_id)
+            if current is not None and current.state == "filed":
+                return current
+            self.redis.set(self._key(report_id), data, ex=STATUS_TTL)
+        return status
+
+    def get(self, report_id: str) -> ReportStatus | None:
+        """The report's state, or None when unknown (or expired)."""
+        raw = self.redis.get(self._key(report_id))
+        return ReportStatus(**json.loads(raw)) if raw else None

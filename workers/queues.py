@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
@@ -29,6 +29,8 @@ DEFAULT_RETRY = Retry(max=16, interval=[10, 30, 60, 120, 300, 600, 900, 1800, 36
 # Failed jobs are dead letters: kept until an operator replays or removes them.
 KEEP_FOREVER = -1
 JOB_TIMEOUT = 120
+# Runs after every failed attempt; on the last one it tells the reporter and an operator.
+JOB_FAILED = "workers.deadletters.job_failed"
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -95,6 +97,7 @@ def enqueue_once(
             job_timeout=timeout,
             result_ttl=DEDUPE_SECONDS,
             failure_ttl=KEEP_FOREVER,
+            on_failure=Callback(JOB_FAILED),
             meta=meta or {},
         )
     except DuplicateJobError:

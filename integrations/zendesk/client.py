@@ -61,7 +61,7 @@ class GuardedSession(requests.Session):
         self.limiter = limiter
         self.backoff = backoff
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Response:
         """Send one API request; raise Retryable instead of letting zenpy sleep or give up."""
         retrying = Retrying(
             stop=stop_after_attempt(_TRANSIENT_TRIES),
@@ -74,11 +74,13 @@ class GuardedSession(requests.Session):
         except _Transient as exc:
             raise Retryable(f"Zendesk: {exc}", retry_after=None) from None
 
-    def _send_once(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Response:
+    def _send_once(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> Response:
         if self.limiter is not None:
             self.limiter.acquire()
         try:
-            response = super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
+            response = super().request(method, url, *args, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise _Transient(f"{type(exc).__name__} talking to {_where(url)}") from None
         if self.limiter is not None:

@@ -118,23 +118,29 @@ class ZendeskGateway:
         if not first_attempt:
             existing = self.find_by_external_id(draft.external_id)
             if existing is not None:
-                logs.event(log, "zendesk.ticket.exists", ticket=existing.id, external_id=draft.external_id)
+                logs.event(
+                    log, "zendesk.ticket.exists", ticket=existing.id, external_id=draft.external_id
+                )
                 return existing, False
 
-        ticket = ZTicket(
-            subject=draft.subject,
-            comment=Comment(body=draft.body, public=True, uploads=list(draft.uploads) or None),
-            requester=draft.requester if "requester_id" not in draft.requester else None,
-            requester_id=draft.requester.get("requester_id"),
-            tags=list(draft.tags),
-            priority=draft.priority,
-            type=draft.type,
-            group_id=draft.group_id,
-            assignee_id=draft.assignee_id,
-            problem_id=draft.problem_id,
-            external_id=draft.external_id,
-            custom_fields=[CustomField(id=k, value=v) for k, v in draft.custom_fields.items()] or None,
-        )
+        fields: dict[str, Any] = {
+            "subject": draft.subject,
+            "comment": Comment(body=draft.body, public=True, uploads=list(draft.uploads) or None),
+            "tags": list(draft.tags),
+            "priority": draft.priority,
+            "type": draft.type,
+            "group_id": draft.group_id,
+            "assignee_id": draft.assignee_id,
+            "problem_id": draft.problem_id,
+            "external_id": draft.external_id,
+            "custom_fields": [CustomField(id=k, value=v) for k, v in draft.custom_fields.items()],
+        }
+        if "requester_id" in draft.requester:
+            fields["requester_id"] = draft.requester["requester_id"]
+        elif draft.requester:
+            fields["requester"] = draft.requester
+        # Without a requester Zendesk makes the API user the requester.
+        ticket = ZTicket(**{k: v for k, v in fields.items() if v not in (None, [])})
         with _zendesk_errors("create ticket"):
             audit = self.client.tickets.create(ticket)
         created = self._ticket(audit.ticket)
@@ -221,19 +227,23 @@ class ZendeskGateway:
 
 @contextmanager
 def _zendesk_errors(action: str) -> Iterator[None]:
-    """Turn zenpy's exceptions into the hub's: 4xx is Permanent (with the body), the rest retries."""
+    """Turn zenpy errors into the hub's: 4xx is Permanent (with the body), the rest retries."""
     try:
         yield
     except (Retryable, Permanent):
         raise
     except RecordNotFoundException as exc:
-        raise Permanent(f"Zendesk could not {action}: not found", status=404, body=str(exc)) from None
+        raise Permanent(
+            f"Zendesk could not {action}: not found", status=404, body=str(exc)
+        ) from None
     except APIException as exc:
         response = getattr(exc, "response", None)
         status = getattr(response, "status_code", None)
         body = response.text[:2000] if response is not None else str(exc)
         if status is not None and 400 <= status < 500 and status != 429:
-            raise Permanent(f"Zendesk refused to {action} ({status})", status=status, body=body) from None
+            raise Permanent(
+                f"Zendesk refused to {action} ({status})", status=status, body=body
+            ) from None
         raise Retryable(f"Zendesk failed to {action} ({status})") from None
     except ZenpyException as exc:
         raise Retryable(f"Zendesk client failed to {action}: {type(exc).__name__}") from None

@@ -1,0 +1,75 @@
+"""The shared rate limiter: one budget in Redis for every worker, fed by the API's headers."""
+
+from __future__ import annotations
+
+from email.utils import formatdate
+
+import pytest
+from redis import Redis
+
+from integrations.errors import Retryable
+from workers.ratelimit import RateLimiter, retry_after_seconds
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_429_blocks_every_worker_for_retry_after(redis: Redis) -> None:
+    clock = Clock()
+    first = RateLimiter(redis, "zendesk", clock=clock)
+    second = RateLimiter(redis, "zendesk", clock=clock)  # another worker, same Redis
+    assert first.observe(429, {"Retry-After": "30"}) == 30
+    with pytest.raises(Retryable) as err:
+        second.acquire()
+    assert err.value.retry_after == pytest.approx(30)
+    clock.now += 31
+    second.acquire()  # the wait is over
+
+
+def test_low_remaining_budget_waits_for_the_window(redis: Redis) -> None:
+    clock = Clock()
+    limiter = RateLimiter(redis, "zendesk", reserve=2, clock=clock)
+    limiter.observe(200, {"X-Rate-Limit-Remaining": "4", "X-Rate-Limit": "200"})
+    limiter.acquire()  # 4 -> 3
+    limiter.acquire()  # 3 -> 2
+    with pytest.raises(Retryable) as err:
+        limiter.acquire()
+    assert 0 < (err.value.retry_after or 0) <= 60
+    clock.now += 61
+    limiter.acquire()  # a new window: what the API says next is trusted again
+
+
+def test_budgets_are_per_api(redis: Redis) -> None:
+    clock = Clock()
+    RateLimiter(redis, "zendesk", clock=clock).observe(429, {"Retry-After": "10"})
+    RateLimiter(redis, "slack:chat.postMessage", clock=clock).acquire()
+
+
+def test_429_without_retry_after_waits_a_minute(redis: Redis) -> None:
+    assert RateLimiter(redis, "zendesk").observe(429, {}) == 60
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("30", 30.0),
+        ("0", 1.0),
+        ("1.5", 1.5),
+        ("soon", None),
+        ("", None),
+        (None, None),
+        ("-5", None),
+    ],
+)
+def test_retry_after_parsing(value: str | None, expected: float | None) -> None:
+    assert retry_after_seconds(value) == expected
+
+
+def test_retry_after_as_http_date() -> None:
+    now = 1_700_000_000.0
+    assert retry_after_seconds(formatdate(now + 120, usegmt=True), now) == pytest.approx(120)

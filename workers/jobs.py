@@ -1,0 +1,147 @@
+"""Jobs: plain importable functions taking JSON-safe arguments; they build their clients inside."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from redis import Redis
+from rq import Retry, get_current_job
+
+from integrations import logs
+from integrations.errors import Permanent, Retryable
+from integrations.report import Report
+from integrations.settings import Settings
+from integrations.zendesk import messages
+from integrations.zendesk.gateway import Ticket, TicketDraft, ZendeskGateway
+from workers.attachments import attachment_store
+from workers.queues import NOTIFY, enqueue_once
+from workers.status import StatusStore
+
+log = logging.getLogger(__name__)
+
+# A job waiting out a rate limit is rescheduled, not failed: waiting does not
+# use up the retries meant for outages.
+RATE_LIMIT_RESCHEDULES = 10_000
+# Zendesk upload tokens expire after 60 minutes; reuse one for less than that.
+UPLOAD_TOKEN_SECONDS = 50 * 60
+
+
+def _connection() -> Redis:
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("this function runs as an rq job")
+    return job.connection
+
+
+def file_report(data: dict[str, Any]) -> dict[str, Any] | Retry:
+    """Turn a report into exactly one Zendesk ticket, then tell the reporter."""
+    return run_guarded(_file_report, data)
+
+
+def run_guarded(step: Any, *args: Any) -> Any:
+    """Run a job body; a rate limit reschedules it, a permanent refusal skips the retries."""
+    try:
+        return step(*args)
+    except Retryable as exc:
+        if exc.retry_after:
+            logs.event(log, "job.rate_limited", reason=exc.reason, retry_after=exc.retry_after)
+            return Retry(max=RATE_LIMIT_RESCHEDULES, interval=math.ceil(exc.retry_after))
+        raise
+    except Permanent:
+        # A 4xx is a bug or bad data; retrying cannot help. Straight to dead letters.
+        job = get_current_job()
+        if job is not None:
+            job.retries_left = 0
+        raise
+
+
+def _file_report(data: dict[str, Any]) -> dict[str, Any]:
+    settings = Settings.from_env("worker")
+    redis = _connection()
+    report = Report.from_job(data)
+    gateway = ZendeskGateway.from_settings(settings, redis)
+    store = attachment_store(redis)
+
+    uploads, missing = _upload_attachments(report, gateway, store, redis)
+    draft = TicketDraft(
+        external_id=report.external_id,
+        subject=messages.subject(report),
+        body=messages.ticket_body(report, missing_attachments=missing),
+        requester=_requester(report, settings, redis, gateway),
+        tags=tuple(dict.fromkeys(report.tags)),
+        uploads=tuple(uploads),
+    )
+    ticket, created = gateway.create_ticket(draft)
+    StatusStore(redis).set(report.key_digest, "filed", ticket_id=ticket.id, ticket_url=ticket.url)
+    for ref in report.attachments:
+        store.delete(ref.key)
+    logs.event(
+        log,
+        "report.filed",
+        ticket=ticket.id,
+        created=created,
+        source=report.source,
+        report=report.key_digest,
+    )
+    _after_filing(redis, report, ticket)
+    return ticket.to_job()
+
+
+def _after_filing(redis: Redis, report: Report, ticket: Ticket) -> None:
+    """Queue what follows a ticket: each is its own job, so one failing never refiles."""
+    if report.source.startswith("slack"):
+        enqueue_once(
+            redis,
+            NOTIFY,
+            "integrations.slack.jobs.report_filed",
+            report.to_job(),
+            ticket.to_job(),
+            kind="report-filed",
+            key=report.external_id,
+        )
+
+
+def _requester(
+    report: Report, settings: Settings, redis: Redis, gateway: ZendeskGateway
+) -> dict[str, Any]:
+    """Who the ticket is from: by email when known, else a user keyed by an external id."""
+    reporter = report.reporter
+    name, email = reporter.name, reporter.email
+    external_id = reporter.external_id
+    if email is None and reporter.slack_user_id and reporter.slack_team_id:
+        from integrations.slack.jobs import reporter_identity
+
+        name, email = reporter_identity(
+            settings, redis, reporter.slack_team_id, reporter.slack_user_id
+        )
+        external_id = f"slack:{reporter.slack_team_id}:{reporter.slack_user_id}"
+    if email:
+        # Zendesk finds the user with this email, or creates them, within the
+        # ticket create itself: no extra request.
+        return {"name": name or email, "email": email}
+    if external_id:
+        return {"requester_id": gateway.user_id(name=name, email=None, external_id=external_id)}
+    return {}
+
+
+def _upload_attachments(
+    report: Report, gateway: ZendeskGateway, store: Any, redis: Redis
+) -> tuple[list[str], list[str]]:
+    """Upload each stored attachment once; return the tokens and the names that expired."""
+    tokens: list[str] = []
+    missing: list[str] = []
+    for ref in report.attachments:
+        cache_key = f"hub:zendesk:upload:{report.external_id}:{ref.key}"
+        if cached := redis.get(cache_key):
+            tokens.append(cached.decode() if isinstance(cached, bytes) else str(cached))
+            continue
+        data = store.get(ref.key)
+        if data is None:
+            missing.append(ref.filename)
+            continue
+        token = gateway.upload(ref.filename, ref.content_type, data)
+        redis.set(cache_key, token, ex=UPLOAD_TOKEN_SECONDS)
+        tokens.append(token)
+    return tokens, missing

@@ -211,6 +211,15 @@ def dev() -> None:
     sys.exit(run_dev())
 
 
+def _register_commands() -> None:
+    from workers.cli import failed
+
+    cli.add_command(failed)
+
+
+_register_commands()
+
+
 def main() -> None:
     """Console-script entry: configuration errors end in one line naming the variable."""
     try:

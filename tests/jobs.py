@@ -10,3 +10,24 @@ def record(key: str) -> int:
     job = get_current_job()
     assert job is not None
     return int(job.connection.hincrby("test:runs", key, 1))
+
+
+def refuse(key: str) -> None:
+    """Fail the way a Zendesk 422 does: permanently."""
+    from integrations.errors import Permanent
+    from workers.retry import run_guarded
+
+    def body() -> None:
+        raise Permanent("Zendesk refused to create ticket (422)", status=422, body='{"error":"x"}')
+
+    run_guarded(body)
+
+
+def fail_until(key: str, attempts: int) -> int:
+    """Fail (as an outage would) until this has been tried `attempts` times, then count a run."""
+    job = get_current_job()
+    assert job is not None
+    tries = int(job.connection.hincrby("test:tries", key, 1))
+    if tries < attempts:
+        raise ConnectionError(f"outage, try {tries}")
+    return int(job.connection.hincrby("test:runs", key, 1))

@@ -4,15 +4,18 @@ letters, never deleted by the hub), the reporter hears it is delayed, an operato
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 
 from redis import Redis
-from rq.job import Job
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry
 
 from integrations import logs
 from integrations.errors import Permanent
 from integrations.report import Report
-from workers.queues import NOTIFY, enqueue_once
+from workers.queues import DEFAULT_RETRY, NOTIFY, QUEUES, enqueue_once, fetch_job, queue
 from workers.status import StatusStore
 
 log = logging.getLogger(__name__)
@@ -77,3 +80,77 @@ def _reason(exc_type: type[BaseException] | None, exc: BaseException | None) -> 
         return f"{exc.reason}{detail}"
     text = str(exc) or type(exc).__name__
     return text[:500]
+
+
+# ---------------------------------------------------------------- operator tools
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A job that exhausted its retries, as an operator sees it."""
+
+    job_id: str
+    queue: str
+    func: str
+    failed_at: str
+    reason: str
+    summary: str
+    attempts: int
+
+
+def dead_letters(connection: Redis) -> list[DeadLetter]:
+    """Every dead letter, oldest first, across the hub's queues."""
+    out = []
+    for name in QUEUES:
+        registry = FailedJobRegistry(queue=queue(connection, name))
+        for jid in registry.get_job_ids(cleanup=False):
+            letter = dead_letter(connection, jid)
+            if letter is not None:
+                out.append(letter)
+    return sorted(out, key=lambda d: d.failed_at)
+
+
+def dead_letter(connection: Redis, jid: str) -> DeadLetter | None:
+    """One dead letter by job id, or None when there is no such failed job."""
+    job = fetch_job(connection, jid)
+    if job is None or job.get_status(refresh=False) != JobStatus.FAILED:
+        return None
+    result = job.latest_result()
+    exc = (result.exc_string if result is not None else None) or job._exc_info or ""
+    last_line = next((ln for ln in reversed(exc.strip().splitlines()) if ln.strip()), "unknown")
+    return DeadLetter(
+        job_id=job.id,
+        queue=job.origin,
+        func=job.func_name or "?",
+        failed_at=(job.ended_at or job.enqueued_at or datetime.now(UTC)).isoformat(),
+        reason=last_line.strip()[:300],
+        summary=_summary(job),
+        attempts=(job.number_of_retries or 0) + 1,
+    )
+
+
+def replay(connection: Redis, jid: str) -> DeadLetter:
+    """Put a dead letter back on its queue with a fresh set of retries."""
+    letter = dead_letter(connection, jid)
+    if letter is None:
+        raise KeyError(f"no dead letter with id {jid!r} (see `feedback-hub failed list`)")
+    job = fetch_job(connection, jid)
+    assert job is not None
+    job.retries_left = job.retries_left or (DEFAULT_RETRY.max if job.retry_intervals else None)
+    job.save()
+    FailedJobRegistry(queue=queue(connection, job.origin)).requeue(job)
+    if job.func_name == FILE_REPORT and job.args:
+        StatusStore(connection).set(Report.from_job(job.args[0]).key_digest, "queued")
+    logs.event(log, "job.replayed", job=jid, func=job.func_name)
+    return letter
+
+
+def _summary(job: Job) -> str:
+    """What the job was about, without secrets or full bodies."""
+    if job.func_name == FILE_REPORT and job.args:
+        try:
+            report = Report.from_job(job.args[0])
+        except ValueError:
+            return "file_report (unreadable report)"
+        return f"{report.source} report {report.key_digest}: {report.subject[:80]!r}"
+    return job.func_name or "?"

@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from redis import Redis
 from rq import Retry, get_current_job
 
 from integrations import logs
-from integrations.errors import Permanent, Retryable
 from integrations.report import Report
 from integrations.settings import Settings
 from integrations.zendesk import messages
 from integrations.zendesk.gateway import Ticket, TicketDraft, ZendeskGateway
 from workers.attachments import attachment_store
 from workers.queues import NOTIFY, enqueue_once
+from workers.retry import run_guarded
 from workers.status import StatusStore
 
 log = logging.getLogger(__name__)
 
-# A job waiting out a rate limit is rescheduled, not failed: waiting does not
-# use up the retries meant for outages.
-RATE_LIMIT_RESCHEDULES = 10_000
 # Zendesk upload tokens expire after 60 minutes; reuse one for less than that.
 UPLOAD_TOKEN_SECONDS = 50 * 60
 
@@ -38,23 +34,6 @@ def _connection() -> Redis:
 def file_report(data: dict[str, Any]) -> dict[str, Any] | Retry:
     """Turn a report into exactly one Zendesk ticket, then tell the reporter."""
     return run_guarded(_file_report, data)
-
-
-def run_guarded(step: Any, *args: Any) -> Any:
-    """Run a job body; a rate limit reschedules it, a permanent refusal skips the retries."""
-    try:
-        return step(*args)
-    except Retryable as exc:
-        if exc.retry_after:
-            logs.event(log, "job.rate_limited", reason=exc.reason, retry_after=exc.retry_after)
-            return Retry(max=RATE_LIMIT_RESCHEDULES, interval=math.ceil(exc.retry_after))
-        raise
-    except Permanent:
-        # A 4xx is a bug or bad data; retrying cannot help. Straight to dead letters.
-        job = get_current_job()
-        if job is not None:
-            job.retries_left = 0
-        raise
 
 
 def _file_report(data: dict[str, Any]) -> dict[str, Any]:

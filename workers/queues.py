@@ -92,6 +92,9 @@ def enqueue_once(
             func,
             *args,
             job_id=jid,
+            # rq logs the description; the default is the call with its
+            # arguments, which would put whole reports in the logs.
+            description=f"{func.rsplit('.', 1)[-1]} {jid}",
             unique=True,
             retry=retry,
             job_timeout=timeout,

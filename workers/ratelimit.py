@@ -84,14 +84,17 @@ class RateLimiter:
             pipe = self.redis.pipeline()
             # The API's budget is per minute; we do not know where its minute
             # started, so the number is trusted for one window from now.
-            pipe.hset(self.key, mapping={"remaining": int(remaining), "window_end": now + self.window})
+            pipe.hset(
+                self.key, mapping={"remaining": int(remaining), "window_end": now + self.window}
+            )
             pipe.expire(self.key, 3600)
             pipe.execute()
         return None
 
     def state(self) -> dict[str, str]:
         """The stored state, for operators (feedback-hub status, /metrics)."""
-        return {k.decode(): v.decode() for k, v in self.redis.hgetall(self.key).items()}
+        raw: dict[bytes, bytes] = self.redis.hgetall(self.key)  # type: ignore[assignment]
+        return {k.decode(): v.decode() for k, v in raw.items()}
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:

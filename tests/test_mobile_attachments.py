@@ -6,7 +6,9 @@ import io
 
 import pytest
 from redis import Redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from workers.attachments import CHUNK_BYTES, RedisAttachmentStore, attachment_store
 
@@ -58,6 +60,6 @@ def test_a_stream_cut_short_leaves_nothing_behind(redis: Redis) -> None:
 
 
 def test_redis_down_raises_redis_error() -> None:
-    dead = Redis(host="127.0.0.1", port=9, socket_connect_timeout=0.2)
+    dead = Redis(host="127.0.0.1", port=9, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     with pytest.raises(RedisError):
         attachment_store(dead).put(b"x", "a.txt", "text/plain")

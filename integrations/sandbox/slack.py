@@ -1,0 +1,570 @@
+"""A local Slack Web API: the methods the hub calls, a response_url sink, every call recorded.
+
+slack_sdk's WebClient talks to it unmodified with base_url (SLACK_API_URL)
+http://127.0.0.1:PORT/api/. Answers follow Slack's: HTTP 200 with
+{"ok": false, "error": ...} for refusals, 429 with Retry-After when limited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from flask import Response, jsonify, redirect, render_template_string, request
+from werkzeug.wrappers import Response as BaseResponse
+
+from integrations import logs
+from integrations.sandbox.server import CONTROL, Sandbox
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+
+TEAM_ID = "T0SANDBOX"
+BOT_USER_ID = "U0SANDBOT"
+BOT_ID = "B0SANDBOT"
+APP_ID = "A0SANDBOX"
+SEED_USERS = (
+    ("U0REPORTER", "ada", "Ada Reporter", "ada@example.com"),
+    ("U0ENGINEER", "grace", "Grace Engineer", "grace@example.com"),
+    ("U0SUPPORT", "sam", "Sam Support", "sam@example.com"),
+)
+
+
+class SlackError(Exception):
+    """A refusal, answered as Slack does: 200 {"ok": false, "error": code}."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+@dataclass
+class Call:
+    """One Web API call as the sandbox received it."""
+
+    method: str
+    args: Json
+    at: float
+    ok: bool
+    error: str | None = None
+
+
+@dataclass
+class Message:
+    """A message in a channel; `history` keeps earlier texts when it is edited."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list[Any]
+    thread_ts: str | None
+    user: str = BOT_USER_ID
+    history: list[str] = field(default_factory=list)
+    edited_ts: str | None = None
+
+    def as_slack(self) -> Json:
+        """The message object Slack returns."""
+        out: Json = {
+            "type": "message",
+            "user": self.user,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "team": TEAM_ID,
+            "text": self.text,
+            "ts": self.ts,
+        }
+        if self.blocks:
+            out["blocks"] = self.blocks
+        if self.thread_ts:
+            out["thread_ts"] = self.thread_ts
+        if self.edited_ts:
+            out["edited"] = {"user": self.user, "ts": self.edited_ts}
+        return out
+
+
+@dataclass
+class Limit:
+    """429s injected on one method: how long to say to wait, and how many calls (None: all)."""
+
+    retry_after: int
+    remaining: int | None
+
+
+class SlackSandbox(Sandbox):
+    """auth.test, chat.*, views.*, users.info, conversations.open, and a response_url sink."""
+
+    name = "slack"
+
+    def __init__(self, *, token: str | None = "xoxb-sandbox-token") -> None:  # noqa: S107
+        super().__init__()
+        # None accepts any token (still required, as Slack requires one).
+        self.token = token
+        self._clock = 0
+        self._calls: list[Call] = []
+        self.messages: dict[tuple[str, str], Message] = {}
+        self.ephemeral: list[Json] = []
+        self.responses: list[Json] = []
+        self.views: dict[str, Json] = {}
+        self.users: dict[str, Json] = {}
+        self.channels: dict[str, str] = {}
+        self.limits: dict[str, Limit] = {}
+        self._used_triggers: set[str] = set()
+        self._seq_lock = threading.Lock()
+        for uid, name, real_name, email in SEED_USERS:
+            self.add_user(uid, name, real_name, email)
+        self._methods: dict[str, Callable[[Json], Json]] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "chat.postEphemeral": self._post_ephemeral,
+            "chat.getPermalink": self._permalink,
+            "views.open": self._views_open,
+            "views.update": self._views_update,
+            "users.info": self._users_info,
+            "conversations.open": self._conversations_open,
+        }
+        self._routes()
+
+    # ------------------------------------------------------------ Python access
+
+    @property
+    def api_url(self) -> str:
+        """The value for SLACK_API_URL / WebClient(base_url=...)."""
+        return f"{self.url}/api/"
+
+    def add_user(self, user_id: str, name: str, real_name: str, email: str | None) -> Json:
+        """Add a workspace member users.info will know."""
+        user = {
+            "id": user_id,
+            "team_id": TEAM_ID,
+            "name": name,
+            "deleted": False,
+            "real_name": real_name,
+            "tz": "Europe/London",
+            "tz_label": "Greenwich Mean Time",
+            "tz_offset": 0,
+            "is_admin": False,
+            "is_owner": False,
+            "is_bot": False,
+            "is_app_user": False,
+            "updated": int(time.time()),
+            "profile": {
+                "real_name": real_name,
+                "display_name": name,
+                "real_name_normalized": real_name,
+                "display_name_normalized": name,
+                "email": email,
+                "image_72": f"https://avatars.example/{user_id}_72.png",
+                "team": TEAM_ID,
+            },
+        }
+        with self.lock:
+            self.users[user_id] = user
+        return user
+
+    def calls(self, method: str | None = None) -> list[Call]:
+        """Calls received, oldest first; only `method`'s when given."""
+        with self.lock:
+            return [c for c in self._calls if method is None or c.method == method]
+
+    def channel_messages(self, channel: str) -> list[Message]:
+        """Messages in a channel (id or name), oldest first."""
+        cid = self.channel_id(channel)
+        with self.lock:
+            return sorted(
+                (m for (c, _), m in self.messages.items() if c == cid), key=lambda m: m.ts
+            )
+
+    def rate_limit(self, method: str, *, retry_after: int = 1, count: int | None = None) -> None:
+        """Answer `method` with 429 + Retry-After for the next `count` calls (None: all)."""
+        with self.lock:
+            self.limits[method] = Limit(retry_after, count)
+
+    def clear_rate_limits(self) -> None:
+        """No more injected 429s."""
+        with self.lock:
+            self.limits.clear()
+
+    def response_url(self, name: str | None = None) -> str:
+        """A response_url that posts land in (what Slack puts in slash commands and shortcuts)."""
+        return f"{self.url}/response/{name or secrets.token_hex(8)}"
+
+    def channel_id(self, channel: str) -> str:
+        """Slack's id for a channel name ('#eng' -> 'C...'); ids pass through."""
+        name = channel.lstrip("#")
+        if name[:1] in ("C", "D", "G") and name[1:].isalnum() and name.upper() == name:
+            return name
+        if name[:1] in ("U", "W") and name.upper() == name:
+            return self._dm(name)
+        with self.lock:
+            if name not in self.channels:
+                digest = hashlib.sha1(name.encode()).hexdigest()[:9].upper()  # noqa: S324 - ids
+                self.channels[name] = f"C{digest}"
+            return self.channels[name]
+
+    def _dm(self, user_id: str) -> str:
+        return "D" + user_id[1:]
+
+    def _ts(self) -> str:
+        # Slack's ts: seconds and a sequence number, unique per channel and increasing.
+        with self._seq_lock:
+            self._clock += 1
+            return f"{int(time.time())}.{self._clock:06d}"
+
+    # ------------------------------------------------------------ methods
+
+    def _auth_test(self, args: Json) -> Json:
+        return {
+            "url": "https://sandbox.slack.com/",
+            "team": "Sandbox",
+            "user": "feedback-hub",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _need(self, args: Json, name: str, error: str | None = None) -> Any:
+        value = args.get(name)
+        if value in (None, ""):
+            raise SlackError(error or "invalid_arguments")
+        return value
+
+    def _post_message(self, args: Json) -> Json:
+        channel = self.channel_id(self._need(args, "channel", "channel_not_found"))
+        blocks = _decoded(args.get("blocks")) or []
+        text = args.get("text") or ""
+        if not text and not blocks and not args.get("attachments"):
+            raise SlackError("no_text")
+        message = Message(channel, self._ts(), text, blocks, args.get("thread_ts") or None)
+        with self.lock:
+            self.messages[(channel, message.ts)] = message
+        return {"channel": channel, "ts": message.ts, "message": message.as_slack()}
+
+    def _update(self, args: Json) -> Json:
+        channel = self.channel_id(self._need(args, "channel", "channel_not_found"))
+        ts = self._need(args, "ts", "message_not_found")
+        with self.lock:
+            message = self.messages.get((channel, ts))
+            if message is None:
+                raise SlackError("message_not_found")
+            if "text" in args or "blocks" in args:
+                message.history.append(message.text)
+            if "text" in args:
+                message.text = args["text"] or ""
+            if "blocks" in args:
+                message.blocks = _decoded(args["blocks"]) or []
+            message.edited_ts = self._ts()
+            return {
+                "channel": channel,
+                "ts": ts,
+                "text": message.text,
+                "message": message.as_slack(),
+            }
+
+    def _post_ephemeral(self, args: Json) -> Json:
+        channel = self.channel_id(self._need(args, "channel", "channel_not_found"))
+        user = self._need(args, "user", "user_not_found")
+        ts = self._ts()
+        with self.lock:
+            self.ephemeral.append(
+                {
+                    "channel": channel,
+                    "user": user,
+                    "text": args.get("text") or "",
+                    "blocks": _decoded(args.get("blocks")) or [],
+                    "thread_ts": args.get("thread_ts"),
+                    "message_ts": ts,
+                }
+            )
+        return {"message_ts": ts}
+
+    def _permalink(self, args: Json) -> Json:
+        channel = self.channel_id(self._need(args, "channel", "channel_not_found"))
+        ts = self._need(args, "message_ts", "message_not_found")
+        with self.lock:
+            if (channel, ts) not in self.messages:
+                raise SlackError("message_not_found")
+        return {
+            "channel": channel,
+            "permalink": f"{self.url}/archives/{channel}/p{ts.replace('.', '')}",
+        }
+
+    def _view(self, view: Json, view_id: str | None = None, previous: Json | None = None) -> Json:
+        view_id = view_id or "V" + secrets.token_hex(5).upper()
+        return {
+            "id": view_id,
+            "team_id": TEAM_ID,
+            "type": view.get("type", "modal"),
+            "title": view.get("title"),
+            "submit": view.get("submit"),
+            "close": view.get("close"),
+            "blocks": view.get("blocks", []),
+            "private_metadata": view.get("private_metadata", ""),
+            "callback_id": view.get("callback_id", ""),
+            "external_id": view.get("external_id", ""),
+            "state": {"values": {}},
+            "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+            "clear_on_close": bool(view.get("clear_on_close", False)),
+            "notify_on_close": bool(view.get("notify_on_close", False)),
+            "root_view_id": (previous or {}).get("root_view_id", view_id),
+            "previous_view_id": None,
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
+        }
+
+    def _views_open(self, args: Json) -> Json:
+        trigger_id = self._need(args, "trigger_id", "invalid_trigger_id")
+        view = _decoded(args.get("view"))
+        if not isinstance(view, dict):
+            raise SlackError("invalid_arguments")
+        with self.lock:
+            # A trigger_id opens one view only (Slack answers exchanged_trigger_id after).
+            if trigger_id in self._used_triggers:
+                raise SlackError("exchanged_trigger_id")
+            self._used_triggers.add(trigger_id)
+            opened = self._view(view)
+            self.views[opened["id"]] = opened
+        return {"view": opened}
+
+    def _views_update(self, args: Json) -> Json:
+        view = _decoded(args.get("view"))
+        if not isinstance(view, dict):
+            raise SlackError("invalid_arguments")
+        with self.lock:
+            view_id = args.get("view_id")
+            if not view_id and args.get("external_id"):
+                view_id = next(
+                    (
+                        v["id"]
+                        for v in self.views.values()
+                        if v["external_id"] == args["external_id"]
+                    ),
+                    None,
+                )
+            previous = self.views.get(view_id or "")
+            if previous is None:
+                raise SlackError("not_found")
+            updated = self._view(view, previous["id"], previous)
+            self.views[updated["id"]] = updated
+        return {"view": updated}
+
+    def _users_info(self, args: Json) -> Json:
+        with self.lock:
+            user = self.users.get(self._need(args, "user", "user_not_found"))
+        if user is None:
+            raise SlackError("user_not_found")
+        return {"user": user}
+
+    def _conversations_open(self, args: Json) -> Json:
+        users = [u for u in str(args.get("users") or "").split(",") if u]
+        if args.get("channel"):
+            return {"channel": {"id": self.channel_id(args["channel"])}}
+        if not users:
+            raise SlackError("users_list_not_supplied")
+        if len(users) == 1:
+            return {
+                "no_op": True,
+                "already_open": True,
+                "channel": {"id": self._dm(users[0]), "is_im": True, "user": users[0]},
+            }
+        digest = hashlib.sha1(",".join(sorted(users)).encode()).hexdigest()[:9].upper()  # noqa: S324
+        return {"channel": {"id": f"G{digest}", "is_mpim": True}}
+
+    # ------------------------------------------------------------ HTTP
+
+    def _args(self) -> Json:
+        args: Json = dict(request.args.items())
+        args.update(request.form.items())
+        if request.is_json:
+            data = request.get_json(silent=True)
+            if isinstance(data, dict):
+                args.update(data)
+        return args
+
+    def _authorized(self, args: Json) -> str | None:
+        """None when the token is good, else Slack's error code."""
+        header = request.headers.get("Authorization", "")
+        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
+        token = token or args.pop("token", None)
+        if not token:
+            return "not_authed"
+        if self.token is not None and not hmac.compare_digest(str(token), self.token):
+            return "invalid_auth"
+        return None
+
+    def _record(self, method: str, args: Json, ok: bool, error: str | None) -> None:
+        with self.lock:
+            self._calls.append(Call(method, args, time.time(), ok, error))
+
+    def _routes(self) -> None:
+        app = self.app
+
+        @app.after_request
+        def count(response: Response) -> Response:
+            if request.path.startswith("/api/") or request.path.startswith("/response/"):
+                rule = request.url_rule.rule if request.url_rule else "unmatched"
+                if request.view_args and "method" in request.view_args:
+                    rule = f"/api/{request.view_args['method']}"
+                self.count(f"{request.method} {rule}", response.status_code)
+            return response
+
+        @app.route("/api/<method>", methods=["GET", "POST"])
+        def api(method: str) -> Response | tuple[Response, int]:
+            args = self._args()
+            error = self._authorized(args)
+            if error is not None:
+                self._record(method, args, False, error)
+                return jsonify(ok=False, error=error)
+            with self.lock:
+                limit = self.limits.get(method)
+                if limit is not None and limit.remaining is not None:
+                    limit.remaining -= 1
+                    if limit.remaining <= 0:
+                        del self.limits[method]
+            if limit is not None:
+                self._record(method, args, False, "ratelimited")
+                response = jsonify(ok=False, error="ratelimited")
+                response.headers["Retry-After"] = str(limit.retry_after)
+                return response, 429
+            handler = self._methods.get(method)
+            if handler is None:
+                self._record(method, args, False, "unknown_method")
+                return jsonify(ok=False, error="unknown_method"), 404
+            try:
+                result = handler(args)
+            except SlackError as exc:
+                self._record(method, args, False, exc.error)
+                return jsonify(ok=False, error=exc.error)
+            self._record(method, args, True, None)
+            logs.event(log, "sandbox.slack.call", method=method)
+            return jsonify(ok=True, **result)
+
+        @app.post("/response/<name>")
+        def response_sink(name: str) -> Response:
+            body: Any = request.get_json(silent=True)
+            if body is None:
+                body = request.form.to_dict() or request.get_data(as_text=True)
+            with self.lock:
+                self.responses.append({"name": name, "body": body, "at": time.time()})
+            return jsonify(ok=True)
+
+        @app.get("/archives/<channel>/<ts>")
+        def archive(channel: str, ts: str) -> BaseResponse:
+            return redirect(f"/#msg-{channel}-{ts.removeprefix('p')}")
+
+        @app.get(f"{CONTROL}/calls")
+        def calls() -> Response:
+            items = self.calls(request.args.get("method"))
+            return jsonify(calls=[asdict(c) for c in items])
+
+        @app.get(f"{CONTROL}/responses")
+        def responses() -> Response:
+            with self.lock:
+                return jsonify(responses=list(self.responses))
+
+        @app.get(f"{CONTROL}/messages")
+        def messages() -> Response:
+            with self.lock:
+                items = [asdict(m) for m in sorted(self.messages.values(), key=lambda m: m.ts)]
+                return jsonify(messages=items, ephemeral=list(self.ephemeral))
+
+        @app.post(f"{CONTROL}/ratelimit")
+        def ratelimit() -> Response:
+            data = request.get_json(force=True) or {}
+            if data.get("method"):
+                self.rate_limit(
+                    data["method"],
+                    retry_after=int(data.get("retry_after", 1)),
+                    count=data.get("count"),
+                )
+            else:
+                self.clear_rate_limits()
+            return jsonify(ok=True)
+
+        @app.post(f"{CONTROL}/users")
+        def add_user() -> Response:
+            data = request.get_json(force=True) or {}
+            user = self.add_user(
+                data["id"], data["name"], data.get("real_name", data["name"]), data.get("email")
+            )
+            return jsonify(user=user)
+
+        @app.get(f"{CONTROL}/stats")
+        def stats() -> Response:
+            return jsonify(self.stats())
+
+        @app.get("/")
+        def page() -> str:
+            with self.lock:
+                by_channel: dict[str, list[Json]] = {}
+                ordered = sorted(self.messages.values(), key=lambda m: m.ts)
+                replies: dict[tuple[str, str], list[Message]] = {}
+                for m in ordered:
+                    if m.thread_ts and m.thread_ts != m.ts:
+                        replies.setdefault((m.channel, m.thread_ts), []).append(m)
+                for m in ordered:
+                    if m.thread_ts and m.thread_ts != m.ts:
+                        continue
+                    by_channel.setdefault(m.channel, []).append(
+                        {"message": m, "replies": replies.get((m.channel, m.ts), [])}
+                    )
+                names = {cid: name for name, cid in self.channels.items()}
+                ephemeral = list(self.ephemeral)
+                posts = [
+                    {**r, "json": json.dumps(r["body"], indent=1)[:2000]} for r in self.responses
+                ]
+            return render_template_string(
+                PAGE, by_channel=by_channel, names=names, ephemeral=ephemeral, posts=posts
+            )
+
+
+def _decoded(value: Any) -> Any:
+    # Form-encoded calls carry blocks and views as JSON strings.
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Slack sandbox</title>
+<meta http-equiv="refresh" content="5">
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:60em;color:#222}
+.msg{border-left:3px solid #36c5f0;padding:.2em .8em;margin:.5em 0;white-space:pre-wrap}
+.reply{margin-left:2em;border-color:#2eb67d}.meta{color:#666;font-size:12px}
+pre{background:#f6f6f6;padding:.5em;white-space:pre-wrap}
+</style></head><body>
+<h1>Slack sandbox</h1>
+<p class="meta">This page refreshes every 5 seconds.</p>
+{% for channel, threads in by_channel.items() %}
+<h2>{{ "#" ~ names[channel] if channel in names else channel }}</h2>
+{% for item in threads %}{% set m = item.message %}
+<div class="msg" id="msg-{{ m.channel }}-{{ m.ts|replace('.', '') }}">
+<div class="meta">{{ m.ts }}{% if m.edited_ts %} · edited {{ m.history|length }} times
+{%- endif %}</div>
+{{ m.text }}</div>
+{% for r in item.replies %}<div class="msg reply"><div class="meta">{{ r.ts }} in thread
+{% if r.edited_ts %} · edited{% endif %}</div>{{ r.text }}</div>{% endfor %}
+{% endfor %}
+{% else %}<p>No messages yet.</p>{% endfor %}
+<h2>Ephemeral messages</h2>
+{% for e in ephemeral %}<div class="msg"><div class="meta">to {{ e.user }} in {{ e.channel }}</div>
+{{ e.text }}</div>{% else %}<p class="meta">None yet.</p>{% endfor %}
+<h2>response_url posts</h2>
+{% for p in posts %}<div class="meta">{{ p.name }}</div><pre>{{ p.json }}</pre>
+{% else %}<p class="meta">None yet.</p>{% endfor %}
+</body></html>
+"""

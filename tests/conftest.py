@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from app import create_app
+from integrations.sandbox import SlackSandbox, ZendeskSandbox
 from integrations.settings import Settings
 from workers.procs import free_port, start_redis, stop
 
@@ -74,3 +75,33 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------- sandboxes (integrations/sandbox)
+# Real HTTP servers on free ports: the real zenpy and slack_sdk clients talk to them.
+
+
+@pytest.fixture
+def zendesk_sandbox(env: dict[str, str]) -> Iterator[ZendeskSandbox]:
+    """A fresh Zendesk sandbox accepting env's ZENDESK_EMAIL / ZENDESK_API_TOKEN."""
+    sandbox = ZendeskSandbox(email=env["ZENDESK_EMAIL"], token=env["ZENDESK_API_TOKEN"])
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def slack_sandbox(env: dict[str, str]) -> Iterator[SlackSandbox]:
+    """A fresh Slack Web API sandbox accepting env's SLACK_BOT_TOKEN."""
+    sandbox = SlackSandbox(token=env["SLACK_BOT_TOKEN"])
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def sandbox_env(
+    env: dict[str, str], zendesk_sandbox: ZendeskSandbox, slack_sandbox: SlackSandbox
+) -> dict[str, str]:
+    """`env` with ZENDESK_URL and SLACK_API_URL pointing at the sandboxes."""
+    return {**env, "ZENDESK_URL": zendesk_sandbox.url, "SLACK_API_URL": slack_sandbox.api_url}

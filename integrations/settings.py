@@ -31,6 +31,8 @@ VARIABLES: dict[str, str] = {
     "ZENDESK_API_TOKEN": "a Zendesk API token (Admin Center > Apps and integrations > Zendesk API)",
     "ZENDESK_OAUTH_TOKEN": "a Zendesk OAuth access token, instead of ZENDESK_API_TOKEN",
     "ZENDESK_WEBHOOK_SECRET": "the signing secret of the Zendesk webhook that targets the hub",
+    "ZENDESK_WEBHOOK_WINDOW_SECONDS": "how far a Zendesk webhook's signed timestamp may be from now, "
+    "in seconds (default 300)",
     "SLACK_SIGNING_SECRET": "the Slack app's signing secret (Basic Information > App Credentials)",
     "SLACK_BOT_TOKEN": "the Slack bot token, xoxb-... (OAuth & Permissions)",
     "SLACK_API_URL": f"the Slack Web API base URL, default {DEFAULT_SLACK_API_URL}",
@@ -67,6 +69,7 @@ class Settings:
     mobile_api_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
     rules_path: str = DEFAULT_RULES_PATH
     port: int = 5000
+    zendesk_webhook_window: int = 300
 
     @classmethod
     def from_env(
@@ -97,6 +100,9 @@ class Settings:
             mobile_api_keys=_mobile_api_keys(env.get("MOBILE_API_KEYS")),
             rules_path=env.get("RULES_PATH", DEFAULT_RULES_PATH),
             port=_port(env.get("PORT")),
+            zendesk_webhook_window=_seconds(
+                "ZENDESK_WEBHOOK_WINDOW_SECONDS", env.get("ZENDESK_WEBHOOK_WINDOW_SECONDS"), 300
+            ),
         )
         missing = settings.missing(role)
         if missing:
@@ -210,4 +216,12 @@ def _port(value: str | None) -> int:
         return 5000
     if not value.isdigit() or not 0 < int(value) < 65536:
         raise ConfigError("PORT", f"is malformed: expected {VARIABLES['PORT']}")
+    return int(value)
+
+
+def _seconds(name: str, value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) == 0:
+        raise ConfigError(name, f"is malformed: expected {VARIABLES[name]}")
     return int(value)

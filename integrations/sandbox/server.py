@@ -95,8 +95,12 @@ class Sandbox:
         # Request lines from werkzeug would drown test and dev output.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = make_server(host, port, self.app, threaded=True)
+        server = self._server
+        # A short poll interval: stop() (every test's teardown) returns in milliseconds.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"{self.name}-sandbox", daemon=True
+            target=lambda: server.serve_forever(poll_interval=0.05),
+            name=f"{self.name}-sandbox",
+            daemon=True,
         )
         self._thread.start()
         return self.url

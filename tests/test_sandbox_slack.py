@@ -1,0 +1,174 @@
+"""The Slack Web API sandbox, driven by the real slack_sdk WebClient."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from integrations.sandbox import SlackSandbox
+
+MODAL = {
+    "type": "modal",
+    "callback_id": "feedback",
+    "title": {"type": "plain_text", "text": "Send feedback"},
+    "blocks": [{"type": "input", "block_id": "text", "element": {"type": "plain_text_input"}}],
+}
+
+
+@pytest.fixture
+def slack(slack_sandbox: SlackSandbox, env: dict[str, str]) -> WebClient:
+    return WebClient(env["SLACK_BOT_TOKEN"], base_url=slack_sandbox.api_url)
+
+
+def test_auth_test_answers_as_the_bot(slack: WebClient) -> None:
+    assert slack.auth_test()["user_id"] == "U0SANDBOT"
+
+
+def test_a_bad_token_is_invalid_auth(slack_sandbox: SlackSandbox) -> None:
+    with pytest.raises(SlackApiError) as raised:
+        WebClient("xoxb-wrong", base_url=slack_sandbox.api_url).auth_test()
+    assert raised.value.response["error"] == "invalid_auth"
+
+
+def test_post_thread_and_update_a_message(slack: WebClient, slack_sandbox: SlackSandbox) -> None:
+    posted = slack.chat_postMessage(channel="#eng-mobile", text="New issue: export broken")
+    channel, ts = posted["channel"], posted["ts"]
+    assert channel.startswith("C")
+    assert posted["message"]["text"] == "New issue: export broken"
+    reply = slack.chat_postMessage(channel=channel, thread_ts=ts, text="Another report")
+    assert reply["message"]["thread_ts"] == ts
+    updated = slack.chat_update(channel=channel, ts=ts, text="New issue: export broken (2)")
+    assert updated["message"]["edited"]["user"] == "U0SANDBOT"
+
+    # A channel name and its id reach the same channel.
+    texts = [m.text for m in slack_sandbox.channel_messages("#eng-mobile")]
+    assert texts == ["New issue: export broken (2)", "Another report"]
+    assert slack_sandbox.channel_messages(channel)[0].history == ["New issue: export broken"]
+
+
+def test_updating_a_message_that_does_not_exist_fails(slack: WebClient) -> None:
+    with pytest.raises(SlackApiError) as raised:
+        slack.chat_update(channel="C0NOPE", ts="1.000001", text="x")
+    assert raised.value.response["error"] == "message_not_found"
+
+
+def test_a_message_needs_text_or_blocks(slack_sandbox: SlackSandbox, env: dict[str, str]) -> None:
+    # slack_sdk warns before sending such a call; raw HTTP shows what Slack answers.
+    answer = requests.post(
+        f"{slack_sandbox.api_url}chat.postMessage",
+        data={"channel": "#eng"},
+        headers={"Authorization": f"Bearer {env['SLACK_BOT_TOKEN']}"},
+        timeout=5,
+    )
+    assert answer.json() == {"ok": False, "error": "no_text"}
+
+
+def test_permalink_ephemeral_and_direct_message(slack: WebClient) -> None:
+    posted = slack.chat_postMessage(channel="C0ENG", text="hi")
+    link = slack.chat_getPermalink(channel="C0ENG", message_ts=posted["ts"])["permalink"]
+    assert requests.get(link, timeout=5).status_code == 200
+    assert slack.chat_postEphemeral(channel="C0ENG", user="U0REPORTER", text="psst")["message_ts"]
+    dm = slack.conversations_open(users="U0REPORTER")["channel"]["id"]
+    assert dm.startswith("D")
+
+
+def test_a_view_opens_once_per_trigger_and_updates(slack: WebClient) -> None:
+    opened = slack.views_open(trigger_id="123.456.abc", view=MODAL)["view"]
+    assert opened["id"].startswith("V")
+    assert opened["callback_id"] == "feedback"
+    with pytest.raises(SlackApiError) as raised:
+        slack.views_open(trigger_id="123.456.abc", view=MODAL)
+    assert raised.value.response["error"] == "exchanged_trigger_id"
+
+    thanks = {**MODAL, "title": {"type": "plain_text", "text": "Thanks"}}
+    updated = slack.views_update(view_id=opened["id"], view=thanks)["view"]
+    assert updated["id"] == opened["id"]
+    assert updated["title"]["text"] == "Thanks"
+
+
+def test_users_info_has_the_email_of_known_users(
+    slack: WebClient, slack_sandbox: SlackSandbox
+) -> None:
+    assert slack.users_info(user="U0REPORTER")["user"]["profile"]["email"] == "ada@example.com"
+    with pytest.raises(SlackApiError) as raised:
+        slack.users_info(user="U0NOBODY")
+    assert raised.value.response["error"] == "user_not_found"
+    slack_sandbox.add_user("U0NEW", "new", "New Person", "new@example.com")
+    assert slack.users_info(user="U0NEW")["user"]["profile"]["email"] == "new@example.com"
+
+
+def test_injected_429_raises_with_retry_after_then_clears(
+    slack: WebClient, slack_sandbox: SlackSandbox
+) -> None:
+    slack_sandbox.rate_limit("chat.postMessage", retry_after=30, count=1)
+    with pytest.raises(SlackApiError) as raised:
+        slack.chat_postMessage(channel="#eng", text="first")
+    response = raised.value.response
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "30"
+    assert response["error"] == "ratelimited"
+    # Other methods are unaffected, and the limit was for one call.
+    assert slack.auth_test()["ok"]
+    assert slack.chat_postMessage(channel="#eng", text="second")["ok"]
+    assert [m.text for m in slack_sandbox.channel_messages("#eng")] == ["second"]
+
+
+def test_429_injection_over_the_control_endpoint(
+    slack: WebClient, slack_sandbox: SlackSandbox
+) -> None:
+    control = f"{slack_sandbox.url}/__sandbox/ratelimit"
+    requests.post(control, json={"method": "views.open", "retry_after": 2}, timeout=5)
+    for trigger in ("t1", "t2"):
+        with pytest.raises(SlackApiError):
+            slack.views_open(trigger_id=trigger, view=MODAL)
+    requests.post(control, json={}, timeout=5)
+    assert slack.views_open(trigger_id="t3", view=MODAL)["ok"]
+
+
+def test_every_call_is_recorded_and_queryable(
+    slack: WebClient, slack_sandbox: SlackSandbox
+) -> None:
+    slack.auth_test()
+    slack.chat_postMessage(channel="#eng", text="one")
+    slack.chat_postMessage(channel="#eng", text="two", blocks=[{"type": "divider"}])
+    calls = requests.get(
+        f"{slack_sandbox.url}/__sandbox/calls", params={"method": "chat.postMessage"}, timeout=5
+    ).json()["calls"]
+    assert [c["args"]["text"] for c in calls] == ["one", "two"]
+    assert calls[1]["args"]["blocks"] == [{"type": "divider"}]
+    assert [c.method for c in slack_sandbox.calls()] == [
+        "auth.test",
+        "chat.postMessage",
+        "chat.postMessage",
+    ]
+
+
+def test_response_url_posts_are_recorded(slack_sandbox: SlackSandbox) -> None:
+    url = slack_sandbox.response_url("cmd-1")
+    answer = requests.post(url, json={"text": "Ticket #12 filed", "response_type": "ephemeral"})
+    assert answer.status_code == 200
+    [recorded] = requests.get(f"{slack_sandbox.url}/__sandbox/responses", timeout=5).json()[
+        "responses"
+    ]
+    assert recorded["name"] == "cmd-1"
+    assert recorded["body"]["text"] == "Ticket #12 filed"
+
+
+def test_the_page_lists_messages_by_channel_and_thread(
+    slack: WebClient, slack_sandbox: SlackSandbox
+) -> None:
+    first = slack.chat_postMessage(channel="#eng-web", text="Export broken")
+    slack.chat_postMessage(channel="#eng-web", thread_ts=first["ts"], text="Seen by 3 people")
+    slack.chat_update(channel=first["channel"], ts=first["ts"], text="Export broken <fixed>")
+    slack.chat_postEphemeral(channel="C0ENG", user="U0REPORTER", text="Only you can see this")
+    requests.post(slack_sandbox.response_url("r1"), json={"text": "Ticket #7 filed"}, timeout=5)
+
+    page = requests.get(f"{slack_sandbox.url}/", timeout=5).text
+    assert "#eng-web" in page
+    assert "Export broken &lt;fixed&gt;" in page
+    assert "Export broken\n</div>" not in page  # the old text is not shown
+    assert page.index("Export broken &lt;fixed&gt;") < page.index("Seen by 3 people")
+    assert "Only you can see this" in page
+    assert "Ticket #7 filed" in page

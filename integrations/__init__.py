@@ -10,7 +10,11 @@ from importlib import import_module
 from flask import Blueprint
 
 # "module:attribute" of each integration's inbound blueprint.
-BLUEPRINTS: tuple[str, ...] = ()
+BLUEPRINTS: tuple[str, ...] = (
+    "integrations.slack.views:blueprint",
+    "integrations.slack.events:blueprint",
+    "integrations.zendesk.webhook:blueprint",
+)
 
 
 def blueprints() -> list[Blueprint]:

@@ -1,0 +1,195 @@
+"""What Slack sends, parsed into frozen models; raw dicts from Slack go no further than this module.
+
+Shapes from Slack's docs ("Implementing slash commands", "Interaction payloads":
+`view_submission`, `message_action`) and bolt-python's recorded payloads.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qs
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from integrations.errors import Rejected
+
+
+class _Frozen(BaseModel):
+    # Slack adds fields over time; unknown ones are ignored, never an error.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class SlashCommand(_Frozen):
+    """A slash command invocation (form-encoded body)."""
+
+    command: str
+    text: str = ""
+    team_id: str
+    team_domain: str = ""
+    enterprise_id: str | None = None
+    channel_id: str
+    channel_name: str = ""
+    user_id: str
+    # Deprecated by Slack but still sent; only used as a display name.
+    user_name: str = ""
+    response_url: str = ""
+    trigger_id: str = ""
+    api_app_id: str = ""
+
+
+class SlackFile(_Frozen):
+    """A file attached to a message: its name is what the ticket mentions."""
+
+    id: str = ""
+    name: str = ""
+    title: str = ""
+    mimetype: str = ""
+
+    @property
+    def label(self) -> str:
+        """The name a person would recognise."""
+        return self.name or self.title or self.id or "unnamed file"
+
+
+class ShortcutMessage(_Frozen):
+    """The message a message shortcut was used on."""
+
+    ts: str
+    text: str = ""
+    user: str | None = None
+    username: str | None = None
+    bot_id: str | None = None
+    thread_ts: str | None = None
+    files: tuple[SlackFile, ...] = ()
+
+
+class MessageShortcut(_Frozen):
+    """A message shortcut (`message_action`): someone chose "Send to support" on a message."""
+
+    callback_id: str
+    trigger_id: str = ""
+    response_url: str = ""
+    team_id: str
+    team_domain: str = ""
+    channel_id: str
+    channel_name: str = ""
+    user_id: str
+    user_name: str = ""
+    message: ShortcutMessage
+
+
+class ViewSubmission(_Frozen):
+    """A modal's submit (`view_submission`): the state of its inputs, by block and action id."""
+
+    team_id: str
+    team_domain: str = ""
+    user_id: str
+    user_name: str = ""
+    trigger_id: str = ""
+    view_id: str
+    callback_id: str
+    private_metadata: str = ""
+    # block_id -> action_id -> element state ({"type", "value"} or {"selected_option"}).
+    values: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def value(self, block_id: str, action_id: str) -> str | None:
+        """The text typed or the option value selected in one input, or None when empty."""
+        state = self.values.get(block_id, {}).get(action_id, {})
+        if "selected_option" in state:
+            option = state["selected_option"] or {}
+            return option.get("value") if isinstance(option, dict) else None
+        value = state.get("value")
+        return value if isinstance(value, str) else None
+
+
+class OtherInteraction(_Frozen):
+    """Any interaction the hub does not act on (block_actions, view_closed, ...): acknowledged."""
+
+    type: str
+
+
+Interaction = ViewSubmission | MessageShortcut | OtherInteraction
+
+
+def parse_command(body: bytes) -> SlashCommand:
+    """A slash command from its verified form body; Rejected(400) when it is not one."""
+    form = _form(body)
+    try:
+        return SlashCommand.model_validate(form)
+    except ValidationError as exc:
+        raise Rejected(400, f"not a Slack slash command: {_first_error(exc)}") from None
+
+
+def parse_interaction(body: bytes) -> Interaction:
+    """An interaction from its verified form body (`payload=<json>`); Rejected(400) otherwise."""
+    raw = _form(body).get("payload")
+    if not raw:
+        raise Rejected(400, "not a Slack interaction: the form has no payload field")
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        raise Rejected(400, "not a Slack interaction: payload is not JSON") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+        raise Rejected(400, "not a Slack interaction: payload has no type")
+    try:
+        if payload["type"] == "view_submission":
+            return ViewSubmission.model_validate(_view_submission_fields(payload))
+        if payload["type"] == "message_action":
+            return MessageShortcut.model_validate(_message_action_fields(payload))
+        return OtherInteraction(type=payload["type"])
+    except (ValidationError, AttributeError, TypeError) as exc:
+        detail = _first_error(exc) if isinstance(exc, ValidationError) else "unexpected shape"
+        raise Rejected(400, f"not a Slack {payload['type']} payload: {detail}") from None
+
+
+def _form(body: bytes) -> dict[str, str]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Rejected(400, "the body is not UTF-8 form data") from None
+    # Slack sends each field once; keep the first if a field repeats.
+    return {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
+
+
+def _obj(payload: dict[str, Any], key: str) -> dict[str, Any]:
+    value = payload.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _view_submission_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    team, user, view = _obj(payload, "team"), _obj(payload, "user"), _obj(payload, "view")
+    return {
+        "team_id": team.get("id") or user.get("team_id"),
+        "team_domain": team.get("domain") or "",
+        "user_id": user.get("id"),
+        "user_name": user.get("name") or user.get("username") or "",
+        "trigger_id": payload.get("trigger_id") or "",
+        "view_id": view.get("id"),
+        "callback_id": view.get("callback_id") or "",
+        "private_metadata": view.get("private_metadata") or "",
+        "values": _obj(_obj(view, "state"), "values"),
+    }
+
+
+def _message_action_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    team, user = _obj(payload, "team"), _obj(payload, "user")
+    channel, message = _obj(payload, "channel"), _obj(payload, "message")
+    return {
+        "callback_id": payload.get("callback_id") or "",
+        "trigger_id": payload.get("trigger_id") or "",
+        "response_url": payload.get("response_url") or "",
+        "team_id": team.get("id") or user.get("team_id"),
+        "team_domain": team.get("domain") or "",
+        "channel_id": channel.get("id"),
+        "channel_name": channel.get("name") or "",
+        "user_id": user.get("id"),
+        "user_name": user.get("name") or user.get("username") or "",
+        "message": {**message, "ts": message.get("ts") or payload.get("message_ts")},
+    }
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "body"
+    return f"{where}: {err['msg'].lower()}"

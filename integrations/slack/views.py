@@ -1,0 +1,217 @@
+"""The Slack blueprint: verify, parse, enqueue, answer (Slack wants the answer within 3 s).
+
+POST /slack/commands       `/feedback <text>` files a report; `/feedback` opens the form.
+POST /slack/interactions   the form's submit, and the "Send to support" message shortcut.
+
+The one Slack Web API call made here is views.open, which Slack only accepts within
+3 s of the trigger; everything else that talks to Slack runs in a worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask.blueprints import BlueprintSetupState
+from redis.exceptions import RedisError
+
+from integrations import logs
+from integrations.errors import HubError
+from integrations.report import Report
+from integrations.slack import messages, reports
+from integrations.slack.api import SlackApi
+from integrations.slack.payloads import (
+    MessageShortcut,
+    SlashCommand,
+    ViewSubmission,
+    parse_command,
+    parse_interaction,
+)
+from integrations.slack.verify import SlackVerifier
+from integrations.web import hub
+from workers.queues import NOTIFY
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("slack", __name__, url_prefix="/slack")
+
+# views.open must finish inside Slack's 3 s with the network and our own time on top.
+VIEWS_OPEN_TIMEOUT = 2.0
+REPORT_RECEIVED = "integrations.slack.jobs.report_received"
+
+
+@dataclass
+class SlackIntake:
+    """What the Slack views share, built once per app: the verifier and the views.open client."""
+
+    verifier: SlackVerifier
+    api: SlackApi | None
+
+
+@blueprint.record_once
+def _setup(state: BlueprintSetupState) -> None:
+    settings = state.app.extensions["feedback_hub"].settings
+    assert settings.slack_signing_secret, "web settings always have SLACK_SIGNING_SECRET"
+    api = None
+    if settings.slack_bot_token:
+        api = SlackApi(settings, timeout=VIEWS_OPEN_TIMEOUT, attempts=1)
+    state.app.extensions["slack"] = SlackIntake(SlackVerifier(settings.slack_signing_secret), api)
+
+
+def intake(app: Flask | None = None) -> SlackIntake:
+    """The Slack views' shared objects (tests swap the verifier's clock here)."""
+    found: SlackIntake = (app or current_app).extensions["slack"]
+    return found
+
+
+def _verified_body() -> bytes:
+    # The raw bytes, before Flask parses any form: the signature covers exactly these.
+    body = request.get_data(cache=True, as_text=False, parse_form_data=False)
+    intake().verifier.verify(body, request.headers)
+    return body
+
+
+def _json(payload: dict[str, Any]) -> Response:
+    return jsonify(payload)
+
+
+# ---------------------------------------------------------------- /slack/commands
+
+
+@blueprint.post("/commands")
+def commands() -> Response:
+    """A slash command: file `/feedback <text>`, open the form for `/feedback`, else usage."""
+    body = request.get_data(cache=True, as_text=False, parse_form_data=False)
+    if body.startswith(b"ssl_check=1"):
+        # Slack's certificate check of the command URL: answered 200, nothing is read or done.
+        return Response(status=200)
+    body = _verified_body()
+    command = parse_command(body)
+    text = command.text.strip()
+    if command.command != messages.FEEDBACK_COMMAND or text.lower() in ("help", "?"):
+        return _json(messages.usage(command.command))
+    if not text:
+        problem = _open_form(command)
+        # Opened: an empty 200 is Slack's "acknowledged, nothing to show".
+        return _json(problem) if problem else Response(status=200)
+    report = reports.command_report(command)
+    try:
+        enqueued = hub().file_report(report)
+    except RedisError as exc:
+        logs.event(log, "slack.intake.not_queued", logging.ERROR, error=type(exc).__name__)
+        return _json(messages.could_not_file())
+    logs.event(
+        log,
+        "slack.command.queued",
+        report=report.key_digest,
+        team=command.team_id,
+        user=command.user_id,
+        created=enqueued.created,
+    )
+    return _json(messages.receipt())
+
+
+def _open_form(command: SlashCommand) -> dict[str, Any] | None:
+    """Open the feedback modal; None when it opened, else the hint to show instead."""
+    api = intake().api
+    if api is None or not command.trigger_id:
+        logs.event(log, "slack.form.unavailable", logging.WARNING, has_token=api is not None)
+        return messages.could_not_open_form()
+    metadata = messages.modal_metadata(
+        channel_id=command.channel_id,
+        channel_name=command.channel_name,
+        team_domain=command.team_domain,
+        response_url=command.response_url,
+    )
+    try:
+        api.open_view(command.trigger_id, messages.feedback_modal(metadata))
+    except HubError as exc:
+        logs.event(log, "slack.form.not_opened", logging.WARNING, reason=str(exc))
+        return messages.could_not_open_form()
+    return None
+
+
+# ---------------------------------------------------------------- /slack/interactions
+
+
+@blueprint.post("/interactions")
+def interactions() -> Response:
+    """Interactivity: the feedback form's submit and the "Send to support" shortcut."""
+    body = _verified_body()
+    interaction = parse_interaction(body)
+    answer = None
+    if isinstance(interaction, ViewSubmission):
+        answer = _submitted(interaction)
+    elif isinstance(interaction, MessageShortcut):
+        answer = _shortcut(interaction)
+    # An empty 200 acknowledges (and closes a submitted form); block_actions,
+    # view_closed and other apps' shortcuts need nothing more.
+    return _json(answer) if answer else Response(status=200)
+
+
+def _submitted(submission: ViewSubmission) -> dict[str, Any] | None:
+    if submission.callback_id != messages.MODAL_CALLBACK_ID:
+        return None
+    errors = reports.form_errors(submission)
+    if errors:
+        return messages.modal_errors(errors)
+    report = reports.modal_report(submission)
+    try:
+        hub().file_report(report)
+    except RedisError as exc:
+        logs.event(log, "slack.intake.not_queued", logging.ERROR, error=type(exc).__name__)
+        # The form stays open with the person's words in it; Submit again retries.
+        return messages.modal_errors({"summary": messages.FORM_NOT_FILED})
+    logs.event(log, "slack.form.queued", report=report.key_digest, team=submission.team_id)
+    return {"response_action": "update", "view": messages.modal_receipt()}
+
+
+def _shortcut(shortcut: MessageShortcut) -> dict[str, Any] | None:
+    if shortcut.callback_id != messages.SHORTCUT_CALLBACK_ID:
+        return None
+    report = reports.shortcut_report(shortcut)
+    try:
+        enqueued = hub().file_report(report)
+    except RedisError as exc:
+        logs.event(log, "slack.intake.not_queued", logging.ERROR, error=type(exc).__name__)
+        # A shortcut's reply body is not shown to anyone: say it in a modal instead.
+        _show_not_filed(shortcut.trigger_id)
+        return messages.could_not_file()
+    try:
+        _queue_receipt(report, shortcut, duplicate=not enqueued.created)
+    except RedisError as exc:
+        # The report is safe; only the early receipt is lost ("Ticket #N filed" still comes).
+        logs.event(log, "slack.receipt.not_queued", logging.WARNING, error=type(exc).__name__)
+    logs.event(
+        log,
+        "slack.shortcut.queued",
+        report=report.key_digest,
+        team=shortcut.team_id,
+        created=enqueued.created,
+    )
+    return None
+
+
+def _queue_receipt(report: Report, shortcut: MessageShortcut, *, duplicate: bool) -> None:
+    # The shortcut's HTTP answer shows nothing, so a worker sends the receipt through the
+    # response_url; a second use of the shortcut on the same message is told it was sent.
+    hub().enqueue(
+        NOTIFY,
+        REPORT_RECEIVED,
+        report.to_job(),
+        duplicate,
+        kind="slack-receipt",
+        key=f"{report.external_id}:{shortcut.trigger_id}",
+    )
+
+
+def _show_not_filed(trigger_id: str) -> None:
+    api = intake().api
+    if api is None or not trigger_id:
+        return
+    try:
+        api.open_view(trigger_id, messages.not_filed_notice())
+    except HubError as exc:
+        logs.event(log, "slack.notice.not_opened", logging.WARNING, reason=str(exc))

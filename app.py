@@ -212,9 +212,12 @@ def dev() -> None:
 
 
 def _register_commands() -> None:
+    from integrations.sandbox.cli import sandbox, simulate
     from workers.cli import failed
 
     cli.add_command(failed)
+    cli.add_command(sandbox)
+    cli.add_command(simulate)
 
 
 _register_commands()

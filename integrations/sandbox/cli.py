@@ -3,6 +3,7 @@ to a running hub, as the Stripe CLI's `trigger` does)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -38,7 +39,7 @@ SAMPLE_REPORT: dict[str, Any] = {
 @click.option("--zendesk-email", default="agent@example.com", show_default=True)
 @click.option("--zendesk-token", default="sandbox-token", show_default=True)
 @click.option("--slack-token", default="xoxb-sandbox-token", show_default=True)
-@click.option("--webhook-url", help="Send agent actions' webhooks here (the hub's /zendesk/webhook).")
+@click.option("--webhook-url", help="Send agent actions' webhooks here (hub's /zendesk/webhook).")
 @click.option("--webhook-secret", help="Sign those webhooks with this secret.")
 @click.option("--rate-limit", type=int, help="Zendesk requests per minute before 429.")
 def sandbox(
@@ -118,10 +119,8 @@ class Target:
 def _show(response: requests.Response) -> None:
     click.echo(f"{response.request.method} {response.url} -> {response.status_code}")
     text = response.text
-    try:
+    with contextlib.suppress(ValueError):
         text = json.dumps(response.json(), indent=2)
-    except ValueError:
-        pass
     click.echo(text)
 
 
@@ -177,7 +176,9 @@ def simulate_feedback(target: Target, text: str, user_id: str, channel_id: str) 
 
 
 @simulate.command("bug-report")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
+@click.argument(
+    "file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False
+)
 @click.option(
     "--attach",
     multiple=True,

@@ -41,6 +41,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     hub = Hub(settings=settings, redis=connect(settings.redis_url, timeout=1.0))
     hub.readiness["redis"] = lambda: _redis_ready(hub)
     hub.readiness["settings"] = lambda: _settings_ready(settings)
+    from rules.store import readiness_check
+
+    hub.readiness["rules"] = readiness_check(settings.rules_path)
     app.extensions["feedback_hub"] = hub
 
     for blueprint in integrations.blueprints():
@@ -213,11 +216,13 @@ def dev() -> None:
 
 def _register_commands() -> None:
     from integrations.sandbox.cli import sandbox, simulate
+    from rules.cli import rules_cli
     from workers.cli import failed
 
     cli.add_command(failed)
     cli.add_command(sandbox)
     cli.add_command(simulate)
+    cli.add_command(rules_cli)
 
 
 _register_commands()

@@ -585,13 +585,16 @@ def parse_when(r: Reader, ctx: Context, node: Node) -> When | None:
     seq = r.sequence(node, "condition")
     if seq is None:
         return None
-    parts = []
-    for item in seq:
-        part = parse_when(r, ctx, item)
-        if part is None:
-            return None
-        parts.append(part)
-    return AllOf(tuple(parts), r.where(node))
+    each = _parse_each(r, ctx, seq)
+    return None if each is None else AllOf(tuple(each), r.where(node))
+
+
+def _parse_each(r: Reader, ctx: Context, nodes: list[Node]) -> list[When] | None:
+    # Parse every item, so one bad condition does not hide the problems after it.
+    parts = [parse_when(r, ctx, item) for item in nodes]
+    if any(p is None for p in parts):
+        return None
+    return [p for p in parts if p is not None]
 
 
 def _parse_named(r: Reader, ctx: Context, name: str, key_node: Node, node: Node) -> When | None:
@@ -599,12 +602,9 @@ def _parse_named(r: Reader, ctx: Context, name: str, key_node: Node, node: Node)
         seq = r.sequence(node, f"`{name}`")
         if seq is None:
             return None
-        parts = []
-        for item in seq:
-            part = parse_when(r, ctx, item)
-            if part is None:
-                return None
-            parts.append(part)
+        parts = _parse_each(r, ctx, seq)
+        if parts is None:
+            return None
         return (AllOf if name == "all" else AnyOf)(tuple(parts), r.where(key_node))
     if name == "not":
         inner = parse_when(r, ctx, node)

@@ -217,12 +217,14 @@ def dev() -> None:
 def _register_commands() -> None:
     from integrations.sandbox.cli import sandbox, simulate
     from rules.cli import rules_cli
+    from rules.related_cli import related
     from workers.cli import failed
 
     cli.add_command(failed)
     cli.add_command(sandbox)
     cli.add_command(simulate)
     cli.add_command(rules_cli)
+    cli.add_command(related)
 
 
 _register_commands()

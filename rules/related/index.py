@@ -1,0 +1,481 @@
+"""The related-issue index in Redis: shared by every worker, bounded in time, fast to query.
+
+Redis layout under `prefix` (default `hub:related`):
+
+    {p}:doc:{id}     hash    title, created_at, platform, app_version, sig, status,
+                             group, terms (the document's terms, to remove its postings)
+    {p}:post:{h}     zset    posting list of term hash h: doc id -> packed posting
+                             (impact, field tfs, field lengths; see scoring.Posting)
+    {p}:stats        hash    n, title_len, body_len (sums, for average field lengths)
+    {p}:time         zset    doc id -> created_at (window expiry, recency)
+    {p}:sig:{h}      zset    doc id -> created_at, per crash signature hash
+    {p}:group:{g}    zset    doc id -> joined at: the reports of group g (count = ZCARD)
+
+A query costs three round trips whatever the index size: the query terms' document
+frequencies, then their posting lists (best impact first, bounded), then the
+candidates' fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis import Redis
+from redis.client import Pipeline
+
+from integrations import logs
+from rules.related.scoring import (
+    HUB,
+    JOIN_THRESHOLD,
+    Averages,
+    Evidence,
+    FieldTerms,
+    GroupDecision,
+    Match,
+    Method,
+    Posting,
+    decide_group,
+    field_terms,
+    idf,
+    postings_of,
+    pseudo_tf,
+    query_weights,
+    recency,
+    saturate,
+)
+
+log = logging.getLogger(__name__)
+
+CLOSED_STATUSES = frozenset({"solved", "closed"})
+# Bounds that keep one query's work small on any index size.
+MAX_DISTINCT_QUERY_TERMS = 400
+MAX_CANDIDATES = 200
+SHARED_TERMS_SHOWN = 8
+
+
+@dataclass(frozen=True)
+class IndexedDoc:
+    """A report or ticket as the related-issue index sees it."""
+
+    id: str
+    created_at: datetime
+    title: str
+    body: str
+    crash_signature: str | None = None
+    platform: str | None = None
+    app_version: str | None = None
+    status: str = "new"
+
+
+def term_key(term: str) -> str:
+    """A short stable hash of a term: key names stay bounded whatever the identifier."""
+    return hashlib.blake2b(term.encode(), digest_size=6).hexdigest()
+
+
+def normalize_signature(signature: str) -> str:
+    """Crash signatures compare case- and whitespace-insensitively."""
+    return " ".join(signature.lower().split())
+
+
+def _ts(moment: datetime) -> float:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+_MATCH_FIELDS = ["created_at", "platform", "app_version", "sig", "title", "group"]
+
+
+def _pack_terms(terms: FieldTerms) -> str:
+    """A document's terms with their field counts, one `term tf_title tf_body` a line."""
+    return "\n".join(f"{t} {terms.title[t]} {terms.body[t]}" for t in terms.vocabulary)
+
+
+def _unpack_terms(packed: str) -> FieldTerms:
+    title: Counter[str] = Counter()
+    body: Counter[str] = Counter()
+    for line in packed.split("\n"):
+        if line:
+            term, tt, tb = line.rsplit(" ", 2)
+            if int(tt):
+                title[term] = int(tt)
+            if int(tb):
+                body[term] = int(tb)
+    return FieldTerms(title, body, title.total(), body.total())
+
+
+class RelatedIndex:
+    """Related open reports, kept in Redis so every worker sees and updates the same index."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str = "hub:related",
+        window_days: float | None = 90,
+        method: Method = HUB,
+        join_threshold: float = JOIN_THRESHOLD,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.window_days = window_days
+        self.method = method
+        self.join_threshold = join_threshold
+        self.clock = clock
+
+    # ------------------------------------------------------------------ keys
+
+    def _doc(self, doc_id: str) -> str:
+        return f"{self.prefix}:doc:{doc_id}"
+
+    def _post(self, term: str) -> str:
+        return f"{self.prefix}:post:{term_key(term)}"
+
+    def _sig(self, signature: str) -> str:
+        return f"{self.prefix}:sig:{term_key(normalize_signature(signature))}"
+
+    def _group(self, group_id: str) -> str:
+        return f"{self.prefix}:group:{group_id}"
+
+    @property
+    def _stats(self) -> str:
+        return f"{self.prefix}:stats"
+
+    @property
+    def _time(self) -> str:
+        return f"{self.prefix}:time"
+
+    # ------------------------------------------------------------------ writing
+
+    def add(self, doc: IndexedDoc) -> None:
+        """Index a report (again, if it was): a solved or closed one is removed instead."""
+        self.add_many([doc])
+
+    def add_many(self, docs: Sequence[IndexedDoc]) -> None:
+        """Index many reports in three round trips (a bulk load, a backfill, the bench)."""
+        self.prune()
+        closed = [d.id for d in docs if d.status.lower() in CLOSED_STATUSES]
+        cutoff = self._cutoff() if self.window_days is not None else None
+        latest = {
+            d.id: d
+            for d in docs
+            if d.status.lower() not in CLOSED_STATUSES
+            and (cutoff is None or _ts(d.created_at) >= cutoff)
+        }
+        if closed:
+            self.remove_many(closed)
+        if not latest:
+            return
+        avg = self._averages()
+        # The impact that orders a posting list uses today's averages; queries rescore with
+        # their own time's averages from the counts packed beside it (scoring.Posting).
+        indexed = {d.id: field_terms(self.method, d.title, d.body) for d in latest.values()}
+
+        def write(pipe: Pipeline) -> None:
+            old = self._read_old(list(indexed))
+            pipe.multi()
+            self._unindex(pipe, old)
+            postings: dict[str, dict[str, int]] = {}
+            totals = [0, 0]
+            for doc_id, terms in indexed.items():
+                for term, posting in postings_of(terms).items():
+                    impact = saturate(pseudo_tf(self.method, posting, avg))
+                    postings.setdefault(term, {})[doc_id] = posting.pack(impact)
+                totals[0] += terms.title_len
+                totals[1] += terms.body_len
+                doc = latest[doc_id]
+                created = _ts(doc.created_at)
+                pipe.zadd(self._time, {doc_id: created})
+                pipe.hset(
+                    self._doc(doc_id),
+                    mapping={
+                        "title": doc.title[:500],
+                        "created_at": created,
+                        "status": doc.status,
+                        "platform": doc.platform or "",
+                        "app_version": doc.app_version or "",
+                        "sig": doc.crash_signature or "",
+                        "group": old[doc_id][2] if doc_id in old else "",
+                        "terms": _pack_terms(terms),
+                        "title_len": terms.title_len,
+                        "body_len": terms.body_len,
+                    },
+                )
+                if doc.crash_signature:
+                    pipe.zadd(self._sig(doc.crash_signature), {doc_id: created})
+            # One ZADD per term for the whole batch, not one per term and document.
+            for term, members in postings.items():
+                pipe.zadd(self._post(term), members)
+            pipe.hincrby(self._stats, "n", len(indexed))
+            pipe.hincrby(self._stats, "title_len", totals[0])
+            pipe.hincrby(self._stats, "body_len", totals[1])
+
+        self.redis.transaction(write, *(self._doc(d) for d in indexed))
+        for doc_id in indexed:
+            logs.event(log, "related.indexed", doc=doc_id)
+
+    def remove(self, doc_id: str) -> bool:
+        """Drop a report from the index (solved, closed, or out of the window)."""
+        return bool(self.remove_many([doc_id]))
+
+    def remove_many(self, doc_ids: Sequence[str]) -> int:
+        """Drop reports from the index; returns how many were in it."""
+        ids = list(dict.fromkeys(doc_ids))
+
+        removed: list[str] = []
+
+        def drop(pipe: Pipeline) -> None:
+            old = self._read_old(ids)
+            pipe.multi()
+            self._unindex(pipe, old)
+            for doc_id in old:
+                pipe.delete(self._doc(doc_id))
+            removed[:] = list(old)
+
+        self.redis.transaction(drop, *(self._doc(d) for d in ids))
+        for doc_id in removed:
+            logs.event(log, "related.removed", doc=doc_id)
+        return len(removed)
+
+    def _read_old(self, doc_ids: list[str]) -> dict[str, list[str]]:
+        """The stored terms, signature, group and lengths of those of `doc_ids` indexed now."""
+        pipe = self.redis.pipeline(transaction=False)
+        for doc_id in doc_ids:
+            pipe.hmget(self._doc(doc_id), ["terms", "sig", "group", "title_len", "body_len"])
+        return {
+            doc_id: [_text(v) for v in row]
+            for doc_id, row in zip(doc_ids, pipe.execute(), strict=True)
+            if row[0] is not None
+        }
+
+    def _unindex(self, pipe: Pipeline, old: dict[str, list[str]]) -> None:
+        """Queue the removal of documents' postings, stats, time and signature entries."""
+        if not old:
+            return
+        postings: dict[str, list[str]] = {}
+        for doc_id, (terms, sig, _group, _tl, _bl) in old.items():
+            for term in _unpack_terms(terms).vocabulary:
+                postings.setdefault(term, []).append(doc_id)
+            if sig:
+                pipe.zrem(self._sig(sig), doc_id)
+        for term, members in postings.items():
+            pipe.zrem(self._post(term), *members)
+        pipe.zrem(self._time, *old)
+        pipe.hincrby(self._stats, "n", -len(old))
+        pipe.hincrby(self._stats, "title_len", -sum(int(o[3] or 0) for o in old.values()))
+        pipe.hincrby(self._stats, "body_len", -sum(int(o[4] or 0) for o in old.values()))
+
+    def _cutoff(self) -> float:
+        assert self.window_days is not None
+        return self.clock() - self.window_days * 86400.0
+
+    def prune(self) -> int:
+        """Remove every report older than the window; returns how many went."""
+        if self.window_days is None:
+            return 0
+        expired = self.redis.zrangebyscore(self._time, "-inf", f"({self._cutoff()}")
+        return self.remove_many([_text(d) for d in expired]) if expired else 0
+
+    # ------------------------------------------------------------------ reading
+
+    def _averages(self) -> Averages:
+        n, t, b = self.redis.hmget(self._stats, ["n", "title_len", "body_len"])
+        count = max(int(n or 0), 1)
+        return Averages(int(t or 0) / count, int(b or 0) / count)
+
+    def __len__(self) -> int:
+        return int(self.redis.zcard(self._time))
+
+    def query(self, doc: IndexedDoc, k: int = 10) -> list[Match]:
+        """The k indexed reports most related to `doc` (never `doc` itself), best first."""
+        return self._query(doc, field_terms(self.method, doc.title, doc.body), k)
+
+    def _query(self, doc: IndexedDoc, terms: FieldTerms, k: int) -> list[Match]:
+        method = self.method
+        weights = query_weights(method, terms)
+        if len(weights) > MAX_DISTINCT_QUERY_TERMS:
+            top = sorted(weights, key=weights.__getitem__, reverse=True)
+            weights = {t: weights[t] for t in top[:MAX_DISTINCT_QUERY_TERMS]}
+        vocabulary = list(weights)
+
+        # Round trip 1: document frequencies and collection statistics.
+        pipe = self.redis.pipeline(transaction=False)
+        for term in vocabulary:
+            pipe.zcard(self._post(term))
+        pipe.hmget(self._stats, ["n", "title_len", "body_len"])
+        *dfs, stats = pipe.execute()
+        n_docs = max(int(stats[0] or 0), 1)
+        avg = Averages(int(stats[1] or 0) / n_docs, int(stats[2] or 0) / n_docs)
+        idfs = {t: idf(n_docs, df) for t, df in zip(vocabulary, dfs, strict=True) if df}
+        chosen = sorted(idfs, key=lambda t: weights[t] * idfs[t], reverse=True)
+        if method.max_query_terms:
+            chosen = chosen[: method.max_query_terms]
+
+        # Round trip 2: the chosen terms' posting lists, best impact first.
+        end = method.posting_limit - 1 if method.posting_limit else -1
+        pipe = self.redis.pipeline(transaction=False)
+        for term in chosen:
+            pipe.zrevrange(self._post(term), 0, end, withscores=True)
+        if doc.crash_signature:
+            pipe.zrevrange(self._sig(doc.crash_signature), 0, k - 1)
+        lists = pipe.execute()
+        same_sig = {_text(d) for d in lists.pop()} if doc.crash_signature else set()
+        same_sig.discard(doc.id)
+
+        scores: dict[str, float] = {}
+        contributions: dict[str, list[tuple[str, float]]] = {}
+        for term, postings in zip(chosen, lists, strict=True):
+            w = weights[term] * idfs[term]
+            for member, packed in postings:
+                doc_id = _text(member)
+                if doc_id == doc.id:
+                    continue
+                c = w * saturate(pseudo_tf(method, Posting.unpack(packed), avg))
+                scores[doc_id] = scores.get(doc_id, 0.0) + c
+                contributions.setdefault(doc_id, []).append((term, c))
+        self_score = sum(
+            weights[t] * idfs[t] * saturate(pseudo_tf(method, p, avg))
+            for t, p in postings_of(terms).items()
+            if t in chosen
+        )
+
+        # The prior at most doubles a score: only documents within half the k-th best text
+        # score can reach the top k, plus every document with the same crash signature.
+        ranked = sorted(scores, key=scores.__getitem__, reverse=True)
+        if method.recency_days is not None and len(ranked) > k:
+            floor = scores[ranked[k - 1]] / 2.0
+            ranked = [d for d in ranked if scores[d] >= floor]
+        candidates = list(dict.fromkeys([*ranked[:MAX_CANDIDATES], *same_sig]))
+
+        # Round trip 3: the candidates' fields.
+        pipe = self.redis.pipeline(transaction=False)
+        for doc_id in candidates:
+            pipe.hmget(self._doc(doc_id), _MATCH_FIELDS)
+        rows = pipe.execute()
+        now = _ts(doc.created_at)
+        matches = []
+        for doc_id, row in zip(candidates, rows, strict=True):
+            if row[0] is None:
+                continue  # removed between the reads
+            text = scores.get(doc_id, 0.0)
+            sig_equal = doc_id in same_sig
+            score = text * recency(method, now - float(row[0]))
+            if sig_equal:
+                # Equal signatures outrank any text match: add the query's own score.
+                score += 2.0 * self_score
+            shared = sorted(contributions.get(doc_id, []), key=lambda tc: tc[1], reverse=True)
+            evidence = Evidence(
+                shared_terms=tuple((t, round(c, 3)) for t, c in shared[:SHARED_TERMS_SHOWN]),
+                signature_equal=sig_equal,
+                same_platform=bool(doc.platform) and _text(row[1]) == doc.platform,
+                same_app_version=bool(doc.app_version) and _text(row[2]) == doc.app_version,
+            )
+            similarity = text / self_score if self_score > 0 else 0.0
+            matches.append(
+                Match(
+                    doc_id=doc_id,
+                    score=round(score, 4),
+                    similarity=round(min(similarity, 1.0), 4),
+                    evidence=evidence,
+                    title=_text(row[4]),
+                    group_id=_text(row[5]) or None,
+                )
+            )
+        matches.sort(key=lambda m: (-m.score, m.doc_id))
+        return matches[:k]
+
+    def _stored(self, doc_id: str) -> tuple[IndexedDoc, FieldTerms, str | None] | None:
+        """An indexed report's fields and terms (the hub keeps its terms, not its body)."""
+        row = self.redis.hmget(
+            self._doc(doc_id),
+            ["created_at", "title", "sig", "platform", "app_version", "status", "terms", "group"],
+        )
+        if row[0] is None:
+            return None
+        doc = IndexedDoc(
+            id=doc_id,
+            created_at=datetime.fromtimestamp(float(row[0]), UTC),
+            title=_text(row[1]),
+            body="",
+            crash_signature=_text(row[2]) or None,
+            platform=_text(row[3]) or None,
+            app_version=_text(row[4]) or None,
+            status=_text(row[5]),
+        )
+        return doc, _unpack_terms(_text(row[6])), _text(row[7]) or None
+
+    def explain(self, doc_id: str, k: int = 5) -> dict[str, Any]:
+        """An indexed report's group and nearest related reports, with the evidence."""
+        stored = self._stored(doc_id)
+        if stored is None:
+            raise KeyError(doc_id)
+        doc, terms, group = stored
+        return {
+            "id": doc_id,
+            "title": doc.title,
+            "group": group,
+            "group_size": self.group_size(group) if group else 0,
+            "crash_signature": doc.crash_signature,
+            "related": [
+                {
+                    "id": m.doc_id,
+                    "title": m.title,
+                    "score": m.score,
+                    "similarity": m.similarity,
+                    "group": m.group_id,
+                    "shared_terms": dict(m.evidence.shared_terms),
+                    "signature_equal": m.evidence.signature_equal,
+                    "same_platform": m.evidence.same_platform,
+                    "same_app_version": m.evidence.same_app_version,
+                }
+                for m in self._query(doc, terms, k)
+            ],
+        }
+
+    # ------------------------------------------------------------------ groups
+
+    def group_for(self, doc: IndexedDoc, k: int = 10) -> GroupDecision:
+        """Decide whether `doc` joins the group of a related report or starts its own."""
+        return decide_group(doc.id, self.query(doc, k), self.join_threshold)
+
+    def join(self, doc_id: str, group_id: str) -> int:
+        """Record `doc_id` as a member of `group_id`; returns the group's size."""
+        now = self.clock()
+        pipe = self.redis.pipeline()
+        pipe.zadd(self._group(group_id), {doc_id: now}, nx=True)
+        if self.redis.exists(self._doc(doc_id)):
+            pipe.hset(self._doc(doc_id), "group", group_id)
+        if self.window_days is not None:
+            # A group lives as long as its members can still be matched, plus one window.
+            pipe.expire(self._group(group_id), math.ceil(2 * self.window_days * 86400))
+        pipe.zcard(self._group(group_id))
+        size: int = pipe.execute()[-1]
+        logs.event(log, "related.joined", doc=doc_id, group=group_id, size=size)
+        return size
+
+    def assign(self, doc: IndexedDoc, decision: GroupDecision) -> int:
+        """Apply a decision: the matched report (first member) and `doc` join the group."""
+        if decision.match is not None and decision.match.group_id is None:
+            self.join(decision.match.doc_id, decision.group_id)
+        return self.join(doc.id, decision.group_id)
+
+    def group_members(self, group_id: str) -> list[str]:
+        """A group's reports, in the order they joined."""
+        return [_text(m) for m in self.redis.zrange(self._group(group_id), 0, -1)]
+
+    def group_size(self, group_id: str) -> int:
+        """How many reports a group has."""
+        return int(self.redis.zcard(self._group(group_id)))

@@ -1,0 +1,242 @@
+"""Pure scoring: BM25F term weights, packed postings, the recency prior, grouping decisions.
+
+Nothing here does I/O; `index.py` reads Redis and hands these functions numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from rules.related.tokenize import plain_terms, terms
+
+# BM25 constants from the literature (Robertson & Zaragoza 2009, "The Probabilistic
+# Relevance Framework: BM25 and Beyond"): k1 = 1.2, b = 0.75. Not fitted to any data set.
+K1 = 1.2
+B = 0.75
+
+
+@dataclass(frozen=True)
+class Method:
+    """How documents become weighted terms and how a query is scored."""
+
+    name: str
+    tokenize: Callable[[str], Iterable[str]]
+    # Field weights of BM25F; fielded=False is classic BM25 over "title twice + body".
+    fielded: bool = True
+    title_weight: float = 2.0
+    body_weight: float = 1.0
+    # Query term weights: "qtf" counts each occurrence in the query report (title
+    # occurrences weighted like the title field); "unique" counts each term once.
+    query_weights: str = "qtf"
+    # Keep only the query's best terms by weight x idf (0 = all). Lucene's MoreLikeThis
+    # uses 25 by default for the same job: a whole document as a query.
+    max_query_terms: int = 25
+    # Read at most this many postings per term, best impact first (0 = all).
+    posting_limit: int = 1000
+    # Recency prior: the text score is multiplied by 1 + exp(-age / tau); tau is the
+    # index window, so a report from today counts twice one from long before the window.
+    recency_days: float | None = 90.0
+
+
+HUB = Method(name="hub", tokenize=terms)
+BM25 = Method(
+    name="bm25",
+    tokenize=plain_terms,
+    fielded=False,
+    query_weights="unique",
+    max_query_terms=0,
+    posting_limit=0,
+    recency_days=None,
+)
+METHODS = {m.name: m for m in (HUB, BM25)}
+
+
+@dataclass(frozen=True)
+class FieldTerms:
+    """A document's term counts per field and its field lengths."""
+
+    title: Counter[str]
+    body: Counter[str]
+    title_len: int
+    body_len: int
+
+    @property
+    def vocabulary(self) -> set[str]:
+        """Every distinct term of the document."""
+        return set(self.title) | set(self.body)
+
+
+def field_terms(method: Method, title: str, body: str) -> FieldTerms:
+    """Tokenize a report's title and body the way `method` indexes them."""
+    t = list(method.tokenize(title))
+    b = list(method.tokenize(body))
+    if not method.fielded:
+        # Classic BM25: one field, the title counted twice.
+        b = t + t + b
+        t = []
+    return FieldTerms(Counter(t), Counter(b), len(t), len(b))
+
+
+def query_weights(method: Method, doc: FieldTerms) -> dict[str, float]:
+    """Each query term's weight before idf."""
+    if method.query_weights == "unique":
+        return dict.fromkeys(doc.vocabulary, 1.0)
+    weights: dict[str, float] = {}
+    for term, n in doc.title.items():
+        weights[term] = weights.get(term, 0.0) + method.title_weight * n
+    for term, n in doc.body.items():
+        weights[term] = weights.get(term, 0.0) + method.body_weight * n
+    return weights
+
+
+def idf(n_docs: int, df: int) -> float:
+    """BM25's idf with the +1 inside the log (never negative, as Lucene computes it)."""
+    return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+
+
+@dataclass(frozen=True)
+class Averages:
+    """Average field lengths of the indexed documents (BM25's length normalization)."""
+
+    title: float
+    body: float
+
+
+def pseudo_tf(method: Method, posting: Posting, avg: Averages) -> float:
+    """BM25F's combined term frequency: field tfs weighted and length-normalized per field."""
+    tf = 0.0
+    if posting.tf_title:
+        norm = 1.0 - B + B * posting.title_len / max(avg.title, 1.0)
+        tf += method.title_weight * posting.tf_title / norm
+    if posting.tf_body:
+        norm = 1.0 - B + B * posting.body_len / max(avg.body, 1.0)
+        tf += method.body_weight * posting.tf_body / norm
+    return tf
+
+
+def saturate(tf: float) -> float:
+    """BM25's tf saturation, scaled to [0, 1): tf / (k1 + tf)."""
+    return tf / (K1 + tf)
+
+
+# ------------------------------------------------------------------ packed postings
+# A posting's sorted-set score holds everything the query needs about one document
+# for one term, so a query reads each posting list once and no per-document lengths:
+#   impact (8 bits, orders the list: best documents first)
+#   tf in title (6), tf in body (10), title length (7), body length (14).
+# 45 bits in all: a double holds integers exactly up to 2**53.
+_BITS = (("tf_title", 6), ("tf_body", 10), ("title_len", 7), ("body_len", 14))
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One document's counts for one term, as packed in a posting list."""
+
+    tf_title: int
+    tf_body: int
+    title_len: int
+    body_len: int
+
+    def pack(self, impact: float) -> int:
+        """The sorted-set score: quantized impact on top, then the counts (each capped)."""
+        value = min(int(impact * 256), 255)
+        for name, bits in _BITS:
+            value = (value << bits) | min(getattr(self, name), (1 << bits) - 1)
+        return value
+
+    @classmethod
+    def unpack(cls, score: float) -> Posting:
+        """Read the counts back from a sorted-set score."""
+        value = int(score)
+        out = {}
+        for name, bits in reversed(_BITS):
+            out[name] = value & ((1 << bits) - 1)
+            value >>= bits
+        return cls(**out)
+
+
+def postings_of(doc: FieldTerms) -> dict[str, Posting]:
+    """The posting a document contributes to each of its terms."""
+    return {
+        term: Posting(doc.title[term], doc.body[term], doc.title_len, doc.body_len)
+        for term in doc.vocabulary
+    }
+
+
+def recency(method: Method, age_seconds: float) -> float:
+    """The recency prior's factor, between 1 (long ago) and 2 (now)."""
+    if method.recency_days is None:
+        return 1.0
+    return 1.0 + math.exp(-max(age_seconds, 0.0) / (method.recency_days * 86400.0))
+
+
+# ------------------------------------------------------------------ grouping
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why two reports look related: shared terms and their weights, and the signals."""
+
+    shared_terms: tuple[tuple[str, float], ...] = ()
+    signature_equal: bool = False
+    same_platform: bool = False
+    same_app_version: bool = False
+
+
+@dataclass(frozen=True)
+class Match:
+    """A candidate related report: its score, its similarity to the query, and the evidence."""
+
+    doc_id: str
+    score: float
+    # Text score divided by the query's score against itself: about 1 for a copy, 0 for
+    # nothing shared. Comparable across corpora, unlike a raw BM25 score.
+    similarity: float
+    evidence: Evidence = field(default_factory=Evidence)
+    title: str = ""
+    group_id: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupDecision:
+    """Whether a report joins an existing group or starts a new one, and why."""
+
+    group_id: str
+    joined: bool
+    reason: str
+    match: Match | None = None
+
+
+# A report joins the group of its best candidate when the candidate's similarity reaches
+# this (or the crash signatures are equal). A starting point, set per deployment through
+# RelatedIndex(join_threshold=...); docs/related.md shows how it behaves on real data.
+JOIN_THRESHOLD = 0.35
+
+
+def new_group_id(doc_id: str) -> str:
+    """The id of the group a report starts when it joins none."""
+    return f"g{doc_id}"
+
+
+def decide_group(
+    doc_id: str, matches: Iterable[Match], threshold: float = JOIN_THRESHOLD
+) -> GroupDecision:
+    """Join the best candidate's group on equal crash signatures or enough similarity."""
+    ranked = list(matches)
+    for m in ranked:
+        if m.evidence.signature_equal:
+            return GroupDecision(
+                m.group_id or new_group_id(m.doc_id), True, "same crash signature", m
+            )
+    if ranked:
+        best = max(ranked, key=lambda m: m.similarity)
+        if best.similarity >= threshold:
+            reason = f"similarity {best.similarity:.2f} >= {threshold:.2f}"
+            return GroupDecision(best.group_id or new_group_id(best.doc_id), True, reason, best)
+        reason = f"best similarity {best.similarity:.2f} < {threshold:.2f}"
+    else:
+        reason = "no candidate"
+    return GroupDecision(new_group_id(doc_id), False, reason, None)

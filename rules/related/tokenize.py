@@ -1,0 +1,76 @@
+"""Text to index terms: identifiers split and kept whole, stopwords dropped, light stemming."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+# Identifiers as they appear in bug reports: dotted packages and classes
+# (org.apache.hadoop.fs.Path), snake_case, camelCase, Class#method, $inner.
+_TOKEN = re.compile(r"[A-Za-z0-9_$]+(?:[.#][A-Za-z0-9_$]+)*")
+# Case changes split words; digits stay with their word (s3a, log4j, HTTPServer2).
+_PART = re.compile(r"[A-Z0-9]+(?=[A-Z][a-z])|[A-Z]?[a-z0-9]+|[A-Z0-9]+")
+_SPLIT = re.compile(r"[._#$]+")
+_PLAIN_WORD = re.compile(r"\w+")
+
+# A short English function-word list (the SMART/Lucene style: words with no topic),
+# kept small on purpose: words like "not", "fail" or "error" carry meaning in bug reports.
+_STOPWORDS = """a about above after again all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for
+    from further had has have having he her here hers him his how i if in into is it its
+    itself just me more most my no nor of off on once only or other our ours out over own
+    same she should so some such than that the their theirs them then there these they this
+    those through to too under until up very was we were what when where which while who
+    whom why will with would you your yours"""
+STOPWORDS = frozenset(_STOPWORDS.split())
+
+MAX_TERM = 64
+
+
+def stem(word: str) -> str:
+    """Harman's S-stemmer (1991): plural endings only, so identifiers survive intact."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") and not word.endswith(("eies", "aies")):
+        return word[:-3] + "y"
+    if word.endswith("es") and not word.endswith(("aes", "ees", "oes")):
+        return word[:-1]
+    if word.endswith("s") and not word.endswith(("us", "ss")):
+        return word[:-1]
+    return word
+
+
+def _wholes_and_parts(token: str) -> tuple[list[str], list[str]]:
+    """The identifier, each dotted component that is itself compound, and the word parts."""
+    wholes: list[str] = []
+    parts: list[str] = []
+    pieces = [p for p in _SPLIT.split(token) if p]
+    for piece in pieces:
+        words = _PART.findall(piece)
+        if len(words) > 1:
+            wholes.append(piece.lower())
+        parts.extend(words)
+    if len(pieces) > 1:
+        wholes.insert(0, token.lower().strip("._#$"))
+    return wholes, parts
+
+
+def terms(text: str) -> Iterator[str]:
+    """Index terms of a text, in order: each word, and for identifiers the whole and its parts."""
+    for match in _TOKEN.finditer(text):
+        wholes, parts = _wholes_and_parts(match.group())
+        for whole in wholes:
+            if len(whole) <= MAX_TERM:
+                yield whole
+        for part in parts:
+            word = part.lower()
+            if word in STOPWORDS or len(word) > MAX_TERM:
+                continue
+            if len(word) == 1 and not word.isdigit():
+                continue
+            yield stem(word)
+
+
+def plain_terms(text: str) -> list[str]:
+    """The baseline's tokens: lowercase runs of word characters, nothing removed."""
+    return _PLAIN_WORD.findall(text.lower())

@@ -14,6 +14,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "integrations.slack.views:blueprint",
     "integrations.slack.events:blueprint",
     "integrations.zendesk.webhook:blueprint",
+    "integrations.mobile.views:blueprint",
 )
 
 

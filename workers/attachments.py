@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from typing import IO, Protocol
+from typing import Protocol
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -26,10 +26,18 @@ ATTACHMENT_TTL = 7 * 24 * 3600
 CHUNK_BYTES = 256 * 1024
 
 
+class Readable(Protocol):
+    """A binary stream: an open file, a Werkzeug upload, a checking wrapper around either."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to `size` bytes; b"" at the end."""
+        ...
+
+
 class AttachmentStore(Protocol):
     """Where attachment bytes wait between the web process and the worker."""
 
-    def put(self, data: bytes | IO[bytes], filename: str, content_type: str) -> AttachmentRef:
+    def put(self, data: bytes | Readable, filename: str, content_type: str) -> AttachmentRef:
         """Store the bytes (or everything a binary stream yields) and return their reference."""
         ...
 
@@ -52,7 +60,7 @@ class RedisAttachmentStore:
     def _key(self, key: str) -> str:
         return f"hub:attachment:{key}"
 
-    def put(self, data: bytes | IO[bytes], filename: str, content_type: str) -> AttachmentRef:
+    def put(self, data: bytes | Readable, filename: str, content_type: str) -> AttachmentRef:
         """Store the bytes under a new random key; a stream is copied chunk by chunk."""
         key = uuid.uuid4().hex
         redis_key = self._key(key)

@@ -73,3 +73,31 @@ def test_retry_after_parsing(value: str | None, expected: float | None) -> None:
 def test_retry_after_as_http_date() -> None:
     now = 1_700_000_000.0
     assert retry_after_seconds(formatdate(now + 120, usegmt=True), now) == pytest.approx(120)
+
+
+def test_requests_are_paced_just_under_the_advertised_limit(redis: Redis) -> None:
+    clock = Clock()
+    start = clock.now
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    limiter = RateLimiter(redis, "zendesk", clock=clock)
+    limiter.observe(201, {"X-Rate-Limit": "120", "X-Rate-Limit-Remaining": "119"})
+    for _ in range(60):
+        limiter.acquire(sleep_up_to=1.0, sleep=sleep)
+    elapsed = clock.now - start
+    # 120/min paced at 95% is 1.9 requests a second: 60 requests, after a burst
+    # of 3 (two seconds' worth, rounded down), take about 30 seconds.
+    assert 29.0 <= elapsed <= 31.0
+    assert all(s <= 1.0 for s in slept)
+
+
+def test_long_waits_reschedule_instead_of_sleeping(redis: Redis) -> None:
+    clock = Clock()
+    limiter = RateLimiter(redis, "zendesk", clock=clock)
+    limiter.observe(429, {"Retry-After": "5"})
+    with pytest.raises(Retryable):
+        limiter.acquire(sleep_up_to=1.0, sleep=lambda s: pytest.fail("slept on a 429"))

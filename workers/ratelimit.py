@@ -11,33 +11,53 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from redis import Redis
 
 from integrations.errors import Retryable
 
-# When Zendesk says so little budget is left, wait for the next window rather
-# than spend the last requests: other workers are calling too.
+# When the API says so little budget is left, wait for its window to reset
+# rather than spend the last requests: other workers are calling too.
 DEFAULT_RESERVE = 2
 # A 429 without a usable Retry-After (Zendesk sometimes omits it).
 DEFAULT_RETRY_AFTER = 60.0
+# Pace requests at this share of the API's advertised per-minute limit, so a
+# backlog drains at nearly the full budget without tripping the limit.
+DEFAULT_PACE = 0.95
+# How many seconds of requests may go out at once before pacing applies.
+BURST_SECONDS = 2.0
 
-# Take one request from the budget unless the API is blocked. KEYS: state hash.
-# ARGV: now. Returns seconds to wait (0 = go ahead). The window is the API's own
-# minute; `remaining` is what the API last told us, decremented per request we
-# send, so concurrent workers do not all spend the same last request.
+# Take one request from the shared budget. KEYS[1]: the state hash.
+# ARGV: now, reserve, pace, burst seconds. Returns the seconds to wait ("0": go).
+# Three checks, in order: a 429's Retry-After; the remaining budget the API
+# last reported (decremented per request sent, so concurrent workers do not all
+# spend the same last request); a token bucket at `pace` x the advertised limit.
 _TAKE = """
-local blocked = tonumber(redis.call('HGET', KEYS[1], 'blocked_until') or '0')
 local now = tonumber(ARGV[1])
+local blocked = tonumber(redis.call('HGET', KEYS[1], 'blocked_until') or '0')
 if blocked > now then
   return tostring(blocked - now)
 end
 local remaining = tonumber(redis.call('HGET', KEYS[1], 'remaining') or '-1')
-local window_end = tonumber(redis.call('HGET', KEYS[1], 'window_end') or '0')
-if remaining >= 0 and window_end > now and remaining <= tonumber(ARGV[2]) then
-  return tostring(window_end - now)
+local reset_at = tonumber(redis.call('HGET', KEYS[1], 'reset_at') or '0')
+if remaining >= 0 and reset_at > now and remaining <= tonumber(ARGV[2]) then
+  return tostring(reset_at - now)
 end
-if remaining >= 0 and window_end > now then
+local limit = tonumber(redis.call('HGET', KEYS[1], 'limit') or '0')
+if limit > 0 then
+  local rate = limit * tonumber(ARGV[3]) / 60.0
+  local capacity = math.max(1.0, rate * tonumber(ARGV[4]))
+  local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens') or tostring(capacity))
+  local last = tonumber(redis.call('HGET', KEYS[1], 'tokens_at') or tostring(now))
+  tokens = math.min(capacity, tokens + math.max(0, now - last) * rate)
+  if tokens < 1.0 then
+    redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'tokens_at', tostring(now))
+    return tostring((1.0 - tokens) / rate)
+  end
+  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1.0), 'tokens_at', tostring(now))
+end
+if remaining >= 0 and reset_at > now then
   redis.call('HINCRBY', KEYS[1], 'remaining', -1)
 end
 return '0'
@@ -53,6 +73,7 @@ class RateLimiter:
         name: str,
         *,
         reserve: int = DEFAULT_RESERVE,
+        pace: float = DEFAULT_PACE,
         window: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -60,13 +81,29 @@ class RateLimiter:
         self.name = name
         self.key = f"hub:ratelimit:{name}"
         self.reserve = reserve
+        self.pace = pace
         self.window = window
         self.clock = clock
         self._take = redis.register_script(_TAKE)
 
-    def acquire(self) -> None:
-        """Take one request from the shared budget, or raise Retryable with the wait."""
-        wait = float(self._take(keys=[self.key], args=[self.clock(), self.reserve]))
+    def wait_seconds(self) -> float:
+        """Take one request from the shared budget; 0 when taken, else how long to wait."""
+        args = [self.clock(), self.reserve, self.pace, BURST_SECONDS]
+        return float(self._take(keys=[self.key], args=args))
+
+    def acquire(
+        self, *, sleep_up_to: float = 0.0, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        """Take one request from the budget, or raise Retryable with the wait.
+
+        Pacing waits shorter than `sleep_up_to` are slept in place (they keep a
+        backlog flowing at the budget's pace); anything longer means the job is
+        rescheduled: a worker never sleeps out a rate limit.
+        """
+        wait = self.wait_seconds()
+        while 0 < wait <= sleep_up_to:
+            sleep(wait)
+            wait = self.wait_seconds()
         if wait > 0:
             raise Retryable(f"{self.name} rate limit: budget spent", retry_after=wait)
 
@@ -79,14 +116,22 @@ class RateLimiter:
             self.redis.expire(self.key, int(wait) + 3600)
             self.redis.hincrby(self.key, "throttled", 1)
             return wait
-        remaining = headers.get("X-Rate-Limit-Remaining") or headers.get("x-rate-limit-remaining")
-        if remaining is not None and remaining.strip().lstrip("-").isdigit():
+        state: dict[Any, Any] = {}
+        limit = _number(headers.get("X-Rate-Limit") or headers.get("ratelimit-limit"))
+        if limit:
+            state["limit"] = limit
+        remaining = _number(
+            headers.get("X-Rate-Limit-Remaining") or headers.get("ratelimit-remaining")
+        )
+        if remaining is not None:
+            state["remaining"] = int(remaining)
+            # Zendesk says when its minute resets on some endpoints
+            # (ratelimit-reset, seconds); elsewhere assume a whole window.
+            reset = _number(headers.get("ratelimit-reset"))
+            state["reset_at"] = now + (reset if reset is not None else self.window)
+        if state:
             pipe = self.redis.pipeline()
-            # The API's budget is per minute; we do not know where its minute
-            # started, so the number is trusted for one window from now.
-            pipe.hset(
-                self.key, mapping={"remaining": int(remaining), "window_end": now + self.window}
-            )
+            pipe.hset(self.key, mapping=state)
             pipe.expire(self.key, 3600)
             pipe.execute()
         return None
@@ -95,6 +140,14 @@ class RateLimiter:
         """The stored state, for operators (feedback-hub status, /metrics)."""
         raw: dict[bytes, bytes] = self.redis.hgetall(self.key)  # type: ignore[assignment]
         return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        number = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return number if number is not None and number >= 0 and not math.isnan(number) else None
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:

@@ -51,6 +51,8 @@ def zenpy_client(
 # 5xx and connection errors are retried here, a few times within seconds;
 # longer outages and rate limits become Retryable and are the job queue's business.
 _TRANSIENT_TRIES = 3
+# Pacing waits up to this long happen in place; longer ones reschedule the job.
+PACING_SLEEP_LIMIT = 1.0
 
 
 class GuardedSession(requests.Session):
@@ -78,7 +80,8 @@ class GuardedSession(requests.Session):
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> Response:
         if self.limiter is not None:
-            self.limiter.acquire()
+            # Short pacing waits are slept; rate-limit waits reschedule the job.
+            self.limiter.acquire(sleep_up_to=PACING_SLEEP_LIMIT)
         try:
             response = super().request(method, url, *args, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:

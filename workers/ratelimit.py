@@ -51,7 +51,7 @@ if limit > 0 then
   local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens') or tostring(capacity))
   local last = tonumber(redis.call('HGET', KEYS[1], 'tokens_at') or tostring(now))
   tokens = math.min(capacity, tokens + math.max(0, now - last) * rate)
-  if tokens < 1.0 then
+  if tokens < 0.999 then
     redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'tokens_at', tostring(now))
     return tostring((1.0 - tokens) / rate)
   end

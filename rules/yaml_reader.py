@@ -126,8 +126,9 @@ class Reader:
         return self._constructor.construct_object(node, deep=True)
 
     def string(self, node: Node, what: str, *, allow_numbers: bool = False) -> str | None:
-        """A non-empty string (numbers too when `allow_numbers`: tags like 404)."""
-        ok_tags = (_STR, _INT, _FLOAT) if allow_numbers else (_STR,)
+        """A non-empty string; with `allow_numbers`, any scalar as written (tags like 404 or on)."""
+        # YAML 1.1 reads on/off/yes/no as booleans; as a name or tag the text is what was meant.
+        ok_tags = (_STR, _INT, _FLOAT, _BOOL) if allow_numbers else (_STR,)
         if not isinstance(node, ScalarNode) or node.tag not in ok_tags:
             self.error(node, f"{what} must be a string, not {_kind(node)}")
             return None
@@ -190,6 +191,6 @@ def _kind(node: Node) -> str:
         _STR: f"the string {node.value!r}",
         _INT: f"the number {node.value}",
         _FLOAT: f"the number {node.value}",
-        _BOOL: f"{node.value}",
+        _BOOL: f"the boolean {node.value}",
         _NULL: "nothing (null)",
     }.get(node.tag, f"{node.value!r}")

@@ -1,0 +1,151 @@
+"""POST /zendesk/webhook: verify Zendesk's signature, parse, deduplicate, enqueue, answer.
+
+Zendesk waits about 12 s and retries some failures; duplicates happen, so each
+event is queued once (by its event id) and each invocation answered once. The
+work (rules, engineering channels, the reporter) runs in workers/events.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask.blueprints import BlueprintSetupState
+from werkzeug.datastructures import Headers
+
+from integrations import logs
+from integrations.errors import Rejected
+from integrations.web import hub
+from integrations.zendesk.events import Ignored, parse_webhook
+from workers.queues import DEDUPE_SECONDS, EVENTS
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("zendesk", __name__, url_prefix="/zendesk")
+
+# By import path: the web process never imports worker code.
+HANDLE_EVENT = "workers.events.handle_ticket_event"
+
+SIGNATURE = "X-Zendesk-Webhook-Signature"
+TIMESTAMP = "X-Zendesk-Webhook-Signature-Timestamp"
+INVOCATION = "X-Zendesk-Webhook-Invocation-Id"
+WEBHOOK_ID = "X-Zendesk-Webhook-Id"
+
+
+class ZendeskVerifier:
+    """Checks base64(HMAC-SHA256(secret, timestamp + raw body)); raises Rejected(401) otherwise.
+
+    Zendesk's "Verifying webhook authenticity": no separator between timestamp and
+    body, and the digest is base64, not hex.
+    """
+
+    def __init__(
+        self, secret: str, window_seconds: int = 300, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._secret = secret.encode()
+        self.window = window_seconds
+        self.clock = clock
+
+    def signature(self, timestamp: str, body: bytes) -> str:
+        """The signature Zendesk sends for this timestamp and body."""
+        mac = hmac.new(self._secret, timestamp.encode() + body, hashlib.sha256)
+        return base64.b64encode(mac.digest()).decode()
+
+    def verify(self, body: bytes, headers: Headers | Mapping[str, str]) -> None:
+        """Return when Zendesk signed `body` within the window; raise Rejected(401) if not."""
+        signature = headers.get(SIGNATURE)
+        timestamp = headers.get(TIMESTAMP)
+        if not signature or not timestamp:
+            raise Rejected(401, f"missing {SIGNATURE} or {TIMESTAMP}")
+        try:
+            moment = datetime.fromisoformat(timestamp.strip())
+        except ValueError:
+            raise Rejected(401, f"{TIMESTAMP} is not an ISO 8601 time") from None
+        # Zendesk sends UTC with a Z; a time without a zone is read as UTC too.
+        signed_at = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+        # Said apart from a bad signature, so an operator with a drifting clock sees why.
+        if abs(self.clock() - signed_at) > self.window:
+            raise Rejected(
+                401, f"the webhook timestamp is more than {self.window} seconds from now"
+            )
+        expected = self.signature(timestamp, body)
+        if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
+            raise Rejected(401, "the Zendesk webhook signature does not match this request")
+
+
+@dataclass
+class ZendeskIntake:
+    """What the webhook view shares, built once per app (tests swap the clock here)."""
+
+    verifier: ZendeskVerifier | None
+
+
+@blueprint.record_once
+def _setup(state: BlueprintSetupState) -> None:
+    settings = state.app.extensions["feedback_hub"].settings
+    verifier = None
+    if settings.zendesk_webhook_secret:
+        verifier = ZendeskVerifier(settings.zendesk_webhook_secret, settings.zendesk_webhook_window)
+    state.app.extensions["zendesk"] = ZendeskIntake(verifier)
+
+
+def intake(app: Flask | None = None) -> ZendeskIntake:
+    """The webhook view's shared objects."""
+    found: ZendeskIntake = (app or current_app).extensions["zendesk"]
+    return found
+
+
+def _invocation_key(invocation_id: str) -> str:
+    return f"hub:zendesk:invocation:{invocation_id[:100]}"
+
+
+@blueprint.post("/webhook")
+def webhook() -> tuple[Response, int]:
+    """A Zendesk webhook delivery: verified, parsed and queued once; answered at once."""
+    verifier = intake().verifier
+    if verifier is None:
+        raise Rejected(
+            503,
+            "ZENDESK_WEBHOOK_SECRET is not set: the hub cannot verify Zendesk webhooks "
+            "(run `feedback-hub zendesk setup` and set the secret it prints)",
+            code="not_configured",
+        )
+    # The raw bytes: the signature covers exactly these.
+    body = request.get_data(cache=True, as_text=False, parse_form_data=False)
+    verifier.verify(body, request.headers)
+
+    redis = hub().redis
+    invocation = request.headers.get(INVOCATION, "").strip()
+    if invocation and redis.exists(_invocation_key(invocation)):
+        logs.event(log, "zendesk.webhook.duplicate", invocation=invocation)
+        return jsonify(ok=True, duplicate=True), 200
+
+    parsed = parse_webhook(body)
+    if isinstance(parsed, Ignored):
+        logs.event(log, "zendesk.webhook.ignored", type=parsed.zendesk_type)
+        return jsonify(ok=True, ignored=parsed.zendesk_type), 200
+
+    enqueued = hub().enqueue(
+        EVENTS, HANDLE_EVENT, parsed.to_job(), kind="zendesk-event", key=parsed.key
+    )
+    # Marked only once the job is durable: a delivery that failed before this is
+    # not mistaken for a duplicate when Zendesk retries it.
+    if invocation:
+        redis.set(_invocation_key(invocation), 1, ex=DEDUPE_SECONDS)
+    logs.event(
+        log,
+        "zendesk.webhook.queued",
+        ticket=parsed.ticket.id,
+        type=parsed.zendesk_type,
+        invocation=invocation or None,
+        webhook=request.headers.get(WEBHOOK_ID),
+        created=enqueued.created,
+    )
+    return jsonify(ok=True, queued=enqueued.created, ticket=parsed.ticket.id), 200

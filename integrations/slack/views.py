@@ -146,6 +146,11 @@ def interactions() -> Response:
         answer = _submitted(interaction)
     elif isinstance(interaction, MessageShortcut):
         answer = _shortcut(interaction)
+    elif interaction.type == "block_actions":
+        # Engineering messages' buttons ("Acknowledge"): integrations/slack/engineering.py.
+        from integrations.slack.engineering import handle_block_actions
+
+        return handle_block_actions(body, hub().redis)
     # An empty 200 acknowledges (and closes a submitted form); block_actions,
     # view_closed and other apps' shortcuts need nothing more.
     return _json(answer) if answer else Response(status=200)

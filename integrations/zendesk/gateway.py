@@ -137,10 +137,15 @@ class ZendeskGateway:
         }
         if "requester_id" in draft.requester:
             fields["requester_id"] = draft.requester["requester_id"]
-        elif draft.requester:
-            fields["requester"] = draft.requester
-        # Without a requester Zendesk makes the API user the requester.
         ticket = ZTicket(**{k: v for k, v in fields.items() if v not in (None, [])})
+        if "email" in draft.requester:
+            # Sent as `requester: {name, email}`: Zendesk finds or creates the
+            # user within the create. zenpy's `requester` setter wants a saved
+            # User (it copies its id), so the attribute is set directly.
+            ticket._requester = User(
+                name=draft.requester.get("name"), email=draft.requester["email"]
+            )
+        # Without a requester Zendesk makes the API user the requester.
         with _zendesk_errors("create ticket"):
             audit = self.client.tickets.create(ticket)
         created = self._ticket(audit.ticket)
@@ -206,6 +211,43 @@ class ZendeskGateway:
             known = ", ".join(sorted(groups)) or "none"
             raise Permanent(f"Zendesk has no group named {name!r} (groups: {known})")
         return groups[name.casefold()]
+
+    def group_name(self, group_id: int) -> str | None:
+        """The name of the group with this id (cached with group_id's list); None when unknown."""
+        key = "hub:zendesk:groups"
+        cached = self.redis.get(key)
+        groups: dict[str, int] = json.loads(cached) if cached else {}
+        if group_id not in groups.values():
+            with _zendesk_errors("list groups"):
+                names = {int(g.id): str(g.name) for g in self.client.groups()}
+            groups = {name.casefold(): gid for gid, name in names.items()}
+            self.redis.set(key, json.dumps(groups), ex=ID_CACHE_SECONDS)
+            return names.get(group_id)
+        # The cache keeps names folded; the display name is only in Zendesk.
+        return next(name for name, gid in groups.items() if gid == group_id)
+
+    def user_name(self, user_id: int) -> str | None:
+        """A user's display name (cached); None when Zendesk has no such user."""
+        key = f"hub:zendesk:user-name:{user_id}"
+        if cached := self.redis.get(key):
+            return cached.decode() if isinstance(cached, bytes) else str(cached)
+        try:
+            with _zendesk_errors("show user"):
+                user = self.client.users(id=user_id)
+        except Permanent:
+            return None
+        name = str(user.name or user.email or user_id)
+        self.redis.set(key, name, ex=ID_CACHE_SECONDS)
+        return name
+
+    def add_note(self, ticket_id: int, body: str, *, add_tags: tuple[str, ...] = ()) -> Ticket:
+        """Add an internal note and tags in one update."""
+        with _zendesk_errors("add note"):
+            current = self.client.tickets(id=ticket_id)
+            current.comment = Comment(body=body, public=False)
+            current.tags = list(dict.fromkeys([*(current.tags or ()), *add_tags]))
+            audit = self.client.tickets.update(current)
+        return self._ticket(audit.ticket)
 
     # ------------------------------------------------------------ helpers
 

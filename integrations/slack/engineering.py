@@ -1,0 +1,414 @@
+"""Engineering channels: one Block Kit message per issue, edited in place, updates in its thread.
+
+- `Card`: what the message shows (title, priority, status, tags, platform and app
+  version, reporter count, assignee, who acknowledged), kept in Redis per issue.
+- `EngineeringChannels`: posts the message once per (issue, channel), edits it
+  with chat.update afterwards, and adds thread replies; never a second top-level
+  message for the same issue. The (channel, ts) is recorded right after posting
+  and looked up before, so a retried job edits instead of posting again.
+- The "Acknowledge" button (block_actions through /slack/interactions) queues
+  `acknowledge`, which puts an internal note and the `eng_acknowledged` tag on the
+  ticket and shows who acknowledged.
+
+An issue is identified by its Zendesk ticket id (the problem ticket when related
+reports are grouped).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qs
+
+from flask import Response
+from redis import Redis
+from rq import get_current_job
+
+from integrations import logs
+from integrations.errors import Rejected, Retryable
+from integrations.report import digest
+from integrations.settings import Settings
+from integrations.slack.api import SlackApi
+from workers.queues import NOTIFY, connect, enqueue_once
+
+log = logging.getLogger(__name__)
+
+ACKNOWLEDGE_ACTION = "eng_acknowledge"
+OPEN_ACTION = "eng_open_zendesk"
+ACKNOWLEDGED_TAG = "eng_acknowledged"
+ACKNOWLEDGE_JOB = "integrations.slack.engineering.acknowledge"
+# Issues live for months; their messages are edited as long as the ticket moves.
+KEEP_SECONDS = 180 * 24 * 3600
+# Long enough for one chat.postMessage with retries; a crashed poster frees it by expiry.
+POSTING_LOCK_SECONDS = 60
+
+STATUS_EMOJI = {
+    "new": ":new:",
+    "open": ":large_orange_circle:",
+    "pending": ":hourglass_flowing_sand:",
+    "hold": ":double_vertical_bar:",
+    "solved": ":white_check_mark:",
+    "closed": ":lock:",
+}
+
+
+@dataclass(frozen=True)
+class Card:
+    """What an issue's engineering message shows."""
+
+    issue_id: int
+    subject: str
+    url: str
+    status: str = "new"
+    priority: str | None = None
+    tags: tuple[str, ...] = ()
+    platform: str | None = None
+    app_version: str | None = None
+    assignee: str | None = None
+    reporters: int = 1
+    acknowledged_by: str | None = None
+    # Why the message exists (the rule that asked for it), shown small.
+    reason: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe data for Redis and jobs."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Card:
+        """Rebuild from to_json() data."""
+        return cls(**{**data, "tags": tuple(data.get("tags") or ())})
+
+
+# ---------------------------------------------------------------- wording
+
+
+def _field(label: str, value: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": f"*{label}*\n{value}"}
+
+
+def card_message(card: Card) -> dict[str, Any]:
+    """The Block Kit message for an issue (text is the notification fallback)."""
+    status = card.status or "new"
+    title = f"#{card.issue_id} {card.subject or '(no subject)'}"
+    version = " ".join(v for v in (card.platform, card.app_version) if v) or "-"
+    fields = [
+        _field("Status", f"{STATUS_EMOJI.get(status, '')} {status}".strip()),
+        _field("Priority", card.priority or "-"),
+        _field("Platform / version", version),
+        _field("Reporters", str(card.reporters)),
+        _field("Assignee", card.assignee or "unassigned"),
+        _field("Tags", ", ".join(f"`{t}`" for t in card.tags[:15]) or "-"),
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*<{card.url}|{_escape(title)}>*"}},
+        {"type": "section", "fields": fields},
+    ]
+    notes = []
+    if card.acknowledged_by:
+        notes.append(f":eyes: Acknowledged by {card.acknowledged_by}")
+    if card.reason:
+        notes.append(card.reason)
+    if notes:
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(notes)}]}
+        )
+    buttons: list[dict[str, Any]] = []
+    if not card.acknowledged_by:
+        buttons.append(
+            {
+                "type": "button",
+                "action_id": ACKNOWLEDGE_ACTION,
+                "text": {"type": "plain_text", "text": "Acknowledge"},
+                "style": "primary",
+                "value": str(card.issue_id),
+            }
+        )
+    buttons.append(
+        {
+            "type": "button",
+            "action_id": OPEN_ACTION,
+            "text": {"type": "plain_text", "text": "Open in Zendesk"},
+            "url": card.url,
+        }
+    )
+    blocks.append({"type": "actions", "block_id": f"eng:{card.issue_id}", "elements": buttons})
+    text = f"[{status}] {title} ({card.priority or 'no priority'}, {card.reporters} reporter"
+    text += "s)" if card.reporters != 1 else ")"
+    return {"text": text, "blocks": blocks}
+
+
+def change_note(what: str, before: Any, after: Any, by: str | None = None) -> str:
+    """A thread reply saying what changed on the ticket."""
+    who = f" by {by}" if by else ""
+    if before in (None, "", ()):
+        return f"{what.capitalize()} set to *{after}*{who}."
+    if after in (None, "", ()):
+        return f"{what.capitalize()} cleared (was {before}){who}."
+    return f"{what.capitalize()}: {before} \u2192 *{after}*{who}."
+
+
+def reply_note(author: str | None) -> str:
+    """A thread reply when an agent answers the reporter publicly (no text: it may be private)."""
+    return f":speech_balloon: {author or 'An agent'} replied to the reporter."
+
+
+def acknowledged_note(name: str) -> str:
+    """The thread reply and internal note when someone acknowledges."""
+    return f"Acknowledged by {name} in Slack (engineering)."
+
+
+def _escape(text: str) -> str:
+    # mrkdwn control characters (Slack's "Formatting text for app surfaces").
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# ---------------------------------------------------------------- state and posting
+
+
+@dataclass(frozen=True)
+class Posted:
+    """Where an issue's message is: the channel id Slack answered with, and its ts."""
+
+    channel: str
+    ts: str
+
+
+class EngineeringChannels:
+    """Posting, editing and threading issue messages; the state is in Redis."""
+
+    def __init__(self, api: SlackApi, redis: Redis) -> None:
+        self.api = api
+        self.redis = redis
+
+    # -- keys
+    def _card_key(self, issue_id: int) -> str:
+        return f"hub:eng:card:{issue_id}"
+
+    def _messages_key(self, issue_id: int) -> str:
+        return f"hub:eng:messages:{issue_id}"
+
+    def _tickets_key(self, issue_id: int) -> str:
+        return f"hub:eng:tickets:{issue_id}"
+
+    # -- state
+    def card(self, issue_id: int) -> Card | None:
+        """The issue's card, when it has a message somewhere."""
+        raw = self.redis.get(self._card_key(issue_id))
+        return Card.from_json(json.loads(raw)) if raw else None
+
+    def save(self, card: Card) -> None:
+        """Keep the card for later edits."""
+        self.redis.set(self._card_key(card.issue_id), json.dumps(card.to_json()), ex=KEEP_SECONDS)
+
+    def messages(self, issue_id: int) -> dict[str, Posted]:
+        """The issue's messages: requested channel -> where it was posted."""
+        raw = self.redis.hgetall(self._messages_key(issue_id))
+        out = {}
+        for name, value in raw.items():
+            data = json.loads(value)
+            key = name.decode() if isinstance(name, bytes) else str(name)
+            out[key] = Posted(data["channel"], data["ts"])
+        return out
+
+    def add_reporter(self, issue_id: int, ticket_id: int) -> int:
+        """Count a ticket (one reporter) under an issue; returns the count."""
+        key = self._tickets_key(issue_id)
+        self.redis.sadd(key, ticket_id)
+        self.redis.expire(key, KEEP_SECONDS)
+        return int(self.redis.scard(key))
+
+    # -- Slack
+    def notify(self, channel: str, card: Card) -> Posted:
+        """The issue's message in `channel`: posted the first time, edited in place after."""
+        self.save(card)
+        existing = self.messages(card.issue_id).get(channel)
+        if existing is not None:
+            self._update(existing, card)
+            return existing
+        lock = f"hub:eng:posting:{card.issue_id}:{digest(channel)}"
+        if not self.redis.set(lock, 1, nx=True, ex=POSTING_LOCK_SECONDS):
+            # Another worker is posting this very message: come back and edit it.
+            raise Retryable("another worker is posting this issue's message", retry_after=5)
+        try:
+            existing = self.messages(card.issue_id).get(channel)
+            if existing is not None:
+                self._update(existing, card)
+                return existing
+            data = self.api.post_message(channel, card_message(card))
+            posted = Posted(str(data.get("channel") or channel), str(data["ts"]))
+            # Recorded before anything else can fail: a retry must edit, not post again.
+            self.redis.hset(
+                self._messages_key(card.issue_id),
+                channel,
+                json.dumps({"channel": posted.channel, "ts": posted.ts}),
+            )
+            self.redis.expire(self._messages_key(card.issue_id), KEEP_SECONDS)
+        finally:
+            self.redis.delete(lock)
+        logs.event(log, "eng.message.posted", issue=card.issue_id, channel=posted.channel)
+        return posted
+
+    def refresh(self, card: Card) -> int:
+        """Save the card and edit every message of its issue; returns how many were edited."""
+        self.save(card)
+        found = self.messages(card.issue_id)
+        for posted in found.values():
+            self._update(posted, card)
+        return len(found)
+
+    def thread(self, issue_id: int, text: str, *, once_key: str, only: str | None = None) -> int:
+        """Reply in the thread of every message of the issue (or `only` one channel's), once."""
+        count = 0
+        for channel, posted in self.messages(issue_id).items():
+            if only is not None and channel != only:
+                continue
+            mark = f"hub:eng:said:{digest(once_key, posted.channel, posted.ts)}"
+            if not self.redis.set(mark, 1, nx=True, ex=KEEP_SECONDS):
+                continue
+            try:
+                self.api.call(
+                    "chat.postMessage", channel=posted.channel, thread_ts=posted.ts, text=text
+                )
+            except BaseException:
+                self.redis.delete(mark)
+                raise
+            count += 1
+        return count
+
+    def _update(self, posted: Posted, card: Card) -> None:
+        message = card_message(card)
+        self.api.call(
+            "chat.update",
+            channel=posted.channel,
+            ts=posted.ts,
+            text=message["text"],
+            blocks=message["blocks"],
+        )
+        logs.event(log, "eng.message.updated", issue=card.issue_id, channel=posted.channel)
+
+
+# ---------------------------------------------------------------- jobs
+
+
+def _redis(settings: Settings) -> Redis:
+    job = get_current_job()
+    if job is not None:
+        return job.connection
+    assert settings.redis_url, "worker settings always have REDIS_URL"
+    return connect(settings.redis_url)
+
+
+def _guarded(step: Any, *args: Any) -> Any:
+    from workers.retry import run_guarded
+
+    return run_guarded(step, *args)
+
+
+def notify_engineering(card: dict[str, Any], channels: list[str], ticket_id: int) -> Any:
+    """Job: show the issue in each channel (post once, then edit), counting `ticket_id`."""
+    return _guarded(_notify_engineering, card, channels, ticket_id)
+
+
+def _notify_engineering(card_data: dict[str, Any], channels: list[str], ticket_id: int) -> int:
+    settings = Settings.from_env("worker")
+    redis = _redis(settings)
+    eng = EngineeringChannels(SlackApi(settings, redis=redis), redis)
+    card = Card.from_json(card_data)
+    count = eng.add_reporter(card.issue_id, ticket_id)
+    known = eng.card(card.issue_id)
+    if known is not None:
+        # What was learnt since (acknowledgement, assignee) is kept.
+        card = replace(card, acknowledged_by=known.acknowledged_by or card.acknowledged_by)
+        card = replace(card, assignee=card.assignee or known.assignee)
+    card = replace(card, reporters=max(count, card.reporters))
+    for channel in dict.fromkeys(channels):
+        eng.notify(channel, card)
+    # Channels notified earlier for this issue show the new count too.
+    eng.refresh(card)
+    return len(channels)
+
+
+def acknowledge(issue_id: int, user_id: str, user_name: str) -> Any:
+    """Job: note and tag the ticket, and show who acknowledged on the issue's messages."""
+    return _guarded(_acknowledge, issue_id, user_id, user_name)
+
+
+def _acknowledge(issue_id: int, user_id: str, user_name: str) -> str:
+    from integrations.zendesk.gateway import ZendeskGateway
+    from workers.events import mark_own_comment
+
+    settings = Settings.from_env("worker")
+    redis = _redis(settings)
+    gateway = ZendeskGateway.from_settings(settings, redis)
+    eng = EngineeringChannels(SlackApi(settings, redis=redis), redis)
+    name = user_name or user_id
+    ticket = gateway.get_ticket(issue_id)
+    # A retried job finds the tag already there and does not add a second note.
+    if ACKNOWLEDGED_TAG not in ticket.tags:
+        note = acknowledged_note(name)
+        mark_own_comment(redis, issue_id, note)
+        gateway.add_note(issue_id, note, add_tags=(ACKNOWLEDGED_TAG,))
+    card = eng.card(issue_id)
+    if card is not None:
+        eng.refresh(replace(card, acknowledged_by=f"<@{user_id}>"))
+    eng.thread(issue_id, f":eyes: {acknowledged_note(f'<@{user_id}>')}", once_key=f"ack:{issue_id}")
+    logs.event(log, "eng.acknowledged", issue=issue_id, user=user_id)
+    return name
+
+
+# ---------------------------------------------------------------- the button (web process)
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """Someone pressed "Acknowledge" on an issue's message."""
+
+    issue_id: int
+    user_id: str
+    user_name: str
+
+
+def parse_block_actions(payload: dict[str, Any]) -> list[Acknowledgement]:
+    """The Acknowledge presses in a block_actions payload (other buttons are not ours)."""
+    user = payload.get("user") or {}
+    if not isinstance(user, dict) or not user.get("id"):
+        raise Rejected(400, "not a Slack block_actions payload: no user")
+    out = []
+    for action in payload.get("actions") or []:
+        if not isinstance(action, dict) or action.get("action_id") != ACKNOWLEDGE_ACTION:
+            continue
+        value = str(action.get("value") or "")
+        if not value.isdigit():
+            raise Rejected(400, "the Acknowledge button carries no ticket id")
+        name = str(user.get("name") or user.get("username") or user["id"])
+        out.append(Acknowledgement(int(value), str(user["id"]), name))
+    return out
+
+
+def handle_block_actions(body: bytes, redis: Redis) -> Response:
+    """Queue each Acknowledge press in a verified block_actions body; answer Slack at once."""
+    raw = parse_qs(body.decode("utf-8", "replace")).get("payload", [""])[0]
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        raise Rejected(400, "not a Slack interaction: payload is not JSON") from None
+    if not isinstance(payload, dict):
+        raise Rejected(400, "not a Slack interaction: payload is not an object")
+    for ack in parse_block_actions(payload):
+        enqueue_once(
+            redis,
+            NOTIFY,
+            ACKNOWLEDGE_JOB,
+            ack.issue_id,
+            ack.user_id,
+            ack.user_name,
+            kind="eng-ack",
+            key=f"{ack.issue_id}:{ack.user_id}",
+        )
+        logs.event(log, "eng.ack.queued", issue=ack.issue_id, user=ack.user_id)
+    # "Open in Zendesk" is a link button: Slack still sends an action, answered 200.
+    return Response(status=200)

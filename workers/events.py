@@ -1,0 +1,491 @@
+"""Ticket-event jobs: rules on every Zendesk ticket event, engineering channels, the reporter loop.
+
+`handle_ticket_event` takes one parsed webhook delivery (integrations.zendesk.events)
+and, each step isolated so one failure does not skip the rest:
+
+1. runs the ticket_event rules and applies their changes to the ticket (only what
+   differs, so the hub's own update does not start a loop);
+2. shows the ticket in the channels a rule names, and edits the messages that
+   exist (status, assignee, count) with a thread reply for the change;
+3. tells the reporter in Slack when an agent answers publicly or solves the ticket.
+
+`relay_reporter_reply` turns the reporter's reply in that Slack thread into their
+public comment on the ticket. Comments the hub writes are fingerprinted in Redis
+so that their webhooks are never relayed back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from redis import Redis
+from rq import Retry, get_current_job
+
+from integrations import logs
+from integrations.errors import Permanent
+from integrations.settings import Settings
+from integrations.slack import engineering, loop
+from integrations.slack.api import SlackApi
+from integrations.slack.engineering import Card, EngineeringChannels
+from integrations.slack.events import MessagePosted
+from integrations.slack.loop import remember_reporter, reporter
+from integrations.zendesk.events import CommentAdded, ZendeskEvent
+from integrations.zendesk.gateway import ZendeskGateway
+from rules.event import Comment, TicketEvent
+from workers.retry import run_guarded
+
+__all__ = ["handle_ticket_event", "mark_own_comment", "relay_reporter_reply", "remember_reporter"]
+
+log = logging.getLogger(__name__)
+
+OWN_COMMENT_SECONDS = 30 * 24 * 3600
+SEEN_SECONDS = 90 * 24 * 3600
+
+# Which field a change kind is about (rules.event.ChangedField).
+FIELD_OF = {
+    "status_changed": "status",
+    "priority_changed": "priority",
+    "tags_changed": "tags",
+    "group_changed": "group",
+    "assignee_changed": "assignee",
+    "type_changed": "type",
+    "comment_added": "comment",
+    "custom_field_changed": "custom_fields",
+}
+
+
+def _connection() -> Redis:
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("this function runs as an rq job")
+    return job.connection
+
+
+# ---------------------------------------------------------------- the hub's own comments
+
+
+def _fingerprint(body: str) -> str:
+    # Zendesk may trim or re-wrap; whitespace is not part of what makes a comment ours.
+    return hashlib.sha256(" ".join(body.split()).encode()).hexdigest()[:32]
+
+
+def mark_own_comment(redis: Redis, ticket_id: int, body: str) -> None:
+    """Remember a comment the hub is about to write, so its webhook is not relayed back."""
+    key = f"hub:zendesk:own:{ticket_id}"
+    redis.sadd(key, _fingerprint(body))
+    redis.expire(key, OWN_COMMENT_SECONDS)
+
+
+def is_own_comment(redis: Redis, ticket_id: int, body: str) -> bool:
+    """True when the hub wrote this comment."""
+    return bool(redis.sismember(f"hub:zendesk:own:{ticket_id}", _fingerprint(body)))
+
+
+# ---------------------------------------------------------------- the ticket-event job
+
+
+def handle_ticket_event(data: dict[str, Any]) -> dict[str, Any] | Retry:
+    """Job: one Zendesk ticket event through rules, engineering channels and the reporter loop."""
+    return run_guarded(_handle_ticket_event, data)
+
+
+class _Steps:
+    """Runs each step; remembers the first failure and raises it after the others ran."""
+
+    def __init__(self, ticket_id: int) -> None:
+        self.ticket_id = ticket_id
+        self.failed: BaseException | None = None
+        self.done: dict[str, Any] = {}
+
+    def run(self, name: str, step: Callable[[], Any]) -> None:
+        try:
+            self.done[name] = step()
+        except Exception as exc:  # each step is isolated; the job fails after all ran
+            logs.event(
+                log,
+                "ticket_event.step_failed",
+                logging.WARNING,
+                ticket=self.ticket_id,
+                step=name,
+                error=type(exc).__name__,
+                reason=str(exc)[:200],
+            )
+            self.failed = self.failed or exc
+
+    def finish(self) -> dict[str, Any]:
+        if self.failed is not None:
+            raise self.failed
+        return self.done
+
+
+def _handle_ticket_event(data: dict[str, Any]) -> dict[str, Any]:
+    settings = Settings.from_env("worker")
+    redis = _connection()
+    event = ZendeskEvent.from_job(data)
+    gateway = ZendeskGateway.from_settings(settings, redis)
+    api = SlackApi(settings, redis=redis)
+    eng = EngineeringChannels(api, redis)
+
+    changes = _changes(redis, event)
+    steps = _Steps(event.ticket.id)
+    rules_event = _rules_event(event, changes, gateway)
+    steps.run("rules", lambda: _run_rules(settings, event, rules_event, gateway, eng))
+    steps.run("engineering", lambda: _update_engineering(event, changes, rules_event, eng))
+    steps.run("reporter", lambda: _tell_reporter(settings, redis, api, event, changes))
+    done = steps.finish()
+    if event.source == "trigger":
+        _remember_seen(redis, event)
+    logs.event(
+        log,
+        "ticket_event.handled",
+        ticket=event.ticket.id,
+        type=event.zendesk_type,
+        changes=[c[0] for c in changes],
+        told=bool(done.get("reporter")),
+    )
+    return {"ticket": event.ticket.id, "changes": [c[0] for c in changes], **done}
+
+
+# A change: (kind, previous, current).
+Change = tuple[str, Any, Any]
+
+
+def _changes(redis: Redis, event: ZendeskEvent) -> list[Change]:
+    """What the event changed; for a trigger, by comparing with the last state seen."""
+    if event.source == "event":
+        if event.kind == "tags_changed":
+            return [("tags_changed", event.tags_removed, event.tags_added)]
+        return [(event.kind, event.previous, event.current)]
+    now = _seen_state(event)
+    raw = redis.get(f"hub:zendesk:ticket:{event.ticket.id}:seen")
+    if raw is None:
+        first: list[Change] = [("created", None, None)] if event.kind == "created" else []
+        if event.comment is not None:
+            first.append(("comment_added", None, event.comment.id))
+        return first
+    before = json.loads(raw)
+    out: list[Change] = []
+    if now["comment"] and now["comment"] != before.get("comment"):
+        out.append(("comment_added", before.get("comment"), now["comment"]))
+    for name in ("status", "priority", "type", "group", "assignee"):
+        if now[name] != before.get(name):
+            out.append((f"{name}_changed", before.get(name), now[name]))
+    if set(now["tags"]) != set(before.get("tags") or ()):
+        old, new = set(before.get("tags") or ()), set(now["tags"])
+        out.append(("tags_changed", sorted(old - new), sorted(new - old)))
+    return out
+
+
+def _seen_state(event: ZendeskEvent) -> dict[str, Any]:
+    t = event.ticket
+    return {
+        "status": t.status,
+        "priority": t.priority,
+        "type": t.type,
+        "group": t.group_name,
+        "assignee": t.assignee_name,
+        "tags": sorted(t.tags),
+        "comment": event.comment.id if event.comment else None,
+    }
+
+
+def _remember_seen(redis: Redis, event: ZendeskEvent) -> None:
+    key = f"hub:zendesk:ticket:{event.ticket.id}:seen"
+    redis.set(key, json.dumps(_seen_state(event)), ex=SEEN_SECONDS)
+
+
+def _new_comment(event: ZendeskEvent, changes: list[Change]) -> CommentAdded | None:
+    if event.comment is None or not any(kind == "comment_added" for kind, _, _ in changes):
+        return None
+    return event.comment
+
+
+def _is_staff(event: ZendeskEvent, comment: CommentAdded) -> bool:
+    if comment.author_is_staff is not None:
+        return comment.author_is_staff
+    # Trigger payloads do not say; whoever is not the requester answers for support.
+    return comment.author_id is not None and comment.author_id != event.ticket.requester_id
+
+
+# ---------------------------------------------------------------- 1. rules
+
+
+def _rules_event(
+    event: ZendeskEvent, changes: list[Change], gateway: ZendeskGateway
+) -> TicketEvent:
+    t = event.ticket
+    kinds = [kind for kind, _, _ in changes] or [
+        event.kind if event.kind != "updated" else "created"
+    ]
+    group = t.group_name or (gateway.group_name(t.group_id) if t.group_id else None)
+    assignee = t.assignee_name or (gateway.user_name(t.assignee_id) if t.assignee_id else None)
+    comment = _new_comment(event, changes)
+    previous = {FIELD_OF[k]: before for k, before, _ in changes if k in FIELD_OF and before}
+    return TicketEvent(
+        type=kinds[0],
+        ticket_id=t.id,
+        subject=t.subject,
+        tags=t.tags,
+        status=t.status,
+        priority=t.priority,
+        group=group,
+        assignee=assignee,
+        ticket_type=t.type,
+        changed=tuple(dict.fromkeys(FIELD_OF[k] for k in kinds if k in FIELD_OF)),
+        previous=previous,
+        comment=Comment(
+            public=comment.public,
+            author_id=comment.author_id,
+            author_role="agent" if _is_staff(event, comment) else "end_user",
+            body=comment.body,
+        )
+        if comment
+        else None,
+        via=t.via,
+    )
+
+
+_RULESET_CACHE: dict[str, tuple[float, Any]] = {}
+
+
+def _ruleset(settings: Settings) -> Any:
+    """The rules file, loaded once per change of its modification time; None when absent."""
+    from rules.loader import load_rules
+
+    path = Path(settings.rules_path)
+    if not path.is_file():
+        return None
+    mtime = path.stat().st_mtime
+    cached = _RULESET_CACHE.get(str(path))
+    if cached is None or cached[0] != mtime:
+        cached = (mtime, load_rules(path))
+        _RULESET_CACHE[str(path)] = cached
+    return cached[1]
+
+
+def _run_rules(
+    settings: Settings,
+    event: ZendeskEvent,
+    rules_event: TicketEvent,
+    gateway: ZendeskGateway,
+    eng: EngineeringChannels,
+) -> list[str]:
+    from rules.engine import evaluate_event
+
+    ruleset = _ruleset(settings)
+    if ruleset is None:
+        logs.event(log, "rules.missing", path=settings.rules_path)
+        return []
+    decision = evaluate_event(rules_event, ruleset)
+    applied = _apply(decision, event, rules_event, gateway)
+    channels = [n.channel for n in decision.notifications]
+    if decision.escalate and decision.escalate_channel:
+        channels.append(decision.escalate_channel)
+    if channels:
+        card = _card(event, rules_event, gateway, eng)
+        for channel in dict.fromkeys(channels):
+            eng.notify(channel, card)
+        for note in decision.notifications:
+            text = note.fill(ticket_id=event.ticket.id, ticket_url=card.url)
+            eng.thread(
+                card.issue_id,
+                text,
+                once_key=f"{event.key}:{note.channel}:{text}",
+                only=note.channel,
+            )
+    return applied
+
+
+def _apply(
+    decision: Any, event: ZendeskEvent, rules_event: TicketEvent, gateway: ZendeskGateway
+) -> list[str]:
+    """Write what the rules decided and the ticket does not have yet; returns the fields."""
+    t = event.ticket
+    updates: dict[str, Any] = {}
+    add = [tag for tag in decision.tags_added if tag not in t.tags]
+    remove = [tag for tag in decision.tags_removed if tag in t.tags]
+    if add or remove:
+        updates["tags"] = [tag for tag in t.tags if tag not in remove] + add
+    if decision.group and decision.group.casefold() != (rules_event.group or "").casefold():
+        updates["group_id"] = gateway.group_id(decision.group)
+    if decision.priority and decision.priority != t.priority:
+        updates["priority"] = decision.priority
+    if decision.type and decision.type != t.type:
+        updates["type"] = decision.type
+    if decision.custom_fields:
+        updates["custom_fields"] = decision.zendesk_custom_fields()
+    if decision.assignee and decision.assignee != rules_event.assignee:
+        # Assignees are named in rules; resolving a name to an agent is not done here.
+        logs.event(log, "rules.assignee.skipped", ticket=t.id, assignee=decision.assignee)
+    if updates:
+        gateway.update_ticket(t.id, **updates)
+        logs.event(log, "rules.applied", ticket=t.id, fields=sorted(updates))
+    return sorted(updates)
+
+
+# ---------------------------------------------------------------- 2. engineering channels
+
+
+def _card(
+    event: ZendeskEvent,
+    rules_event: TicketEvent,
+    gateway: ZendeskGateway,
+    eng: EngineeringChannels,
+) -> Card:
+    t = event.ticket
+    known = eng.card(t.id)
+    if known is not None:
+        return replace(
+            known,
+            subject=t.subject or known.subject,
+            status=t.status or known.status,
+            priority=t.priority,
+            tags=t.tags,
+            assignee=rules_event.assignee,
+        )
+    record = reporter(eng.redis, t.id)
+    return Card(
+        issue_id=t.id,
+        subject=t.subject or (record.subject if record else ""),
+        url=gateway.agent_url(t.id),
+        status=t.status or "new",
+        priority=t.priority,
+        tags=t.tags,
+        platform=record.platform if record else None,
+        app_version=record.app_version if record else None,
+        assignee=rules_event.assignee,
+    )
+
+
+def _update_engineering(
+    event: ZendeskEvent,
+    changes: list[Change],
+    rules_event: TicketEvent,
+    eng: EngineeringChannels,
+) -> int:
+    """Edit the ticket's messages in place and say in their threads what changed."""
+    t = event.ticket
+    known = eng.card(t.id)
+    if known is None:
+        return 0
+    card = replace(
+        known,
+        subject=t.subject or known.subject,
+        status=t.status or known.status,
+        priority=t.priority or known.priority,
+        tags=t.tags or known.tags,
+        assignee=rules_event.assignee,
+    )
+    if card != known:
+        eng.refresh(card)
+    said = 0
+    for kind, before, after in changes:
+        if kind in ("status_changed", "priority_changed"):
+            text = engineering.change_note(FIELD_OF[kind], before, after)
+        elif kind == "assignee_changed":
+            text = engineering.change_note("assignee", known.assignee, card.assignee)
+        elif kind == "group_changed":
+            text = engineering.change_note("group", None, rules_event.group)
+        elif kind == "comment_added":
+            comment = event.comment
+            if comment is None or not comment.public or not _is_staff(event, comment):
+                continue
+            text = engineering.reply_note(comment.author_name)
+        else:
+            continue
+        said += eng.thread(t.id, text, once_key=f"{event.key}:{kind}")
+    return said
+
+
+# ---------------------------------------------------------------- 3. the reporter
+
+
+def _tell_reporter(
+    settings: Settings, redis: Redis, api: SlackApi, event: ZendeskEvent, changes: list[Change]
+) -> list[str]:
+    """An agent's public reply or a solve goes to the reporter in Slack."""
+    t = event.ticket
+    assert settings.zendesk_url
+    url = loop.request_url(settings.zendesk_url, t.id)
+    messages: list[tuple[str, dict[str, str]]] = []
+    comment = _new_comment(event, changes)
+    if comment is not None and _relayable(redis, event, comment):
+        messages.append(("reply", loop.agent_replied(t.id, url, comment.author_name, comment.body)))
+    solved = any(k == "status_changed" and after == "solved" for k, _, after in changes)
+    if solved:
+        messages.append(("solved", loop.ticket_solved(t.id, url)))
+    if not messages:
+        return []
+    record = reporter(redis, t.id)
+    if record is None or not record.user_id:
+        logs.event(log, "loop.no_reporter", ticket=t.id)
+        return []
+    told = []
+    for what, message in messages:
+        if loop.tell_reporter(api, redis, record, message, once_key=f"{event.key}:{what}"):
+            told.append(what)
+    return told
+
+
+def _relayable(redis: Redis, event: ZendeskEvent, comment: CommentAdded) -> bool:
+    """A public comment by an agent that the hub did not write itself."""
+    if not comment.public or not comment.body.strip() or not _is_staff(event, comment):
+        return False
+    if is_own_comment(redis, event.ticket.id, comment.body):
+        return False
+    # The ticket's first comment is the report itself (the description).
+    description = event.ticket.description
+    return not (description and _fingerprint(description) == _fingerprint(comment.body))
+
+
+# ---------------------------------------------------------------- the reporter's reply
+
+
+def relay_reporter_reply(message: dict[str, Any], ticket_id: int) -> str | Retry:
+    """Job: the reporter's reply in a ticket's Slack thread becomes their comment on it."""
+    return run_guarded(_relay_reporter_reply, message, ticket_id)
+
+
+def _relay_reporter_reply(data: dict[str, Any], ticket_id: int) -> str:
+    from integrations.slack.reports import plain_text
+
+    settings = Settings.from_env("worker")
+    redis = _connection()
+    posted = MessagePosted.from_job(data)
+    record = reporter(redis, ticket_id)
+    if record is None or posted.user != record.user_id:
+        # Someone else talking in the thread: that is not the requester's comment.
+        logs.event(log, "loop.reply.not_reporter", ticket=ticket_id, user=posted.user)
+        return "ignored"
+    text = plain_text(posted.text).strip()
+    if not text:
+        return "empty"
+    mark = f"hub:loop:commented:{posted.event_id}"
+    if not redis.set(mark, 1, nx=True, ex=OWN_COMMENT_SECONDS):
+        return "duplicate"
+    gateway = ZendeskGateway.from_settings(settings, redis)
+    body = text + loop.reply_footer()
+    try:
+        ticket = gateway.get_ticket(ticket_id)
+        mark_own_comment(redis, ticket_id, body)
+        gateway.add_comment(ticket_id, body, public=True, author_id=ticket.requester_id)
+    except Permanent as exc:
+        if exc.status == 422:
+            api = SlackApi(settings, redis=redis)
+            loop.tell_reporter(
+                api, redis, record, loop.reply_not_added(ticket_id), once_key=posted.event_id
+            )
+            return "closed"
+        redis.delete(mark)
+        raise
+    except BaseException:
+        redis.delete(mark)
+        raise
+    logs.event(log, "loop.reply.commented", ticket=ticket_id, event=posted.event_id)
+    return "commented"

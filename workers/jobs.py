@@ -40,6 +40,10 @@ def _file_report(data: dict[str, Any]) -> dict[str, Any]:
     settings = Settings.from_env("worker")
     redis = _connection()
     report = Report.from_job(data)
+    if report.source == "slack_shortcut":
+        from integrations.slack.jobs import with_permalink
+
+        report = with_permalink(settings, report)
     gateway = ZendeskGateway.from_settings(settings, redis)
     store = attachment_store(redis)
 

@@ -29,7 +29,8 @@ DEFAULT_PACE = 0.95
 BURST_SECONDS = 2.0
 
 # Take one request from the shared budget. KEYS[1]: the state hash.
-# ARGV: now, reserve, pace, burst seconds. Returns the seconds to wait ("0": go).
+# ARGV: now, reserve, pace, burst seconds. Returns "go", or why and how long to
+# wait: "blocked:S" (a 429), "spent:S" (the reported budget), "pace:S".
 # Three checks, in order: a 429's Retry-After; the remaining budget the API
 # last reported (decremented per request sent, so concurrent workers do not all
 # spend the same last request); a token bucket at `pace` x the advertised limit.
@@ -37,12 +38,12 @@ _TAKE = """
 local now = tonumber(ARGV[1])
 local blocked = tonumber(redis.call('HGET', KEYS[1], 'blocked_until') or '0')
 if blocked > now then
-  return tostring(blocked - now)
+  return 'blocked:' .. tostring(blocked - now)
 end
 local remaining = tonumber(redis.call('HGET', KEYS[1], 'remaining') or '-1')
 local reset_at = tonumber(redis.call('HGET', KEYS[1], 'reset_at') or '0')
 if remaining >= 0 and reset_at > now and remaining <= tonumber(ARGV[2]) then
-  return tostring(reset_at - now)
+  return 'spent:' .. tostring(reset_at - now)
 end
 local limit = tonumber(redis.call('HGET', KEYS[1], 'limit') or '0')
 if limit > 0 then
@@ -53,14 +54,14 @@ if limit > 0 then
   tokens = math.min(capacity, tokens + math.max(0, now - last) * rate)
   if tokens < 0.999 then
     redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'tokens_at', tostring(now))
-    return tostring((1.0 - tokens) / rate)
+    return 'pace:' .. tostring((1.0 - tokens) / rate)
   end
   redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1.0), 'tokens_at', tostring(now))
 end
 if remaining >= 0 and reset_at > now then
   redis.call('HINCRBY', KEYS[1], 'remaining', -1)
 end
-return '0'
+return 'go'
 """
 
 
@@ -86,10 +87,13 @@ class RateLimiter:
         self.clock = clock
         self._take = redis.register_script(_TAKE)
 
-    def wait_seconds(self) -> float:
-        """Take one request from the shared budget; 0 when taken, else how long to wait."""
+    def take(self) -> tuple[str, float]:
+        """Take one request from the shared budget: ("go", 0) or (why, seconds to wait)."""
         args = [self.clock(), self.reserve, self.pace, BURST_SECONDS]
-        return float(self._take(keys=[self.key], args=args))
+        answer = self._take(keys=[self.key], args=args)
+        text = answer.decode() if isinstance(answer, bytes) else str(answer)
+        why, _, seconds = text.partition(":")
+        return why, float(seconds or 0)
 
     def acquire(
         self, *, sleep_up_to: float = 0.0, sleep: Callable[[float], None] = time.sleep
@@ -97,15 +101,15 @@ class RateLimiter:
         """Take one request from the budget, or raise Retryable with the wait.
 
         Pacing waits shorter than `sleep_up_to` are slept in place (they keep a
-        backlog flowing at the budget's pace); anything longer means the job is
-        rescheduled: a worker never sleeps out a rate limit.
+        backlog flowing at the budget's pace); a 429 or a spent budget means the
+        job is rescheduled: a worker never sleeps out a rate limit.
         """
-        wait = self.wait_seconds()
-        while 0 < wait <= sleep_up_to:
+        why, wait = self.take()
+        while why == "pace" and wait <= sleep_up_to:
             sleep(wait)
-            wait = self.wait_seconds()
-        if wait > 0:
-            raise Retryable(f"{self.name} rate limit: budget spent", retry_after=wait)
+            why, wait = self.take()
+        if why != "go":
+            raise Retryable(f"{self.name} rate limit ({why})", retry_after=wait)
 
     def observe(self, status: int, headers: Mapping[str, str]) -> float | None:
         """Record what a response said about the budget; return the wait when it was a 429."""

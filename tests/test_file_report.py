@@ -1,0 +1,195 @@
+"""file_report against the Zendesk sandbox, through the real zenpy client and a real rq worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from redis import Redis
+from rq import SimpleWorker
+from rq.job import Job, JobStatus
+
+from integrations.report import AttachmentRef, Report
+from integrations.sandbox.slack import SlackSandbox
+from integrations.sandbox.zendesk import ZendeskSandbox
+from workers.attachments import attachment_store
+from workers.deadletters import dead_letters
+from workers.queues import QUEUES, TICKETS, enqueue_once, queue
+from workers.status import StatusStore
+
+FILE_REPORT = "workers.jobs.file_report"
+
+
+@pytest.fixture
+def worker_env(
+    sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """Jobs read their settings from the environment, as in a worker process."""
+    for name, value in sandbox_env.items():
+        monkeypatch.setenv(name, value)
+    yield sandbox_env
+
+
+def run_jobs(redis: Redis) -> None:
+    """Run every queued job in this process (rq's SimpleWorker, burst mode)."""
+    worker = SimpleWorker([queue(redis, name) for name in QUEUES], connection=redis)
+    worker.work(burst=True)
+
+
+def slack_report(**changes: object) -> Report:
+    base: dict[str, object] = {
+        "source": "slack_command",
+        "idempotency_key": "T1:U1:C1:trigger-1",
+        "reporter": {"name": "Ana", "slack_team_id": "T1", "slack_user_id": "U1"},
+        "subject": "Export button does nothing",
+        "description": "Export button does nothing #export",
+        "tags": ["slack", "feedback", "export"],
+        "context": {"Workspace": "acme", "Channel": "#general"},
+        "reply": {"team_id": "T1", "channel_id": "C1", "user_id": "U1"},
+    }
+    return Report.model_validate({**base, **changes})
+
+
+def file_now(redis: Redis, report: Report, kind: str = "file-report") -> Job:
+    enqueued = enqueue_once(
+        redis, TICKETS, FILE_REPORT, report.to_job(), kind=kind, key=report.external_id
+    )
+    run_jobs(redis)
+    return Job.fetch(enqueued.job_id, connection=redis)
+
+
+def test_a_slack_report_becomes_a_ticket_from_the_slack_user(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    slack_sandbox.add_user("U1", "ana", "Ana Lima", "ana@acme.test")
+    report = slack_report()
+    job = file_now(redis, report)
+    assert job.get_status() == JobStatus.FINISHED
+
+    [ticket] = zendesk_sandbox.tickets.values()
+    assert ticket["subject"] == "Export button does nothing"
+    assert ticket["external_id"] == report.external_id
+    assert {"slack", "feedback", "export"} <= set(ticket["tags"])
+    requester = zendesk_sandbox.users[ticket["requester_id"]]
+    assert requester["email"] == "ana@acme.test"
+    body = zendesk_sandbox.comments[ticket["id"]][0]["body"]
+    assert body.startswith("Export button does nothing #export")
+    assert "Workspace : acme" in body
+
+    status = StatusStore(redis).get(report.key_digest)
+    assert status is not None and status.state == "filed" and status.ticket_id == ticket["id"]
+    assert status.ticket_url == f"{zendesk_sandbox.url}/agent/tickets/{ticket['id']}"
+
+
+def test_the_same_report_filed_again_is_one_ticket(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    report = slack_report(reporter={"name": "Bo", "email": "bo@acme.test"})
+    file_now(redis, report, kind="first")
+    # A replay (or a job that died after Zendesk created the ticket) runs again.
+    again = file_now(redis, report, kind="replay")
+    assert again.get_status() == JobStatus.FINISHED
+    assert len(zendesk_sandbox.tickets) == 1
+    assert again.return_value()["id"] == next(iter(zendesk_sandbox.tickets))
+
+
+def test_a_slack_user_without_email_is_keyed_by_slack_id(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    slack_sandbox.add_user("U9", "guest", "Guest User", None)
+    report = slack_report(
+        idempotency_key="T1:U9:C1:t",
+        reporter={"name": "guest", "slack_team_id": "T1", "slack_user_id": "U9"},
+    )
+    file_now(redis, report)
+    [ticket] = zendesk_sandbox.tickets.values()
+    requester = zendesk_sandbox.users[ticket["requester_id"]]
+    assert requester["external_id"] == "slack:T1:U9"
+    assert requester["name"] == "Guest User"
+
+
+def test_attachments_are_uploaded_and_then_dropped_from_storage(
+    redis: Redis, worker_env: dict[str, str], zendesk_sandbox: ZendeskSandbox
+) -> None:
+    store = attachment_store(redis)
+    log = store.put(b"line 1\nline 2\n", "app.log", "text/plain")
+    report = Report.model_validate(
+        {
+            "source": "mobile",
+            "idempotency_key": "ios:abc",
+            "reporter": {"email": "cy@acme.test"},
+            "subject": "Crash on save",
+            "description": "It crashed",
+            "attachments": [log.model_dump()],
+        }
+    )
+    file_now(redis, report)
+    [ticket] = zendesk_sandbox.tickets.values()
+    [attachment] = zendesk_sandbox.comments[ticket["id"]][0]["attachments"]
+    assert attachment["file_name"] == "app.log"
+    assert store.get(log.key) is None
+
+
+def test_an_expired_attachment_is_named_in_the_ticket(
+    redis: Redis, worker_env: dict[str, str], zendesk_sandbox: ZendeskSandbox
+) -> None:
+    gone = AttachmentRef(key="missing", filename="screen.png", content_type="image/png", size=3)
+    report = slack_report(
+        reporter={"email": "d@acme.test"}, source="mobile", attachments=[gone.model_dump()]
+    )
+    file_now(redis, report)
+    [ticket] = zendesk_sandbox.tickets.values()
+    assert "screen.png" in zendesk_sandbox.comments[ticket["id"]][0]["body"]
+
+
+def test_a_rate_limited_create_is_rescheduled_not_failed(
+    redis: Redis, worker_env: dict[str, str], zendesk_sandbox: ZendeskSandbox
+) -> None:
+    zendesk_sandbox.set_faults(rate_limit=0)
+    job = file_now(redis, slack_report(reporter={"email": "e@acme.test"}))
+    assert job.get_status() == JobStatus.SCHEDULED
+    assert dead_letters(redis) == []
+    assert zendesk_sandbox.tickets == {}
+    # The limit is shared: the next job waits without calling Zendesk at all.
+    calls = zendesk_sandbox.stats()
+    file_now(redis, slack_report(idempotency_key="other", reporter={"email": "f@acme.test"}))
+    assert zendesk_sandbox.stats() == calls
+
+
+def test_a_refused_ticket_goes_to_dead_letters_at_once(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SLACK_OPS_CHANNEL", "#support-ops")
+    zendesk_sandbox.set_faults(error_rate=1.0, error_status=422)
+    report = slack_report(
+        reporter={"email": "g@acme.test"},
+        reply={"team_id": "T1", "channel_id": "C1", "user_id": "U1",
+               "response_url": slack_sandbox.response_url("r1")},
+    )  # fmt: skip
+    job = file_now(redis, report)
+    assert job.get_status() == JobStatus.FAILED
+    [letter] = dead_letters(redis)
+    assert letter.attempts == 1
+    assert "Zendesk refused to create ticket (422)" in letter.reason
+    status = StatusStore(redis).get(report.key_digest)
+    assert status is not None and status.state == "failed"
+
+    # The reporter hears it is delayed, where they filed it.
+    [told] = slack_sandbox.responses
+    assert "taking longer than usual" in str(told)
+    # An operator is alerted in the ops channel, with the way to look at it.
+    [alert] = slack_sandbox.channel_messages("#support-ops")
+    assert job.id in alert.text and "feedback-hub failed show" in alert.text

@@ -96,7 +96,8 @@ def test_the_same_report_filed_again_is_one_ticket(
     again = file_now(redis, report, kind="replay")
     assert again.get_status() == JobStatus.FINISHED
     assert len(zendesk_sandbox.tickets) == 1
-    assert again.return_value()["id"] == next(iter(zendesk_sandbox.tickets))
+    result = again.return_value()
+    assert result is not None and result["id"] == next(iter(zendesk_sandbox.tickets))
 
 
 def test_a_slack_user_without_email_is_keyed_by_slack_id(

@@ -1,0 +1,111 @@
+"""POST /slack/events: signed, url_verification echoed, thread replies queued once per event_id."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from flask.testing import FlaskClient
+from redis import Redis
+from rq import Queue
+
+from integrations.sandbox.signing import slack_headers
+from integrations.slack.events import MessagePosted, thread_key
+from tests.conftest import SIGNING_SECRET
+from workers.queues import EVENTS
+
+FIXTURES = Path(__file__).resolve().parent.parent / "integrations" / "slack" / "fixtures"
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / f"{name}.json").read_bytes()
+
+
+def post(client: FlaskClient, body: bytes, **headers: str) -> Any:
+    signed = slack_headers(SIGNING_SECRET, body, content_type="application/json")
+    return client.post("/slack/events", data=body, headers={**signed, **headers})
+
+
+def queued(redis: Redis) -> list[tuple[MessagePosted, int]]:
+    jobs = Queue(EVENTS, connection=redis).get_jobs()
+    assert all(j.func_name == "workers.events.relay_reporter_reply" for j in jobs)
+    return [(MessagePosted.from_job(j.args[0]), j.args[1]) for j in jobs]
+
+
+def test_url_verification(client: FlaskClient) -> None:
+    response = post(client, fixture("url_verification"))
+    assert response.status_code == 200
+    assert response.json == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+
+
+def test_event_callback__message_in_thread(client: FlaskClient, redis: Redis) -> None:
+    redis.set(thread_key("D0REPORTER", "1700000000.000100"), 17)
+    response = post(client, fixture("event_callback__message_in_thread"))
+    assert response.status_code == 200 and response.json == {"ok": True}
+    [(message, ticket_id)] = queued(redis)
+    assert ticket_id == 17
+    assert message.user == "U0REPORTER"
+    assert message.text == "It happens on iOS 17.2, version 5.2.1 of the app."
+
+
+def test_event_callback__message_in_thread_retried_is_queued_once(
+    client: FlaskClient, redis: Redis
+) -> None:
+    redis.set(thread_key("D0REPORTER", "1700000000.000100"), 17)
+    body = fixture("event_callback__message_in_thread")
+    assert post(client, body).status_code == 200
+    # Slack's retry of the same event (it thought the first answer was too slow).
+    retried = post(client, body, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "timeout"})
+    assert retried.status_code == 200
+    assert len(queued(redis)) == 1
+
+
+def test_event_callback__message_in_thread_the_hub_never_posted_in(
+    client: FlaskClient, redis: Redis
+) -> None:
+    assert post(client, fixture("event_callback__message_in_thread")).status_code == 200
+    assert queued(redis) == []
+
+
+def test_event_callback__bot_message(client: FlaskClient, redis: Redis) -> None:
+    redis.set(thread_key("D0REPORTER", "1700000000.000100"), 17)
+    assert post(client, fixture("event_callback__bot_message")).status_code == 200
+    assert queued(redis) == []
+
+
+def test_event_callback__message_top_level(client: FlaskClient, redis: Redis) -> None:
+    assert post(client, fixture("event_callback__message_top_level")).status_code == 200
+    assert queued(redis) == []
+
+
+def test_unsigned_or_forged_events_are_refused(client: FlaskClient, redis: Redis) -> None:
+    redis.set(thread_key("D0REPORTER", "1700000000.000100"), 17)
+    body = fixture("event_callback__message_in_thread")
+    unsigned: Any = client.post("/slack/events", data=body, content_type="application/json")
+    assert unsigned.status_code == 401 and unsigned.json["error"] == "unauthorized"
+    forged: Any = client.post(
+        "/slack/events", data=body, headers=slack_headers("not-the-secret", body)
+    )
+    assert forged.status_code == 401
+    assert "signature does not match" in forged.json["message"]
+    assert queued(redis) == []
+
+
+def test_signed_but_not_json_is_a_bad_request(client: FlaskClient) -> None:
+    response = post(client, b"payload=%7B%7D")
+    assert response.status_code == 400
+    assert response.json["message"] == "not a Slack event: the body is not JSON"
+
+
+def test_other_events_are_acknowledged(client: FlaskClient, redis: Redis) -> None:
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T0SANDBOX",
+            "event_id": "Ev1",
+            "event": {"type": "app_home_opened", "user": "U0REPORTER"},
+        }
+    ).encode()
+    assert post(client, body).json == {"ok": True}
+    assert queued(redis) == []

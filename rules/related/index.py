@@ -208,7 +208,6 @@ class RelatedIndex:
                         "platform": doc.platform or "",
                         "app_version": doc.app_version or "",
                         "sig": doc.crash_signature or "",
-                        "group": old[doc_id][2] if doc_id in old else "",
                         "terms": _pack_terms(terms),
                         "title_len": terms.title_len,
                         "body_len": terms.body_len,
@@ -373,9 +372,6 @@ class RelatedIndex:
             text = scores.get(doc_id, 0.0)
             sig_equal = doc_id in same_sig
             score = text * recency(method, now - float(row[0]))
-            if sig_equal:
-                # Equal signatures outrank any text match: add the query's own score.
-                score += 2.0 * self_score
             shared = sorted(contributions.get(doc_id, []), key=lambda tc: tc[1], reverse=True)
             evidence = Evidence(
                 shared_terms=tuple((t, round(c, 3)) for t, c in shared[:SHARED_TERMS_SHOWN]),
@@ -394,7 +390,8 @@ class RelatedIndex:
                     group_id=_text(row[5]) or None,
                 )
             )
-        matches.sort(key=lambda m: (-m.score, m.doc_id))
+        # The same crash is stronger evidence than any wording: those come first.
+        matches.sort(key=lambda m: (not m.evidence.signature_equal, -m.score, m.doc_id))
         return matches[:k]
 
     def _stored(self, doc_id: str) -> tuple[IndexedDoc, FieldTerms, str | None] | None:
@@ -456,8 +453,8 @@ class RelatedIndex:
         now = self.clock()
         pipe = self.redis.pipeline()
         pipe.zadd(self._group(group_id), {doc_id: now}, nx=True)
-        if self.redis.exists(self._doc(doc_id)):
-            pipe.hset(self._doc(doc_id), "group", group_id)
+        # Whether `doc_id` is indexed yet or not: add() keeps the field when it comes.
+        pipe.hset(self._doc(doc_id), "group", group_id)
         if self.window_days is not None:
             # A group lives as long as its members can still be matched, plus one window.
             pipe.expire(self._group(group_id), math.ceil(2 * self.window_days * 86400))

@@ -1,0 +1,173 @@
+"""The Redis related-issue index: add, query, remove, window, persistence, groups, explain."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from redis import Redis
+
+from rules.related.index import IndexedDoc, RelatedIndex
+from rules.related.scoring import BM25, K1, new_group_id
+from rules.related.tokenize import plain_terms
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A settable clock, so window expiry is tested without waiting."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now.timestamp()
+
+
+def doc(doc_id: str, title: str, body: str = "", days: float = 0, **kw: str) -> IndexedDoc:
+    return IndexedDoc(doc_id, T0 + timedelta(days=days), title, body, **kw)
+
+
+CORPUS = [
+    doc("1", "Export to CSV does nothing", "Clicking export in the reports page has no effect"),
+    doc("2", "Login fails with SSO", "SAML assertion rejected after the identity provider update"),
+    doc("3", "Dark mode colors are wrong", "The sidebar stays white in dark mode"),
+    doc("4", "Crash when rotating the phone", "NullPointerException in VideoPlayerFragment"),
+]
+
+
+def index(redis: Redis, **kw: object) -> RelatedIndex:
+    kw.setdefault("clock", Clock(T0 + timedelta(days=1)))
+    idx = RelatedIndex(redis, prefix="t:related", **kw)  # type: ignore[arg-type]
+    for d in CORPUS:
+        idx.add(d)
+    return idx
+
+
+def test_query_ranks_the_related_report_first_with_shared_terms(redis: Redis) -> None:
+    idx = index(redis)
+    matches = idx.query(doc("9", "CSV export button broken", "export does nothing", days=1))
+    assert matches[0].doc_id == "1"
+    shared = dict(matches[0].evidence.shared_terms)
+    assert {"export", "csv"} <= set(shared)
+    assert all(w > 0 for w in shared.values())
+    assert 0 < matches[0].similarity <= 1
+    assert "2" not in [m.doc_id for m in matches]  # nothing in common with the SSO report
+
+
+def test_query_never_returns_the_report_itself(redis: Redis) -> None:
+    idx = index(redis)
+    assert "1" not in [m.doc_id for m in idx.query(CORPUS[0])]
+
+
+def test_removed_and_solved_reports_leave_the_index(redis: Redis) -> None:
+    idx = index(redis)
+    assert idx.remove("1") is True
+    assert idx.remove("1") is False
+    idx.add(doc("2", "Login fails with SSO", status="solved"))
+    assert len(idx) == 2
+    assert idx.query(doc("9", "CSV export broken", days=1)) == []
+    assert idx.query(doc("9", "SSO login fails", days=1)) == []
+    # No posting list still names a removed report.
+    for key in redis.scan_iter("t:related:post:*"):
+        assert not {b"1", b"2"} & set(redis.zrange(key, 0, -1))
+    assert redis.hget("t:related:stats", "n") == b"2"
+
+
+def test_reindexing_a_report_replaces_its_terms(redis: Redis) -> None:
+    idx = index(redis)
+    idx.add(doc("1", "Printing invoices hangs", "the print dialog never opens"))
+    assert len(idx) == 4
+    assert redis.hget("t:related:stats", "n") == b"4"
+    assert [m.doc_id for m in idx.query(doc("9", "invoice printing", days=1))] == ["1"]
+    assert idx.query(doc("9", "CSV export", days=1)) == []
+
+
+def test_reports_older_than_the_window_expire(redis: Redis) -> None:
+    clock = Clock(T0 + timedelta(days=1))
+    idx = index(redis, clock=clock, window_days=90)
+    clock.now = T0 + timedelta(days=100)
+    idx.add(doc("5", "Export to PDF does nothing", days=99))
+    assert len(idx) == 1
+    assert [m.doc_id for m in idx.query(doc("9", "export does nothing", days=100))] == ["5"]
+    # A report already older than the window is not indexed at all.
+    idx.add(doc("6", "Export is slow", days=5))
+    assert len(idx) == 1
+
+
+def test_the_index_survives_a_new_instance(redis: Redis) -> None:
+    before = index(redis).query(doc("9", "CSV export broken", days=1))
+    after = RelatedIndex(redis, prefix="t:related").query(doc("9", "CSV export broken", days=1))
+    assert after == before != []
+
+
+def test_equal_crash_signature_outranks_text(redis: Redis) -> None:
+    idx = index(redis)
+    sig = "java.lang.NullPointerException at VideoPlayerFragment.onResume"
+    idx.add(doc("5", "App closes", "it just closes", crash_signature=sig, platform="android"))
+    query = doc("9", "Export to CSV does nothing", crash_signature=sig.upper(), platform="android")
+    best = idx.query(query)[0]
+    assert best.doc_id == "5"
+    assert best.evidence.signature_equal and best.evidence.same_platform
+    assert not best.evidence.same_app_version
+
+
+def test_bm25_method_scores_are_textbook_bm25(redis: Redis) -> None:
+    idx = index(redis, method=BM25)
+    query = "export fails in dark mode"
+    got = {m.doc_id: m.score for m in idx.query(doc("9", query, days=1))}
+
+    docs = {d.id: plain_terms(d.title) * 2 + plain_terms(d.body) for d in CORPUS}
+    avgdl = sum(map(len, docs.values())) / len(docs)
+
+    def bm25(words: list[str]) -> float:
+        tf = Counter(words)
+        total = 0.0
+        for term in set(plain_terms(query)):
+            df = sum(term in d for d in docs.values())
+            if tf[term]:
+                idf = math.log(1 + (len(docs) - df + 0.5) / (df + 0.5))
+                norm = tf[term] + K1 * (0.25 + 0.75 * len(words) / avgdl)
+                total += idf * tf[term] * (K1 + 1) / norm
+        return total
+
+    expected = {d: bm25(w) for d, w in docs.items() if bm25(w) > 0}
+    assert set(got) == set(expected)
+    for d, score in got.items():
+        # The index keeps the (k1 + 1) factor out of its sums: scores differ by it alone.
+        assert math.isclose(score * (K1 + 1), expected[d], rel_tol=1e-3)
+
+
+def test_group_decisions_and_membership(redis: Redis) -> None:
+    idx = index(redis, join_threshold=0.3)
+    first = doc("5", "Export to CSV does nothing at all", "export button no effect", days=1)
+    decision = idx.group_for(first)
+    assert decision.joined and decision.group_id == new_group_id("1")
+    assert idx.assign(first, decision) == 2
+    idx.add(first)
+
+    second = doc("6", "CSV export does nothing", "export no effect again", days=1)
+    decision = idx.group_for(second)
+    assert decision.joined and decision.group_id == new_group_id("1")
+    assert idx.assign(second, decision) == 3
+    assert idx.group_members(new_group_id("1")) == ["1", "5", "6"]
+
+    lonely = doc("7", "Billing address cannot be changed", days=1)
+    decision = idx.group_for(lonely)
+    assert not decision.joined and decision.group_id == new_group_id("7")
+    # Group membership is in Redis too: a new instance sees it.
+    assert RelatedIndex(redis, prefix="t:related").group_size(new_group_id("1")) == 3
+
+
+def test_explain_shows_group_related_reports_and_evidence(redis: Redis) -> None:
+    idx = index(redis)
+    related = doc("5", "CSV export does nothing", "export button no effect", days=1)
+    idx.add(related)
+    idx.assign(related, idx.group_for(related))
+    explained = idx.explain("5")
+    assert explained["group"] == new_group_id("1")
+    assert explained["group_size"] == 2
+    top = explained["related"][0]
+    assert top["id"] == "1" and top["group"] == new_group_id("1")
+    assert "export" in top["shared_terms"]

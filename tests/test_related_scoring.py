@@ -1,0 +1,91 @@
+"""Pure scoring pieces: packed postings, idf, the recency prior, grouping decisions."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rules.related.scoring import (
+    HUB,
+    Evidence,
+    Match,
+    Posting,
+    decide_group,
+    field_terms,
+    idf,
+    new_group_id,
+    query_weights,
+    recency,
+)
+
+counts = st.integers(min_value=0, max_value=60)
+
+
+@given(counts, st.integers(0, 1000), st.integers(0, 120), st.integers(0, 16000), st.floats(0, 1))
+def test_posting_survives_packing(tt: int, tb: int, lt: int, lb: int, impact: float) -> None:
+    posting = Posting(tt, tb, lt, lb)
+    assert Posting.unpack(float(posting.pack(impact))) == posting
+
+
+def test_packed_postings_order_by_impact_first() -> None:
+    strong = Posting(0, 1, 0, 10).pack(0.9)
+    weak = Posting(60, 1000, 100, 16000).pack(0.1)
+    assert strong > weak
+
+
+def test_counts_beyond_the_fields_bits_are_capped() -> None:
+    assert Posting.unpack(Posting(500, 5000, 500, 10**6).pack(0.5)) == Posting(63, 1023, 127, 16383)
+
+
+def test_rarer_terms_weigh_more() -> None:
+    assert idf(1000, 1) > idf(1000, 10) > idf(1000, 900) > 0
+
+
+def test_recency_prior_is_between_one_and_two() -> None:
+    assert recency(HUB, 0) == 2.0
+    assert 1.0 < recency(HUB, 90 * 86400) < recency(HUB, 86400) < 2.0
+    assert recency(HUB, 10 * 365 * 86400) < 1.0001
+
+
+def test_query_weights_count_title_words_twice() -> None:
+    weights = query_weights(HUB, field_terms(HUB, "export fails", "the export button"))
+    assert weights["export"] == 3.0
+    assert weights["button"] == 1.0
+
+
+def _match(doc_id: str, similarity: float, *, sig: bool = False, group: str | None = None) -> Match:
+    return Match(doc_id, similarity, similarity, Evidence(signature_equal=sig), group_id=group)
+
+
+def test_a_report_alike_enough_joins_its_matchs_group() -> None:
+    decision = decide_group("new", [_match("a", 0.2), _match("b", 0.6, group="g7")], 0.5)
+    assert (decision.group_id, decision.joined) == ("g7", True)
+    assert decision.match is not None and decision.match.doc_id == "b"
+
+
+def test_a_match_without_a_group_founds_one_named_after_it() -> None:
+    decision = decide_group("new", [_match("a", 0.9)], 0.5)
+    assert (decision.group_id, decision.joined) == (new_group_id("a"), True)
+
+
+def test_below_the_threshold_a_report_starts_its_own_group() -> None:
+    decision = decide_group("new", [_match("a", 0.49, group="g1")], 0.5)
+    assert (decision.group_id, decision.joined, decision.match) == (
+        new_group_id("new"),
+        False,
+        None,
+    )
+    assert "0.49" in decision.reason
+
+
+def test_equal_crash_signature_joins_whatever_the_text() -> None:
+    decision = decide_group("new", [_match("a", 0.9, group="g1"), _match("b", 0.01, sig=True)])
+    assert (decision.group_id, decision.joined, decision.reason) == (
+        new_group_id("b"),
+        True,
+        "same crash signature",
+    )
+
+
+def test_no_candidates_means_a_new_group() -> None:
+    assert decide_group("new", []).group_id == new_group_id("new")

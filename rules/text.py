@@ -21,9 +21,11 @@ _LITERAL = _sre.LITERAL
 _SUBPATTERN = _sre.SUBPATTERN
 _BRANCH = _sre.BRANCH
 _MIN_PREFILTER = 3
-# re's IGNORECASE also equates these with ASCII letters (sre_compile's _equivalences);
-# folding them too keeps the prefilter from hiding a match.
-_RE_FOLD = {0x131: "i", 0x17F: "s"}
+# The only non-ASCII characters re's IGNORECASE equates with ASCII letters (found by
+# trying every code point): U+0130, U+0131, U+017F and the Kelvin sign. Mapping them
+# before casefolding keeps the prefilter from hiding a match: casefold turns U+0130
+# into "i" plus a combining dot, which no longer contains the literal.
+_RE_FOLD = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
 
 
 def words(text: str) -> tuple[str, ...]:
@@ -48,7 +50,7 @@ class Text:
         """Normalize `text`."""
         folded = text.casefold()
         tokens = _WORD.findall(folded)
-        haystack = folded if folded.isascii() else folded.translate(_RE_FOLD)
+        haystack = folded if folded.isascii() else text.translate(_RE_FOLD).casefold()
         return cls(text, folded, tokens, frozenset(tokens), haystack)
 
     def positions(self, token: str) -> list[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import requests
 from redis import Redis
 from rq import SimpleWorker
 from rq.job import Job, JobStatus
@@ -28,6 +29,13 @@ def worker_env(
     for name, value in sandbox_env.items():
         monkeypatch.setenv(name, value)
     yield sandbox_env
+
+
+@pytest.fixture
+def groups(zendesk_sandbox: ZendeskSandbox) -> dict[str, int]:
+    """The groups rules/default.yml routes to, as an admin would have set them up."""
+    names = ["Engineering", "Billing", "Mobile", "Product", "Accounts", "Security"]
+    return {name: int(zendesk_sandbox.add_group(name)["id"]) for name in names}
 
 
 def run_jobs(redis: Redis) -> None:
@@ -155,7 +163,10 @@ def test_an_expired_attachment_is_named_in_the_ticket(
 def test_a_rate_limited_create_is_rescheduled_not_failed(
     redis: Redis, worker_env: dict[str, str], zendesk_sandbox: ZendeskSandbox
 ) -> None:
-    zendesk_sandbox.set_faults(rate_limit=0)
+    zendesk_sandbox.set_faults(rate_limit=1)
+    # Someone else (another integration on the account) spends this minute's budget.
+    auth = (f"{worker_env['ZENDESK_EMAIL']}/token", worker_env["ZENDESK_API_TOKEN"])
+    assert requests.get(f"{zendesk_sandbox.url}/api/v2/users/me.json", auth=auth, timeout=5).ok
     job = file_now(redis, slack_report(reporter={"email": "e@acme.test"}))
     assert job.get_status() == JobStatus.SCHEDULED
     assert dead_letters(redis) == []
@@ -184,7 +195,7 @@ def test_a_refused_ticket_goes_to_dead_letters_at_once(
     assert job.get_status() == JobStatus.FAILED
     [letter] = dead_letters(redis)
     assert letter.attempts == 1
-    assert "Zendesk refused to create ticket (422)" in letter.reason
+    assert letter.reason.endswith("(422)") and "Zendesk refused to" in letter.reason
     status = StatusStore(redis).get(report.key_digest)
     assert status is not None and status.state == "failed"
 
@@ -194,3 +205,47 @@ def test_a_refused_ticket_goes_to_dead_letters_at_once(
     # An operator is alerted in the ops channel, with the way to look at it.
     [alert] = slack_sandbox.channel_messages("#support-ops")
     assert job.id in alert.text and "feedback-hub failed show" in alert.text
+
+
+def test_the_rules_route_the_ticket_before_it_exists(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    groups: dict[str, int],
+) -> None:
+    report = slack_report(
+        reporter={"email": "h@acme.test"},
+        subject="I was charged twice for my invoice",
+        description="I was charged twice for my invoice this month, please refund",
+    )
+    job = file_now(redis, report)
+    [ticket] = zendesk_sandbox.tickets.values()
+    assert ticket["group_id"] == groups["Billing"]
+    assert "billing" in ticket["tags"]
+    # Why it went there is kept for the ticket.
+    from workers.jobs import routing_of
+
+    decision = routing_of(redis, ticket["id"])
+    assert decision is not None and decision.group == "Billing"
+    assert decision.why["group"].set_by.by == "rule"
+    assert job.get_status() == JobStatus.FINISHED
+
+
+def test_a_group_zendesk_lacks_files_the_ticket_and_alerts_ops(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SLACK_OPS_CHANNEL", "#support-ops")
+    report = slack_report(
+        reporter={"email": "i@acme.test"},
+        subject="Refund please",
+        description="I was charged twice, please refund my invoice",
+    )
+    file_now(redis, report)
+    [ticket] = zendesk_sandbox.tickets.values()
+    assert ticket["group_id"] is None
+    [alert] = slack_sandbox.channel_messages("#support-ops")
+    assert "'Billing'" in alert.text and "Zendesk does not know" in alert.text

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from redis import Redis
@@ -12,7 +15,10 @@ from integrations import logs
 from integrations.report import Report
 from integrations.settings import Settings
 from integrations.zendesk import messages
-from integrations.zendesk.gateway import Ticket, TicketDraft, ZendeskGateway
+from integrations.zendesk.gateway import Ticket, TicketDraft, UnknownName, ZendeskGateway
+from rules.decision import Decision
+from rules.engine import evaluate
+from rules.store import store_for
 from workers.attachments import attachment_store
 from workers.queues import NOTIFY, enqueue_once
 from workers.retry import run_guarded
@@ -22,6 +28,9 @@ log = logging.getLogger(__name__)
 
 # Zendesk upload tokens expire after 60 minutes; reuse one for less than that.
 UPLOAD_TOKEN_SECONDS = 50 * 60
+# How long "why was this ticket routed so" stays answerable.
+DECISION_TTL = 90 * 24 * 3600
+OPS_ALERT = "integrations.slack.jobs.ops_alert"
 
 
 def _connection() -> Redis:
@@ -47,16 +56,23 @@ def _file_report(data: dict[str, Any]) -> dict[str, Any]:
     gateway = ZendeskGateway.from_settings(settings, redis)
     store = attachment_store(redis)
 
+    decision = evaluate(report, store_for(settings.rules_path).current())
     uploads, missing = _upload_attachments(report, gateway, store, redis)
     draft = TicketDraft(
         external_id=report.external_id,
         subject=messages.subject(report),
         body=messages.ticket_body(report, missing_attachments=missing),
         requester=_requester(report, settings, redis, gateway),
-        tags=tuple(dict.fromkeys(report.tags)),
+        tags=decision.tags,
+        priority=decision.priority,
+        type=decision.type,
+        group_id=_resolve(redis, "group", decision.group, gateway.group_id),
+        assignee_id=_resolve(redis, "assignee", decision.assignee, gateway.agent_id),
+        custom_fields={f["id"]: f["value"] for f in decision.zendesk_custom_fields()},
         uploads=tuple(uploads),
     )
     ticket, created = gateway.create_ticket(draft)
+    remember_decision(redis, ticket.id, decision)
     StatusStore(redis).set(report.key_digest, "filed", ticket_id=ticket.id, ticket_url=ticket.url)
     for ref in report.attachments:
         store.delete(ref.key)
@@ -67,6 +83,9 @@ def _file_report(data: dict[str, Any]) -> dict[str, Any]:
         created=created,
         source=report.source,
         report=report.key_digest,
+        group=decision.group,
+        priority=decision.priority,
+        rules=[r.index for r in decision.matched_rules],
     )
     _after_filing(redis, report, ticket)
     return ticket.to_job()
@@ -84,6 +103,45 @@ def _after_filing(redis: Redis, report: Report, ticket: Ticket) -> None:
             kind="report-filed",
             key=report.external_id,
         )
+
+
+def _resolve(redis: Redis, what: str, name: str | None, lookup: Callable[[str], int]) -> int | None:
+    """A rule's group or assignee name as a Zendesk id; a name Zendesk lacks files without it.
+
+    A typo in the rules must not hold reports back: the ticket is filed
+    unassigned and an operator is alerted to fix the rule.
+    """
+    if not name:
+        return None
+    if name.isdigit():
+        return int(name)
+    try:
+        return lookup(name)
+    except UnknownName as exc:
+        logs.event(
+            log, "rules.unknown_target", logging.ERROR, what=what, name=name, reason=exc.reason
+        )
+        enqueue_once(
+            redis,
+            NOTIFY,
+            OPS_ALERT,
+            f":warning: the rules route to {what} {name!r}, which Zendesk does not know: "
+            f"{exc.reason}. Tickets are filed without it until the rules are fixed.",
+            kind="ops-alert",
+            key=f"unknown-{what}:{name}:{int(time.time() // 3600)}",
+        )
+        return None
+
+
+def remember_decision(redis: Redis, ticket_id: int, decision: Decision) -> None:
+    """Keep why a ticket was routed as it was, for `feedback-hub rules why TICKET`."""
+    redis.set(f"hub:ticket:{ticket_id}:decision", json.dumps(decision.to_json()), ex=DECISION_TTL)
+
+
+def routing_of(redis: Redis, ticket_id: int) -> Decision | None:
+    """The routing decision recorded when the hub filed this ticket, if it did (and recently)."""
+    raw = redis.get(f"hub:ticket:{ticket_id}:decision")
+    return Decision.from_json(json.loads(raw)) if raw else None
 
 
 def _requester(

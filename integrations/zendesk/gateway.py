@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 ID_CACHE_SECONDS = 3600
 
 
+class UnknownName(Permanent):
+    """A group or agent the rules name that Zendesk does not have."""
+
+
 @dataclass(frozen=True)
 class Ticket:
     """What Zendesk returned that the hub needs."""
@@ -198,6 +202,20 @@ class ZendeskGateway:
         self.redis.set(key, found.id, ex=ID_CACHE_SECONDS)
         return int(found.id)
 
+    def agent_id(self, email: str) -> int:
+        """The id of the agent with this email (cached); Permanent when there is none."""
+        key = f"hub:zendesk:agent:{email.casefold()}"
+        if cached := self.redis.get(key):
+            return int(cached)
+        with _zendesk_errors("find agent"):
+            found = [
+                u for u in self.client.users.search(query=f"email:{email}") if u.role != "end-user"
+            ]
+        if not found:
+            raise UnknownName(f"Zendesk has no agent with email {email!r}")
+        self.redis.set(key, found[0].id, ex=ID_CACHE_SECONDS)
+        return int(found[0].id)
+
     def group_id(self, name: str) -> int:
         """The id of the group with this name (cached); Permanent when there is none."""
         key = "hub:zendesk:groups"
@@ -209,7 +227,7 @@ class ZendeskGateway:
             self.redis.set(key, json.dumps(groups), ex=ID_CACHE_SECONDS)
         if name.casefold() not in groups:
             known = ", ".join(sorted(groups)) or "none"
-            raise Permanent(f"Zendesk has no group named {name!r} (groups: {known})")
+            raise UnknownName(f"Zendesk has no group named {name!r} (groups: {known})")
         return groups[name.casefold()]
 
     def group_name(self, group_id: int) -> str | None:

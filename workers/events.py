@@ -389,7 +389,8 @@ def _update_engineering(
         if kind in ("status_changed", "priority_changed"):
             text = engineering.change_note(FIELD_OF[kind], before, after)
         elif kind == "assignee_changed":
-            text = engineering.change_note("assignee", known.assignee, card.assignee)
+            # Another event of the same update may have shown the new assignee already.
+            text = engineering.change_note("assignee", None, card.assignee or "nobody")
         elif kind == "group_changed":
             text = engineering.change_note("group", None, rules_event.group)
         elif kind == "comment_added":

@@ -1,0 +1,253 @@
+"""The ticket-event job: rules, engineering messages and the reporter loop, driven by the
+Zendesk sandbox's signed webhooks to the hub served over real HTTP in this process."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from redis import Redis
+from rq import SimpleWorker
+from werkzeug.serving import make_server
+
+from app import create_app
+from integrations.report import ReplyContext, Report, Reporter
+from integrations.sandbox import SlackSandbox, ZendeskSandbox
+from integrations.sandbox.signing import slack_headers, zendesk_webhook_headers
+from integrations.settings import Settings
+from integrations.slack.loop import conversation, remember_reporter
+from tests.conftest import SIGNING_SECRET
+from workers.events import mark_own_comment
+from workers.queues import EVENTS, NOTIFY, queue
+
+RULES = """\
+groups: [Support, Mobile]
+ticket_event:
+  - name: Crashes to mobile engineering
+    when: {all: [{event: tags_changed}, {tags: {includes: [crash]}}]}
+    then:
+      - notify: {channel: "#eng-mobile", text: "Crash report #{ticket_id} needs a look"}
+"""
+
+
+@pytest.fixture
+def worker_env(
+    sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, redis: Redis, tmp_path: Path
+) -> Iterator[dict[str, str]]:
+    """The worker's environment (jobs read it themselves), pointing at the sandboxes."""
+    rules = tmp_path / "rules.yml"
+    rules.write_text(RULES)
+    full = {**sandbox_env, "RULES_PATH": str(rules)}
+    for name, value in full.items():
+        monkeypatch.setenv(name, value)
+    yield full
+
+
+@pytest.fixture
+def hub_url(worker_env: dict[str, str], zendesk_sandbox: ZendeskSandbox) -> Iterator[str]:
+    """The hub's web app on a real port; the Zendesk sandbox's webhook targets it."""
+    server = make_server(
+        "127.0.0.1", 0, create_app(Settings.from_env("web", worker_env)), threaded=True
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    zendesk_sandbox.set_webhook_target(
+        f"{url}/zendesk/webhook", worker_env["ZENDESK_WEBHOOK_SECRET"]
+    )
+    yield url
+    server.shutdown()
+    thread.join(5)
+
+
+def run_jobs(redis: Redis) -> None:
+    worker = SimpleWorker([queue(redis, EVENTS), queue(redis, NOTIFY)], connection=redis)
+    worker.work(burst=True, with_scheduler=False)
+
+
+def a_report(**reply: str) -> Report:
+    return Report(
+        source="slack_command",
+        idempotency_key="slack:command:T0SANDBOX:U0REPORTER:C0GENERAL:1.2.3",
+        reporter=Reporter(
+            name="Ada Reporter", slack_team_id="T0SANDBOX", slack_user_id="U0REPORTER"
+        ),
+        subject="Export button does nothing",
+        description="The export button does nothing.",
+        reply=ReplyContext(
+            team_id="T0SANDBOX", user_id="U0REPORTER", channel_id="C0GENERAL", **reply
+        ),
+    )
+
+
+def filed(zendesk: ZendeskSandbox, redis: Redis, report: Report) -> int:
+    """A ticket as file_report leaves it: in Zendesk, with its reporter remembered."""
+    ticket, _ = zendesk.create_ticket(
+        {
+            "subject": report.subject,
+            "comment": {"body": report.description},
+            "requester": {"name": "Ada Reporter", "email": "ada@example.com"},
+            "external_id": report.external_id,
+        }
+    )
+    remember_reporter(redis, int(ticket["id"]), report)
+    return int(ticket["id"])
+
+
+def dm_texts(slack: SlackSandbox) -> list[str]:
+    return [m.text for m in slack.channel_messages("D0REPORTER")]
+
+
+def test_agent_reply_reaches_the_reporter_and_their_answer_comes_back(
+    hub_url: str, redis: Redis, zendesk_sandbox: ZendeskSandbox, slack_sandbox: SlackSandbox
+) -> None:
+    ticket_id = filed(zendesk_sandbox, redis, a_report())
+    deliveries = zendesk_sandbox.agent_reply(ticket_id, "Which app version are you on?")
+    # The comment, and the status change a first public reply makes (new -> open).
+    assert [d.status for d in deliveries] == [200, 200]
+    run_jobs(redis)
+
+    [told] = slack_sandbox.channel_messages("D0REPORTER")
+    assert "*Sandbox Agent* replied on your ticket" in told.text
+    assert ">Which app version are you on?" in told.text
+    assert f"{zendesk_sandbox.url}/hc/requests/{ticket_id}|#{ticket_id}" in told.text
+    where = conversation(redis, ticket_id)
+    assert where is not None and (where.channel, where.thread_ts) == ("D0REPORTER", told.ts)
+
+    # The reporter answers in that thread.
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T0SANDBOX",
+            "event_id": "Ev0REPLY1",
+            "event": {
+                "type": "message",
+                "channel": "D0REPORTER",
+                "channel_type": "im",
+                "user": "U0REPORTER",
+                "text": "5.2.1 on iOS &amp; it still fails",
+                "ts": "1800000000.000100",
+                "thread_ts": told.ts,
+            },
+        }
+    ).encode()
+    headers = slack_headers(SIGNING_SECRET, body, content_type="application/json")
+    assert requests.post(f"{hub_url}/slack/events", data=body, headers=headers, timeout=5).ok
+    run_jobs(redis)
+
+    comments = zendesk_sandbox.comments[ticket_id]
+    last = comments[-1]
+    assert last["body"] == "5.2.1 on iOS & it still fails\n\n(sent from Slack)"
+    assert last["public"] is True
+    assert last["author_id"] == zendesk_sandbox.tickets[ticket_id]["requester_id"]
+
+
+def test_internal_notes_and_the_hubs_own_comments_are_not_relayed(
+    hub_url: str, redis: Redis, zendesk_sandbox: ZendeskSandbox, slack_sandbox: SlackSandbox
+) -> None:
+    ticket_id = filed(zendesk_sandbox, redis, a_report())
+    zendesk_sandbox.agent_note(ticket_id, "Looks like the export service; checking logs.")
+    mark_own_comment(redis, ticket_id, "Posted by the hub itself")
+    zendesk_sandbox.agent_reply(ticket_id, "Posted by the hub itself")
+    run_jobs(redis)
+    assert dm_texts(slack_sandbox) == []
+
+
+def test_solving_tells_the_reporter_in_the_same_thread(
+    hub_url: str, redis: Redis, zendesk_sandbox: ZendeskSandbox, slack_sandbox: SlackSandbox
+) -> None:
+    ticket_id = filed(zendesk_sandbox, redis, a_report())
+    zendesk_sandbox.agent_reply(ticket_id, "Fixed in 5.2.2.")
+    run_jobs(redis)
+    zendesk_sandbox.agent_solve(ticket_id)
+    run_jobs(redis)
+    first, second = slack_sandbox.channel_messages("D0REPORTER")
+    assert "Fixed in 5.2.2." in first.text and first.thread_ts is None
+    assert "was marked solved" in second.text and second.thread_ts == first.ts
+
+
+def test_a_shortcut_report_is_answered_in_its_thread(
+    hub_url: str, redis: Redis, zendesk_sandbox: ZendeskSandbox, slack_sandbox: SlackSandbox
+) -> None:
+    # The message the shortcut was used on (the sandbox's chat.postMessage stores it).
+    original = slack_sandbox._post_message({"channel": "C0GENERAL", "text": "export is broken"})
+    report = a_report(message_ts=original["ts"]).model_copy(update={"source": "slack_shortcut"})
+    ticket_id = filed(zendesk_sandbox, redis, report)
+    zendesk_sandbox.agent_reply(ticket_id, "Looking into it.")
+    run_jobs(redis)
+    replies = [m for m in slack_sandbox.channel_messages("C0GENERAL") if m.thread_ts]
+    assert len(replies) == 1 and replies[0].thread_ts == original["ts"]
+    assert "Looking into it." in replies[0].text
+
+
+def test_a_second_delivery_of_the_same_event_changes_nothing(
+    hub_url: str,
+    worker_env: dict[str, str],
+    redis: Redis,
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    ticket_id = filed(zendesk_sandbox, redis, a_report())
+    ticket = zendesk_sandbox.tickets[ticket_id]
+    payload = zendesk_sandbox.ticket_event(
+        "ticket.comment_added",
+        ticket,
+        {
+            "comment": {
+                "id": "555",
+                "body": "We found it.",
+                "is_public": True,
+                "author": {"id": "10001", "name": "Sam Support", "is_staff": True},
+            }
+        },
+    )
+    body = json.dumps(payload).encode()
+    for invocation in ("1", "2"):
+        headers = zendesk_webhook_headers(
+            worker_env["ZENDESK_WEBHOOK_SECRET"],
+            body,
+            webhook_id="01TEST",
+            account_id=1,
+            invocation_id=invocation,
+        )
+        answer = requests.post(f"{hub_url}/zendesk/webhook", data=body, headers=headers, timeout=5)
+        assert answer.status_code == 200
+    run_jobs(redis)
+    assert len(dm_texts(slack_sandbox)) == 1
+
+
+def test_rules_notify_engineering_and_later_events_edit_in_place(
+    hub_url: str, redis: Redis, zendesk_sandbox: ZendeskSandbox, slack_sandbox: SlackSandbox
+) -> None:
+    ticket_id = filed(zendesk_sandbox, redis, a_report())
+    zendesk_sandbox.agent_tags(ticket_id, add=["crash"])
+    run_jobs(redis)
+    [message] = slack_sandbox.channel_messages("#eng-mobile")[:1]
+    assert message.text.startswith(f"[new] #{ticket_id} Export button does nothing")
+    assert "`crash`" in json.dumps(message.blocks)
+
+    zendesk_sandbox.agent_solve(ticket_id)
+    run_jobs(redis)
+    messages = slack_sandbox.channel_messages("#eng-mobile")
+    top = [m for m in messages if not m.thread_ts]
+    thread = [m.text for m in messages if m.thread_ts == message.ts]
+    assert len(top) == 1
+    assert top[0].text.startswith(f"[solved] #{ticket_id}")
+    assert "Sandbox Agent" in json.dumps(top[0].blocks)  # the assignee
+    assert thread == [
+        f"Crash report #{ticket_id} needs a look",
+        "Status: new \u2192 *solved*.",
+    ]
+    assert len(slack_sandbox.calls("chat.update")) >= 1
+    # One top-level post in the channel, ever; the reporter was told in their DM.
+    posts = [
+        c.args
+        for c in slack_sandbox.calls("chat.postMessage")
+        if c.args["channel"] == "#eng-mobile" and not c.args.get("thread_ts")
+    ]
+    assert len(posts) == 1
+    assert "was marked solved" in dm_texts(slack_sandbox)[-1]

@@ -21,7 +21,6 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from redis import Redis
@@ -251,24 +250,6 @@ def _rules_event(
     )
 
 
-_RULESET_CACHE: dict[str, tuple[float, Any]] = {}
-
-
-def _ruleset(settings: Settings) -> Any:
-    """The rules file, loaded once per change of its modification time; None when absent."""
-    from rules.loader import load_rules
-
-    path = Path(settings.rules_path)
-    if not path.is_file():
-        return None
-    mtime = path.stat().st_mtime
-    cached = _RULESET_CACHE.get(str(path))
-    if cached is None or cached[0] != mtime:
-        cached = (mtime, load_rules(path))
-        _RULESET_CACHE[str(path)] = cached
-    return cached[1]
-
-
 def _run_rules(
     settings: Settings,
     event: ZendeskEvent,
@@ -277,12 +258,11 @@ def _run_rules(
     eng: EngineeringChannels,
 ) -> list[str]:
     from rules.engine import evaluate_event
+    from rules.store import store_for
 
-    ruleset = _ruleset(settings)
-    if ruleset is None:
-        logs.event(log, "rules.missing", path=settings.rules_path)
-        return []
-    decision = evaluate_event(rules_event, ruleset)
+    # The process's rules, reloaded when the file changes; a broken file keeps the last
+    # good rules (and shows in /readyz), so events still run.
+    decision = evaluate_event(rules_event, store_for(settings.rules_path).current())
     applied = _apply(decision, event, rules_event, gateway)
     channels = [n.channel for n in decision.notifications]
     if decision.escalate and decision.escalate_channel:

@@ -216,6 +216,7 @@ def dev() -> None:
 
 def _register_commands() -> None:
     from integrations.sandbox.cli import sandbox, simulate
+    from integrations.zendesk.setup import zendesk_cli
     from rules.cli import rules_cli
     from rules.related_cli import related
     from workers.cli import failed
@@ -225,6 +226,7 @@ def _register_commands() -> None:
     cli.add_command(simulate)
     cli.add_command(rules_cli)
     cli.add_command(related)
+    cli.add_command(zendesk_cli)
 
 
 _register_commands()

@@ -1,0 +1,134 @@
+"""`feedback-hub dev` (make run) with no accounts: it stands in for what is missing and says so."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from workers.procs import ROOT, free_port
+
+pytestmark = pytest.mark.e2e
+
+DEADLINE = 60.0
+
+
+class Dev:
+    """A running `feedback-hub dev` and what it printed."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], output: Path, state: Path) -> None:
+        self.proc = proc
+        self.output = output
+        self.state_file = state
+
+    @property
+    def printed(self) -> str:
+        return self.output.read_text()
+
+    def state(self) -> dict[str, str]:
+        """The dev state file once it is written (the hub and worker are started by then)."""
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"feedback-hub dev exited with {self.proc.returncode}:\n{self.printed}")
+            if self.state_file.exists():
+                data: dict[str, str] = json.loads(self.state_file.read_text())
+                return data
+            time.sleep(0.1)
+        pytest.fail(f"feedback-hub dev did not come up within {DEADLINE}s:\n{self.printed}")
+
+    def stop(self, sig: signal.Signals) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(30)
+
+
+@pytest.fixture
+def start_dev(tmp_path: Path) -> Iterator[Callable[[str], Dev]]:
+    started: list[Dev] = []
+
+    def start(path: str) -> Dev:
+        # A clean environment: no Zendesk or Slack credentials, no REDIS_URL, no .env.
+        env = {
+            "PATH": path,
+            "HOME": str(tmp_path),
+            "PORT": str(free_port()),
+            "FEEDBACK_HUB_DEV_STATE": str(tmp_path / "dev.json"),
+            "FEEDBACK_HUB_DOTENV": str(tmp_path / "absent.env"),
+        }
+        output = tmp_path / "dev.out"
+        with output.open("wb") as out:
+            proc = subprocess.Popen(
+                [str(Path(sys.executable).parent / "feedback-hub"), "dev"],
+                env=env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        dev = Dev(proc, output, tmp_path / "dev.json")
+        started.append(dev)
+        return dev
+
+    yield start
+    for dev in started:
+        if dev.proc.poll() is None:
+            os.killpg(dev.proc.pid, signal.SIGKILL)
+            dev.proc.wait()
+
+
+def ready(url: str) -> requests.Response:
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        answer = requests.get(f"{url}/readyz", timeout=5)
+        if answer.status_code == 200 or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.2)
+
+
+def test_dev_starts_redis_and_the_sandboxes_and_stops_on_ctrl_c(
+    start_dev: Callable[[str], Dev],
+) -> None:
+    dev = start_dev(os.environ["PATH"])
+    state = dev.state()
+
+    answer = ready(state["hub_url"])
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["checks"]["settings"] == "ok"  # the worker has sandbox credentials
+    zendesk = requests.get(f"{state['zendesk_sandbox_url']}/", timeout=5)
+    assert "Zendesk sandbox" in zendesk.text
+    slack = requests.get(f"{state['slack_sandbox_url']}/", timeout=5)
+    assert "Slack sandbox" in slack.text
+    printed = dev.printed
+    assert "started a private redis-server" in printed
+    assert "using the Zendesk sandbox" in printed
+    assert "using the Slack Web API sandbox" in printed
+    assert state["zendesk_sandbox_url"] in printed
+    assert 'feedback-hub simulate feedback "hello"' in printed
+
+    assert dev.stop(signal.SIGINT) == 0
+    assert not dev.state_file.exists()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{state['hub_url']}/healthz", timeout=5)
+
+
+def test_without_redis_server_dev_runs_in_memory_and_says_it_is_not_durable(
+    start_dev: Callable[[str], Dev],
+) -> None:
+    # Only the virtualenv on PATH: no redis-server to find.
+    dev = start_dev(str(Path(sys.executable).parent))
+    state = dev.state()
+    answer = ready(state["hub_url"])
+    assert answer.status_code == 200, answer.text
+    assert "NOTHING IS DURABLE" in dev.printed
+    assert "IN-MEMORY" in dev.printed
+
+    assert dev.stop(signal.SIGTERM) == 0
+    assert not dev.state_file.exists()

@@ -241,7 +241,7 @@ def test_a_second_delivery_of_the_same_webhook_changes_nothing(
             hub.secret, body, webhook_id="01E2E", account_id=1, invocation_id=invocation
         )
         response = requests.post(
-            f"{hub.url}/zendesk/webhook", data=body, headers=headers, timeout=5
+            f"{hub.url}/zendesk/webhook", data=body, headers=headers, timeout=15
         )
         assert response.status_code == 200
     hub.eventually(

@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 from rq import Queue
 
 from integrations.sandbox.signing import slack_headers
+from integrations.slack import messages
 from integrations.slack.events import MessagePosted, thread_key
 from tests.conftest import SIGNING_SECRET
 from workers.queues import EVENTS
@@ -109,3 +112,24 @@ def test_other_events_are_acknowledged(client: FlaskClient, redis: Redis) -> Non
     ).encode()
     assert post(client, body).json == {"ok": True}
     assert queued(redis) == []
+
+
+def test_the_app_manifest_points_at_the_hubs_routes(app: Flask, repo_root: Path) -> None:
+    manifest = yaml.safe_load((repo_root / "slack-app-manifest.yml").read_text())
+    routes = {rule.rule for rule in app.url_map.iter_rules()}
+    settings = manifest["settings"]
+    urls = [
+        settings["event_subscriptions"]["request_url"],
+        settings["interactivity"]["request_url"],
+        *(c["url"] for c in manifest["features"]["slash_commands"]),
+    ]
+    for url in urls:
+        assert url.startswith("https://hub.example.com/")
+        assert url.removeprefix("https://hub.example.com") in routes, url
+    [command] = manifest["features"]["slash_commands"]
+    assert command["command"] == messages.FEEDBACK_COMMAND
+    [shortcut] = manifest["features"]["shortcuts"]
+    assert shortcut["callback_id"] == messages.SHORTCUT_CALLBACK_ID
+    assert set(settings["event_subscriptions"]["bot_events"]) == {"message.channels", "message.im"}
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"commands", "chat:write", "im:history", "channels:history", "im:write"} <= scopes

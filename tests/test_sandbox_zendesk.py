@@ -249,6 +249,17 @@ def test_down_looks_like_an_outage_until_it_is_back(
         zenpy.users.me()
 
 
+def test_slow_answers_time_a_client_out(
+    zendesk_sandbox: ZendeskSandbox, env: dict[str, str]
+) -> None:
+    zendesk_sandbox.set_faults(delay=1.0)
+    impatient = zenpy_client(
+        zendesk_sandbox.url, env["ZENDESK_EMAIL"], token=env["ZENDESK_API_TOKEN"], timeout=0.1
+    )
+    with pytest.raises(requests.Timeout):
+        impatient.users.me()
+
+
 def test_stats_count_requests_by_route_and_status(
     zendesk_sandbox: ZendeskSandbox, zenpy: Zenpy
 ) -> None:

@@ -172,3 +172,20 @@ def test_the_page_lists_messages_by_channel_and_thread(
     assert page.index("Export broken &lt;fixed&gt;") < page.index("Seen by 3 people")
     assert "Only you can see this" in page
     assert "Ticket #7 filed" in page
+
+
+def test_an_outage_and_server_errors_reach_the_client(
+    slack: WebClient, slack_sandbox: SlackSandbox
+) -> None:
+    faults = f"{slack_sandbox.url}/__sandbox/faults"
+    requests.post(faults, json={"error_rate": 1.0, "error_status": 500}, timeout=5)
+    with pytest.raises(SlackApiError) as raised:
+        slack.chat_postMessage(channel="#eng", text="x")
+    assert raised.value.response.status_code == 500
+    requests.post(faults, json={"error_rate": 0, "down": True}, timeout=5)
+    with pytest.raises(SlackApiError) as down:
+        slack.auth_test()
+    assert down.value.response.status_code == 503
+    requests.post(faults, json={"down": False}, timeout=5)
+    assert slack.auth_test()["ok"]
+    assert slack_sandbox.channel_messages("#eng") == []

@@ -30,7 +30,8 @@ class Faults:
     delay: float = 0.0
     # An outage: every API request gets 503 with an HTML page, as from a load balancer.
     down: bool = False
-    # Requests per minute before 429 with Retry-After; None means no limit.
+    # Requests per minute before 429 with Retry-After; None means no limit (Zendesk only:
+    # the Slack sandbox limits per method, see SlackSandbox.rate_limit).
     rate_limit: int | None = None
 
     def update(self, changes: dict[str, Any]) -> None:
@@ -149,10 +150,6 @@ class Sandbox:
         """Back to a healthy service."""
         with self.lock:
             self.faults = Faults()
-
-    def injected_delay(self) -> float:
-        with self.lock:
-            return self.faults.delay
 
     def injected_error(self) -> int | None:
         """The status to answer instead of the real one for this request, or None."""

@@ -409,6 +409,22 @@ class SlackSandbox(Sandbox):
     def _routes(self) -> None:
         app = self.app
 
+        @app.before_request
+        def faults() -> Response | tuple[Response, int] | None:
+            # Only the Web API misbehaves; the page, the sink and the control endpoints stay up.
+            if not request.path.startswith("/api/"):
+                return None
+            with self.lock:
+                down, delay = self.faults.down, self.faults.delay
+            if down:
+                return Response("<html><body>503 Service Unavailable</body></html>", 503)
+            if delay:
+                time.sleep(delay)
+            status = self.injected_error()
+            if status is not None:
+                return jsonify(ok=False, error="fatal_error"), status
+            return None
+
         @app.after_request
         def count(response: Response) -> Response:
             if request.path.startswith("/api/") or request.path.startswith("/response/"):
@@ -502,6 +518,20 @@ class SlackSandbox(Sandbox):
         @app.get(f"{CONTROL}/stats")
         def stats() -> Response:
             return jsonify(self.stats())
+
+        @app.get(f"{CONTROL}/faults")
+        def get_faults() -> Response:
+            with self.lock:
+                return jsonify(self.faults.as_dict())
+
+        @app.post(f"{CONTROL}/faults")
+        def set_faults() -> Response | tuple[Response, int]:
+            try:
+                self.set_faults(**(request.get_json(force=True) or {}))
+            except (ValueError, TypeError) as exc:
+                return jsonify(error=str(exc)), 400
+            with self.lock:
+                return jsonify(self.faults.as_dict())
 
         @app.get("/")
         def page() -> str:

@@ -20,9 +20,10 @@ from integrations.sandbox import SlackSandbox, ZendeskSandbox
 from integrations.sandbox.signing import slack_headers, zendesk_webhook_headers
 from integrations.settings import Settings
 from integrations.slack.loop import conversation, remember_reporter
+from integrations.zendesk.events import ZendeskEvent, parse_webhook
 from tests.conftest import SIGNING_SECRET
 from workers.events import mark_own_comment
-from workers.queues import EVENTS, NOTIFY, queue
+from workers.queues import EVENTS, NOTIFY, enqueue_once, queue
 
 RULES = """\
 groups: [Support, Mobile]
@@ -251,3 +252,63 @@ def test_rules_notify_engineering_and_later_events_edit_in_place(
     ]
     assert len(posts) == 1
     assert "was marked solved" in dm_texts(slack_sandbox)[-1]
+
+
+def a_trigger(ticket_id: int, comment: tuple[str, int, str], **ticket: str) -> ZendeskEvent:
+    """A delivery of the trigger JSON `zendesk setup --mode triggers` installs, filled in."""
+    comment_id, author_id, body = comment
+    data = {
+        "feedback_hub": "trigger",
+        "trigger": ticket.pop("trigger", "updated"),
+        "ticket": {"id": str(ticket_id), "tags": "", **ticket},
+        "comment": {
+            "id": comment_id,
+            "author_id": str(author_id),
+            "author_name": "Sam Support",
+            "is_public": "true",
+            "body": body,
+        },
+    }
+    event = parse_webhook(json.dumps(data).encode())
+    assert isinstance(event, ZendeskEvent)
+    return event
+
+
+def test_trigger_deliveries_relay_only_what_changed(
+    worker_env: dict[str, str],
+    redis: Redis,
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    ticket_id = filed(zendesk_sandbox, redis, a_report())
+    requester = zendesk_sandbox.tickets[ticket_id]["requester_id"]
+    description = (str(ticket_id), requester, "The export button does nothing.")
+    answer = ("9001", 10001, "We are on it.")
+    deliveries = [
+        a_trigger(
+            ticket_id,
+            description,
+            trigger="created",
+            status="New",
+            requester_id=str(requester),
+            updated_at="1",
+        ),
+        a_trigger(ticket_id, answer, status="Open", requester_id=str(requester), updated_at="2"),
+        # Same latest comment, another change: the comment is not told again.
+        a_trigger(ticket_id, answer, status="Pending", requester_id=str(requester), updated_at="3"),
+        a_trigger(ticket_id, answer, status="Solved", requester_id=str(requester), updated_at="4"),
+    ]
+    for event in deliveries:
+        enqueue_once(
+            redis,
+            EVENTS,
+            "workers.events.handle_ticket_event",
+            event.to_job(),
+            kind="zendesk-event",
+            key=event.key,
+        )
+        run_jobs(redis)
+    told = dm_texts(slack_sandbox)
+    assert len(told) == 2
+    assert ">We are on it." in told[0]
+    assert "was marked solved" in told[1]

@@ -18,7 +18,7 @@ from integrations.slack.events import MessagePosted, thread_key
 from tests.conftest import SIGNING_SECRET
 from workers.queues import EVENTS
 
-FIXTURES = Path(__file__).resolve().parent.parent / "integrations" / "slack" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent.parent / "integrations" / "slack" / "fixtures" / "events"
 
 
 def fixture(name: str) -> bytes:

@@ -14,6 +14,7 @@ from redis import Redis
 from rq import SimpleWorker
 
 from app import create_app
+from integrations.report import Report, ReportFields
 from integrations.sandbox import SlackSandbox, ZendeskSandbox
 from integrations.sandbox.signing import slack_headers
 from integrations.sandbox.slack import Message
@@ -25,6 +26,7 @@ from integrations.slack.engineering import (
     EngineeringChannels,
     card_message,
 )
+from integrations.zendesk.gateway import Ticket
 from tests.conftest import SIGNING_SECRET
 from workers.queues import EVENTS, NOTIFY, enqueue_once, queue
 
@@ -211,3 +213,21 @@ def test_acknowledge_notes_and_tags_the_ticket_and_shows_who(
 
 def top_level_messages(slack: SlackSandbox, channel: str) -> list[Message]:
     return [m for m in slack.channel_messages(channel) if not m.thread_ts]
+
+
+def test_a_filed_report_makes_a_card() -> None:
+    report = Report(
+        source="mobile",
+        idempotency_key="k1",
+        subject="Crash on launch",
+        description="It crashes.",
+        tags=("crash",),
+        fields=ReportFields(platform="android", app_version="3.1.0"),
+    )
+    ticket = Ticket(
+        id=7, url="https://acme.zendesk.com/agent/tickets/7", status="new", tags=("crash",)
+    )
+    card = Card.for_report(report, ticket, priority="urgent", reason='rule 2 "Crashes"')
+    text = block_text(card_message(card)["blocks"])
+    assert "#7 Crash on launch" in text and "android 3.1.0" in text and "urgent" in text
+    assert 'rule 2 \\"Crashes\\"' in text

@@ -28,9 +28,10 @@ from rq import get_current_job
 
 from integrations import logs
 from integrations.errors import Rejected, Retryable
-from integrations.report import digest
+from integrations.report import Report, digest
 from integrations.settings import Settings
 from integrations.slack.api import SlackApi
+from integrations.zendesk.gateway import Ticket
 from workers.queues import NOTIFY, connect, enqueue_once
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,28 @@ class Card:
     def from_json(cls, data: dict[str, Any]) -> Card:
         """Rebuild from to_json() data."""
         return cls(**{**data, "tags": tuple(data.get("tags") or ())})
+
+    @classmethod
+    def for_report(
+        cls,
+        report: Report,
+        ticket: Ticket,
+        *,
+        priority: str | None = None,
+        reason: str | None = None,
+    ) -> Card:
+        """The card of a report just filed as `ticket` (for the intake Decision's channels)."""
+        return cls(
+            issue_id=ticket.problem_id or ticket.id,
+            subject=ticket.subject or report.subject,
+            url=ticket.url,
+            status=ticket.status,
+            priority=priority or ticket.priority,
+            tags=ticket.tags or report.tags,
+            platform=report.fields.platform,
+            app_version=report.fields.app_version,
+            reason=reason,
+        )
 
 
 # ---------------------------------------------------------------- wording

@@ -13,7 +13,7 @@ from typing import Any
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from rules.conditions import PRIORITY_RANK, Context, State, fold
-from rules.decision import Cause, TagChange, Value, Write
+from rules.decision import Cause, Value
 from rules.model import PRIORITIES, TICKET_TYPES, Action, Escalate, Notify, normalize_tag
 from rules.yaml_reader import Reader, suggest
 
@@ -63,9 +63,10 @@ class Run:
         # Template values that rules do not change (subject, platform, ...).
         self.base = base
         self.values: dict[str, Value] = {}
-        self.writes: dict[str, list[Write]] = {}
+        # Plain tuples while rules run; the Decision's models are built once, at the end.
+        self.writes: dict[str, list[tuple[Value, Cause]]] = {}
         self.custom: dict[str, Value] = {}
-        self.tag_changes: list[TagChange] = []
+        self.tag_changes: list[tuple[str, str, Cause]] = []
         self.new_tags: list[str] = []
         self.notifications: list[tuple[str, str, Cause]] = []
         self.escalate: Escalate | None = None
@@ -74,13 +75,13 @@ class Run:
     def set(self, name: str, value: Value, cause: Cause) -> None:
         """Set a ticket field (group, assignee, priority, type), remembering who did."""
         self.values[name] = value
-        self.writes.setdefault(name, []).append(Write(value=value, cause=cause))
+        self.writes.setdefault(name, []).append((value, cause))
         self.state.facts[name] = None if value is None else fold(value)
 
     def set_custom(self, name: str, value: Value, cause: Cause) -> None:
         """Set a custom field."""
         self.custom[name] = value
-        self.writes.setdefault(f"custom_fields.{name}", []).append(Write(value=value, cause=cause))
+        self.writes.setdefault(f"custom_fields.{name}", []).append((value, cause))
         if value is None:
             self.state.custom.pop(name, None)
         else:
@@ -91,13 +92,13 @@ class Run:
         if tag not in self.state.tags:
             self.state.tags.add(tag)
             self.new_tags.append(tag)
-            self.tag_changes.append(TagChange(tag=tag, change="added", cause=cause))
+            self.tag_changes.append((tag, "added", cause))
 
     def remove_tag(self, tag: str, cause: Cause) -> None:
         """Remove a tag."""
         if tag in self.state.tags:
             self.state.tags.discard(tag)
-            self.tag_changes.append(TagChange(tag=tag, change="removed", cause=cause))
+            self.tag_changes.append((tag, "removed", cause))
 
     def template_values(self) -> dict[str, str]:
         """What {placeholders} become: the fixed facts, then the fields as the rules left them."""

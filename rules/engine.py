@@ -16,11 +16,12 @@ import heapq
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from integrations.report import Report
 from rules.actions import ACTIONS, Apply, Run, render
 from rules.conditions import Key, State, Test, compile_when, fold, index_keys
-from rules.decision import Cause, Decision, FieldWhy, Notification, RuleRef
+from rules.decision import Cause, Decision, RuleRef
 from rules.event import TicketEvent
 from rules.model import Rule, RuleSet, Scope, normalize_tag
 from rules.semver import Version
@@ -54,6 +55,7 @@ class CompiledRule:
     test: Test | None
     actions: tuple[Apply, ...]
     cause: Cause
+    ref: RuleRef
 
 
 class CompiledScope:
@@ -66,6 +68,7 @@ class CompiledScope:
                 test=compile_when(rule.when),
                 actions=tuple(ACTIONS[a.kind].compile(a) for a in rule.then),
                 cause=Cause(by="rule", rule=rule.name, index=rule.index),
+                ref=RuleRef(rule=rule.name, index=rule.index),
             )
             for rule in rules
         ]
@@ -116,12 +119,11 @@ class CompiledScope:
             compiled = rules[position]
             if compiled.test is not None and not compiled.test(state):
                 continue
-            rule = compiled.rule
-            matched.append(RuleRef(rule=rule.name, index=rule.index))
+            matched.append(compiled.ref)
             run.new_tags.clear()
             for apply in compiled.actions:
                 apply(run, compiled.cause)
-            if rule.stop:
+            if compiled.rule.stop:
                 return matched, matched[-1]
             # Tags this rule added can satisfy later rules that were not candidates.
             for tag in run.new_tags:
@@ -296,18 +298,25 @@ def _decision(
     matched: list[RuleRef],
     stopped: RuleRef | None,
 ) -> Decision:
-    why: dict[str, FieldWhy] = {}
+    # Built as plain data and validated once: pydantic-core checks a few hundred
+    # small nested objects faster than Python can construct them one by one.
+    why: dict[str, Any] = {}
     for name, writes in run.writes.items():
-        last = writes[-1]
-        why[name] = FieldWhy(value=last.value, set_by=last.cause, overridden=tuple(writes[:-1]))
+        value, cause = writes[-1]
+        overridden = [{"value": v, "cause": c} for v, c in writes[:-1]]
+        why[name] = {"value": value, "set_by": cause, "overridden": overridden}
     values = run.template_values()
-    notifications = []
-    for channel, template, cause in run.notifications:
-        text = render(template, {**values, "rule": cause.rule or ""})
-        notifications.append(Notification(channel=channel, text=text, cause=cause))
+    notifications = [
+        {
+            "channel": channel,
+            "text": render(template, {**values, "rule": cause.rule or ""}),
+            "cause": cause,
+        }
+        for channel, template, cause in run.notifications
+    ]
     escalate = run.escalate
     if escalate is not None and run.escalate_cause is not None:
-        why["escalate"] = FieldWhy(value=True, set_by=run.escalate_cause)
+        why["escalate"] = {"value": True, "set_by": run.escalate_cause}
     final = run.state.tags
     custom_ids = {k: ruleset.custom_fields[k] for k in run.custom if k in ruleset.custom_fields}
 
@@ -315,26 +324,31 @@ def _decision(
         value = run.values.get(name)
         return None if value is None else str(value)
 
-    return Decision(
-        scope=scope,
-        rules_version=ruleset.version,
-        tags=tuple(sorted(final)),
-        tags_added=tuple(sorted(final - initial_tags)),
-        tags_removed=tuple(sorted(initial_tags - final)),
-        group=field("group"),
-        assignee=field("assignee"),
-        priority=field("priority"),
-        type=field("type"),
-        custom_fields=dict(run.custom),
-        custom_field_ids=custom_ids,
-        notifications=tuple(notifications),
-        escalate=escalate is not None,
-        escalate_channel=escalate.channel if escalate else None,
-        force_problem=escalate.force_problem if escalate else False,
-        why=why,
-        tag_changes=tuple(run.tag_changes),
-        matched_rules=tuple(matched),
-        stopped_by=stopped,
+    return Decision.model_validate(
+        {
+            "scope": scope,
+            "rules_version": ruleset.version,
+            "tags": sorted(final),
+            "tags_added": sorted(final - initial_tags),
+            "tags_removed": sorted(initial_tags - final),
+            "group": field("group"),
+            "assignee": field("assignee"),
+            "priority": field("priority"),
+            "type": field("type"),
+            "custom_fields": dict(run.custom),
+            "custom_field_ids": custom_ids,
+            "notifications": notifications,
+            "escalate": escalate is not None,
+            "escalate_channel": escalate.channel if escalate else None,
+            "force_problem": escalate.force_problem if escalate else False,
+            "why": why,
+            "tag_changes": [
+                {"tag": tag, "change": change, "cause": cause}
+                for tag, change, cause in run.tag_changes
+            ],
+            "matched_rules": matched,
+            "stopped_by": stopped,
+        }
     )
 
 

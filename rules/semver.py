@@ -34,6 +34,10 @@ class Version:
     core: tuple[int, ...]
     pre: tuple[int | str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Computed once: rules compare the same report version many times.
+        object.__setattr__(self, "_sort_key", self._key())
+
     @classmethod
     def parse(cls, text: str, *, trim: bool = True) -> Version | None:
         """The version in `text`, or None when it is not one."""
@@ -57,7 +61,8 @@ class Version:
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
-        return self._key() < other._key()
+        key: tuple[object, ...] = self.__dict__["_sort_key"]
+        return key < other.__dict__["_sort_key"]
 
     def __str__(self) -> str:
         text = ".".join(map(str, self.core))

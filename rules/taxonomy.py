@@ -50,10 +50,13 @@ class Taxonomy:
                 if tag not in best or rank < best[tag][0]:
                     best[tag] = (rank, TaxonomyHit(tag, "keyword", keyword, " ".join(phrase)))
         hits = {tag: hit for tag, (_, hit) in best.items()}
+        haystack = text.haystack
+        # Inlined FilteredPattern.search: with hundreds of patterns the call is the cost.
         for tag, pattern in self.patterns:
-            if tag in hits:
+            literals = pattern.literals
+            if tag in hits or (literals is not None and not any(x in haystack for x in literals)):
                 continue
-            m = pattern.search(text)
+            m = pattern.regex.search(text.original)
             if m is not None:
                 hits[tag] = TaxonomyHit(tag, "pattern", pattern.source, m.group(0))
         return sorted(hits.values(), key=lambda h: self.order[h.tag])

@@ -26,6 +26,7 @@ _MIN_PREFILTER = 3
 # before casefolding keeps the prefilter from hiding a match: casefold turns U+0130
 # into "i" plus a combining dot, which no longer contains the literal.
 _RE_FOLD = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
+_RE_FOLD_CHARS = tuple(map(chr, _RE_FOLD))
 
 
 def words(text: str) -> tuple[str, ...]:
@@ -50,7 +51,9 @@ class Text:
         """Normalize `text`."""
         folded = text.casefold()
         tokens = _WORD.findall(folded)
-        haystack = folded if folded.isascii() else text.translate(_RE_FOLD).casefold()
+        haystack = folded
+        if not folded.isascii() and any(c in text for c in _RE_FOLD_CHARS):
+            haystack = text.translate(_RE_FOLD).casefold()
         return cls(text, folded, tokens, frozenset(tokens), haystack)
 
     def positions(self, token: str) -> list[int]:

@@ -249,3 +249,32 @@ def test_a_group_zendesk_lacks_files_the_ticket_and_alerts_ops(
     assert ticket["group_id"] is None
     [alert] = slack_sandbox.channel_messages("#support-ops")
     assert "'Billing'" in alert.text and "Zendesk does not know" in alert.text
+
+
+def test_a_crash_report_reaches_the_engineering_channel_once(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+    groups: dict[str, int],
+) -> None:
+    report = Report.model_validate(
+        {
+            "source": "mobile",
+            "idempotency_key": "ios:crash-1",
+            "reporter": {"email": "j@acme.test"},
+            "subject": "App crashes when saving a draft",
+            "description": "The app crashes every time I save a draft",
+            "tags": ["mobile", "crash"],
+            "fields": {"platform": "ios", "app_version": "5.2.1"},
+        }
+    )
+    file_now(redis, report)
+    file_now(redis, report, kind="replayed")  # a replay posts nothing new
+    [ticket] = zendesk_sandbox.tickets.values()
+    assert ticket["group_id"] == groups["Mobile"] and ticket["priority"] == "high"
+    [card] = slack_sandbox.channel_messages("#mobile-eng")
+    shown = card.text + str(card.blocks)
+    assert "App crashes when saving a draft" in shown
+    assert f"{zendesk_sandbox.url}/agent/tickets/{ticket['id']}" in shown
+    assert len(slack_sandbox.calls("chat.postMessage")) == 1

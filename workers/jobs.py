@@ -14,6 +14,8 @@ from rq import Retry, get_current_job
 from integrations import logs
 from integrations.report import Report
 from integrations.settings import Settings
+from integrations.slack.engineering import Card
+from integrations.slack.loop import remember_reporter
 from integrations.zendesk import messages
 from integrations.zendesk.gateway import Ticket, TicketDraft, UnknownName, ZendeskGateway
 from rules.decision import Decision
@@ -87,12 +89,14 @@ def _file_report(data: dict[str, Any]) -> dict[str, Any]:
         priority=decision.priority,
         rules=[r.index for r in decision.matched_rules],
     )
-    _after_filing(redis, report, ticket)
+    _after_filing(redis, report, ticket, decision)
     return ticket.to_job()
 
 
-def _after_filing(redis: Redis, report: Report, ticket: Ticket) -> None:
+def _after_filing(redis: Redis, report: Report, ticket: Ticket, decision: Decision) -> None:
     """Queue what follows a ticket: each is its own job, so one failing never refiles."""
+    # Who to tell when an agent answers (the reporter loop, workers/events.py).
+    remember_reporter(redis, ticket.id, report)
     if report.source.startswith("slack"):
         enqueue_once(
             redis,
@@ -103,6 +107,29 @@ def _after_filing(redis: Redis, report: Report, ticket: Ticket) -> None:
             kind="report-filed",
             key=report.external_id,
         )
+    for channel, reason in _engineering_channels(decision, ticket).items():
+        card = Card.for_report(report, ticket, priority=decision.priority, reason=reason)
+        enqueue_once(
+            redis,
+            NOTIFY,
+            "integrations.slack.engineering.notify_engineering",
+            card.to_json(),
+            [channel],
+            ticket.id,
+            kind="notify-engineering",
+            key=f"{ticket.id}:{channel}",
+        )
+
+
+def _engineering_channels(decision: Decision, ticket: Ticket) -> dict[str, str]:
+    """Channel -> why, from the rules' notify actions and escalation."""
+    channels: dict[str, str] = {}
+    for note in decision.notifications:
+        channels.setdefault(note.channel, note.fill(ticket_id=ticket.id, ticket_url=ticket.url))
+    if decision.escalate and decision.escalate_channel:
+        why = decision.why.get("escalate")
+        channels.setdefault(decision.escalate_channel, f"escalated by {why.set_by}" if why else "")
+    return channels
 
 
 def _resolve(redis: Redis, what: str, name: str | None, lookup: Callable[[str], int]) -> int | None:

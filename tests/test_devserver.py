@@ -85,9 +85,17 @@ def start_dev(tmp_path: Path) -> Iterator[Callable[[str], Dev]]:
 
 
 def ready(url: str) -> requests.Response:
+    """/readyz once it answers 200, or its last answer at the deadline."""
     deadline = time.monotonic() + DEADLINE
     while True:
-        answer = requests.get(f"{url}/readyz", timeout=5)
+        try:
+            # gunicorn listens before its workers have loaded the app: on a busy
+            # machine the first requests wait.
+            answer = requests.get(f"{url}/readyz", timeout=10)
+        except requests.Timeout:
+            if time.monotonic() > deadline:
+                raise
+            continue
         if answer.status_code == 200 or time.monotonic() > deadline:
             return answer
         time.sleep(0.2)

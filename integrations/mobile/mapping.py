@@ -125,7 +125,9 @@ def to_report(
     }
     custom = {key: _custom_text(value) for key, value in body.custom.items()}
     for key, value in custom.items():
-        context.setdefault(key, value)
+        # The app's own keys become labels too, after the hub's (which they never replace).
+        if label := line(key):
+            context.setdefault(label, value)
 
     tags = [
         "mobile",

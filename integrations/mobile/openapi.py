@@ -108,6 +108,7 @@ def document(limits: Limits | None = None) -> dict[str, Any]:
                                 "schema": {
                                     "type": "object",
                                     "required": ["report"],
+                                    "additionalProperties": False,
                                     "properties": {
                                         "report": {"$ref": _REF.format(model="BugReport")},
                                         "files": {
@@ -173,7 +174,7 @@ def document(limits: Limits | None = None) -> dict[str, Any]:
                     "responses": {
                         "200": {
                             "description": "The OpenAPI document",
-                            "content": {"application/yaml": {"schema": {"type": "string"}}},
+                            "content": {"application/yaml": {"schema": {"type": "object"}}},
                         }
                     },
                 }

@@ -13,11 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 # A JSON Schema `pattern` matches anywhere: this one means "not only whitespace".
 _NOT_BLANK = r"\S"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-_CUSTOM_KEY = r"^[A-Za-z0-9_.\-]+$"
 
 Short = Annotated[str, Field(max_length=200)]
 Tag = Annotated[str, Field(min_length=1, max_length=80, pattern=_NOT_BLANK)]
-CustomKey = Annotated[str, Field(min_length=1, max_length=64, pattern=_CUSTOM_KEY)]
+CustomKey = Annotated[str, Field(min_length=1, max_length=64)]
 CustomValue = Annotated[str, Field(max_length=1000)] | int | float | bool
 
 Severity = Literal["low", "normal", "high", "critical"]

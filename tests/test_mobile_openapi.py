@@ -1,0 +1,87 @@
+"""The published OpenAPI document: up to date with the schema, and the API keeps to it.
+
+Property-based: schemathesis generates requests from the document (valid and
+invalid ones) and sends them to the Flask app in process (WSGI); no input may
+cause a 5xx, and every answer must match what the document declares.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import schemathesis
+from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.config import SchemathesisConfig
+
+from integrations.mobile.limits import Limits
+from integrations.mobile.openapi import PATH, render
+from tests.test_mobile_api import png
+
+# The generated requests carry a valid app key; schemathesis also tries them without it.
+CONFIG = SchemathesisConfig.from_dict(
+    {"auth": {"openapi": {"appKey": {"bearer": "mobile-key-ios-0000"}}}}
+)
+
+
+def test_committed_openapi_yaml_is_up_to_date() -> None:
+    assert PATH.read_text() == render(), (
+        "integrations/mobile/openapi.yaml is stale: run `python -m integrations.mobile.openapi`"
+    )
+
+
+POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
+# Files are checked by content, which a JSON Schema cannot say: valid requests
+# carry real files (refused ones are tested in test_mobile_api.py).
+REAL_FILES = [png(), b"2024-05-02 INFO started\n", png(width=2, height=2)]
+
+
+def with_real_files(case: schemathesis.Case) -> schemathesis.Case:
+    """The generated case, its random file bytes replaced by files the API accepts."""
+    body: Any = case.body
+    if isinstance(body, dict) and isinstance(body.get("files"), list):
+        body["files"] = [REAL_FILES[i % len(REAL_FILES)] for i in range(len(body["files"]))]
+    return case
+
+
+# The document's own route takes no input, so there is nothing invalid to send it.
+@pytest.mark.parametrize(
+    ("path", "method", "mode"),
+    [
+        ("/api/v1/bug-reports", "POST", POSITIVE),
+        ("/api/v1/bug-reports", "POST", NEGATIVE),
+        ("/api/v1/bug-reports/{id}", "GET", POSITIVE),
+        ("/api/v1/bug-reports/{id}", "GET", NEGATIVE),
+        ("/api/v1/openapi.yaml", "GET", POSITIVE),
+    ],
+    ids=str,
+)
+def test_api_keeps_to_its_openapi_document(
+    app: Flask, path: str, method: str, mode: GenerationMode
+) -> None:
+    # Generated requests come fast; the rate limit is tested on its own.
+    app.extensions["mobile_limits"] = Limits(rate_per_minute=1_000_000)
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.yaml", app, config=CONFIG)
+    operation = schema[path][method]
+
+    # The schemathesis pytest plugin's fixture loader does not work with pytest 9,
+    # so the Hypothesis test is built here, around the app of this test.
+    strategy = operation.as_strategy(generation_mode=mode)
+    if mode is POSITIVE:
+        strategy = strategy.map(with_real_files)
+
+    @given(case=strategy)
+    @settings(
+        max_examples=100,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(case: schemathesis.Case) -> None:
+        response = case.call()
+        assert response.status_code < 500, response.text
+        case.validate_response(response)
+
+    check()

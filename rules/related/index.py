@@ -19,6 +19,7 @@ candidates' fields.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import logging
 import math
 import time
@@ -42,6 +43,7 @@ from rules.related.scoring import (
     Match,
     Method,
     Posting,
+    accumulate,
     decide_group,
     field_terms,
     idf,
@@ -96,6 +98,14 @@ def _text(value: Any) -> str:
 
 
 _MATCH_FIELDS = ["created_at", "platform", "app_version", "sig", "title", "group"]
+
+
+def _score_pairs(reply: list[Any]) -> list[tuple[bytes, float]]:
+    """A raw ZRANGE WITHSCORES reply as (member, score) pairs, on RESP3 or RESP2."""
+    if reply and not isinstance(reply[0], list | tuple):
+        # RESP2: member, score, member, score, ... with scores as text.
+        return [(reply[i], float(reply[i + 1])) for i in range(0, len(reply), 2)]
+    return [(member, float(score)) for member, score in reply]
 
 
 def _pack_terms(terms: FieldTerms) -> str:
@@ -327,24 +337,20 @@ class RelatedIndex:
         end = method.posting_limit - 1 if method.posting_limit else -1
         pipe = self.redis.pipeline(transaction=False)
         for term in chosen:
-            pipe.zrevrange(self._post(term), 0, end, withscores=True)
+            # Raw ZRANGE: redis-py's WITHSCORES callback re-encodes every score as text and
+            # parses it back, which costs more than the whole scoring loop.
+            pipe.execute_command("ZRANGE", self._post(term), 0, end, "REV", "WITHSCORES")
         if doc.crash_signature:
             pipe.zrevrange(self._sig(doc.crash_signature), 0, k - 1)
-        lists = pipe.execute()
+        replies = pipe.execute()
+        lists = [_score_pairs(reply) for reply in replies[: len(chosen)]] + replies[len(chosen) :]
         same_sig = {_text(d) for d in lists.pop()} if doc.crash_signature else set()
         same_sig.discard(doc.id)
 
-        scores: dict[str, float] = {}
-        contributions: dict[str, list[tuple[str, float]]] = {}
+        raw: dict[bytes, float] = {}
         for term, postings in zip(chosen, lists, strict=True):
-            w = weights[term] * idfs[term]
-            for member, packed in postings:
-                doc_id = _text(member)
-                if doc_id == doc.id:
-                    continue
-                c = w * saturate(pseudo_tf(method, Posting.unpack(packed), avg))
-                scores[doc_id] = scores.get(doc_id, 0.0) + c
-                contributions.setdefault(doc_id, []).append((term, c))
+            accumulate(method, weights[term] * idfs[term], postings, avg, raw)
+        raw.pop(doc.id.encode(), None)
         self_score = sum(
             weights[t] * idfs[t] * saturate(pseudo_tf(method, p, avg))
             for t, p in postings_of(terms).items()
@@ -353,11 +359,12 @@ class RelatedIndex:
 
         # The prior at most doubles a score: only documents within half the k-th best text
         # score can reach the top k, plus every document with the same crash signature.
-        ranked = sorted(scores, key=scores.__getitem__, reverse=True)
-        if method.recency_days is not None and len(ranked) > k:
-            floor = scores[ranked[k - 1]] / 2.0
-            ranked = [d for d in ranked if scores[d] >= floor]
-        candidates = list(dict.fromkeys([*ranked[:MAX_CANDIDATES], *same_sig]))
+        best_raw = heapq.nlargest(MAX_CANDIDATES, raw.items(), key=lambda item: item[1])
+        if method.recency_days is not None and len(best_raw) > k:
+            floor = best_raw[k - 1][1] / 2.0
+            best_raw = [(m, v) for m, v in best_raw if v >= floor]
+        scores = {_text(member): score for member, score in best_raw}
+        candidates = list(dict.fromkeys([*scores, *same_sig]))
 
         # Round trip 3: the candidates' fields.
         pipe = self.redis.pipeline(transaction=False)
@@ -365,21 +372,25 @@ class RelatedIndex:
             pipe.hmget(self._doc(doc_id), _MATCH_FIELDS)
         rows = pipe.execute()
         now = _ts(doc.created_at)
-        matches = []
+        ranked_rows = []
         for doc_id, row in zip(candidates, rows, strict=True):
-            if row[0] is None:
-                continue  # removed between the reads
-            text = scores.get(doc_id, 0.0)
-            sig_equal = doc_id in same_sig
-            score = text * recency(method, now - float(row[0]))
-            shared = sorted(contributions.get(doc_id, []), key=lambda tc: tc[1], reverse=True)
+            if row[0] is not None:  # else removed between the reads
+                score = scores.get(doc_id, 0.0) * recency(method, now - float(row[0]))
+                ranked_rows.append((doc_id in same_sig, score, doc_id, row))
+        # The same crash is stronger evidence than any wording: those come first.
+        ranked_rows.sort(key=lambda r: (not r[0], -r[1], r[2]))
+        best = ranked_rows[:k]
+        shared = self._shared_terms({r[2] for r in best}, chosen, lists, weights, idfs, avg)
+        matches = []
+        for sig_equal, score, doc_id, row in best:
+            terms_of = sorted(shared.get(doc_id, []), key=lambda tc: tc[1], reverse=True)
             evidence = Evidence(
-                shared_terms=tuple((t, round(c, 3)) for t, c in shared[:SHARED_TERMS_SHOWN]),
+                shared_terms=tuple((t, round(c, 3)) for t, c in terms_of[:SHARED_TERMS_SHOWN]),
                 signature_equal=sig_equal,
                 same_platform=bool(doc.platform) and _text(row[1]) == doc.platform,
                 same_app_version=bool(doc.app_version) and _text(row[2]) == doc.app_version,
             )
-            similarity = text / self_score if self_score > 0 else 0.0
+            similarity = scores.get(doc_id, 0.0) / self_score if self_score > 0 else 0.0
             matches.append(
                 Match(
                     doc_id=doc_id,
@@ -390,9 +401,27 @@ class RelatedIndex:
                     group_id=_text(row[5]) or None,
                 )
             )
-        # The same crash is stronger evidence than any wording: those come first.
-        matches.sort(key=lambda m: (not m.evidence.signature_equal, -m.score, m.doc_id))
-        return matches[:k]
+        return matches
+
+    def _shared_terms(
+        self,
+        doc_ids: set[str],
+        chosen: list[str],
+        lists: list[list[tuple[bytes, float]]],
+        weights: dict[str, float],
+        idfs: dict[str, float],
+        avg: Averages,
+    ) -> dict[str, list[tuple[str, float]]]:
+        """For each of `doc_ids`, the query terms it shares and their contributions."""
+        members = {d.encode() for d in doc_ids}
+        shared: dict[str, list[tuple[str, float]]] = {}
+        for term, postings in zip(chosen, lists, strict=True):
+            for m, packed in postings:
+                if m in members:
+                    tf = pseudo_tf(self.method, Posting.unpack(packed), avg)
+                    c = weights[term] * idfs[term] * saturate(tf)
+                    shared.setdefault(m.decode(), []).append((term, c))
+        return shared
 
     def _stored(self, doc_id: str) -> tuple[IndexedDoc, FieldTerms, str | None] | None:
         """An indexed report's fields and terms (the hub keeps its terms, not its body)."""

@@ -35,7 +35,7 @@ class Method:
     # uses 25 by default for the same job: a whole document as a query.
     max_query_terms: int = 25
     # Read at most this many postings per term, best impact first (0 = all).
-    posting_limit: int = 1000
+    posting_limit: int = 400
     # Recency prior: the text score is multiplied by 1 + exp(-age / tau); tau is the
     # index window, so a report from today counts twice one from long before the window.
     recency_days: float | None = 90.0
@@ -164,6 +164,33 @@ def postings_of(doc: FieldTerms) -> dict[str, Posting]:
         term: Posting(doc.title[term], doc.body[term], doc.title_len, doc.body_len)
         for term in doc.vocabulary
     }
+
+
+def accumulate(
+    method: Method,
+    weight: float,
+    postings: list[tuple[bytes, float]],
+    avg: Averages,
+    scores: dict[bytes, float],
+) -> None:
+    """Add one query term's BM25F contributions to `scores` (the query's hot loop).
+
+    The same formula as pseudo_tf and saturate, unrolled over the packed integers:
+    a query reads thousands of postings and a dataclass per posting costs too much.
+    """
+    wt, wb = method.title_weight, method.body_weight
+    at, ab = max(avg.title, 1.0), max(avg.body, 1.0)
+    get = scores.get
+    for member, packed in postings:
+        v = int(packed)
+        tt = (v >> 31) & 0x3F
+        tb = (v >> 21) & 0x3FF
+        tf = 0.0
+        if tt:
+            tf += wt * tt / (1.0 - B + B * ((v >> 14) & 0x7F) / at)
+        if tb:
+            tf += wb * tb / (1.0 - B + B * (v & 0x3FFF) / ab)
+        scores[member] = get(member, 0.0) + weight * tf / (K1 + tf)
 
 
 def recency(method: Method, age_seconds: float) -> float:

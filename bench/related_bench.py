@@ -1,0 +1,137 @@
+"""Related-issue index: query latency at 10,000 and 100,000 reports, and Redis memory per report.
+
+    .venv/bin/python bench/related_bench.py [--sizes 10000,100000] [--queries 300]
+
+Reports are synthesized from the words of shared/data/duplicates/hadoop.jsonl: each one takes
+a real report's title and body lengths and draws its words from the pooled titles and bodies
+(so term frequencies follow the real ones). Queries are real reports from the same file,
+asked against the synthetic index through RelatedIndex.query, as a worker asks. Redis is a
+private redis-server started for the run (memory is its INFO used_memory, before and after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from redis import Redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rules.related.index import IndexedDoc, RelatedIndex  # noqa: E402
+from workers.procs import free_port, start_redis, stop  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "duplicates" / "hadoop.jsonl"
+WORD = re.compile(r"\S+")
+MAX_BODY_WORDS = 2000
+
+
+def load(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def synthesize(rows: list[dict[str, str]], n: int, rng: random.Random, now: datetime):  # type: ignore[no-untyped-def]
+    """n reports: real title/body lengths, words drawn from the pooled real words."""
+    title_words = [w for r in rows for w in WORD.findall(r["title"])]
+    body_words = [w for r in rows for w in WORD.findall(r["body"])]
+    shapes = [
+        (len(WORD.findall(r["title"])), min(len(WORD.findall(r["body"])), MAX_BODY_WORDS))
+        for r in rows
+    ]
+    for i in range(n):
+        t, b = rng.choice(shapes)
+        yield IndexedDoc(
+            id=f"s{i}",
+            created_at=now - timedelta(seconds=rng.uniform(0, 89 * 86400)),
+            title=" ".join(rng.choices(title_words, k=max(t, 1))),
+            body=" ".join(rng.choices(body_words, k=b)),
+        )
+
+
+def used_memory(client: Redis) -> int:
+    return int(client.info("memory")["used_memory"])
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--data", type=Path, default=DATA)
+    args = parser.parse_args()
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+
+    rows = load(args.data)
+    rng = random.Random(8)
+    now = datetime.now(UTC)
+    queries = [
+        IndexedDoc(id=f"q{i}", created_at=now, title=r["title"], body=r["body"])
+        for i, r in enumerate(rng.sample(rows, min(args.queries, len(rows))))
+    ]
+
+    print("command: .venv/bin/python bench/related_bench.py " + " ".join(sys.argv[1:]))
+    print(f"machine: {os.cpu_count()} cores; Redis and the client on the same machine")
+    with tempfile.TemporaryDirectory() as directory:
+        port = free_port()
+        proc = start_redis(port, Path(directory))
+        client = Redis(host="127.0.0.1", port=port)
+        try:
+            index = RelatedIndex(client, prefix="bench:related")
+            base = used_memory(client)
+            docs = synthesize(rows, sizes[-1], rng, now)
+            built = 0
+            results = []
+            started = time.perf_counter()
+            for size in sizes:
+                while built < size:
+                    batch = [next(docs) for _ in range(min(args.batch, size - built))]
+                    index.add_many(batch)
+                    built += len(batch)
+                build_s = time.perf_counter() - started
+                memory = used_memory(client) - base
+                for q in queries[:20]:  # warm the connection and caches
+                    index.query(q)
+                latencies = []
+                for q in queries:
+                    t0 = time.perf_counter()
+                    index.query(q, k=10)
+                    latencies.append((time.perf_counter() - t0) * 1000)
+                results.append(
+                    (
+                        size,
+                        statistics.median(latencies),
+                        percentile(latencies, 99),
+                        memory / size,
+                        build_s,
+                    )
+                )
+                print(f"  indexed {size} in {build_s:.0f} s", flush=True)
+        finally:
+            client.close()
+            stop(proc)
+
+    print()
+    print(f"{'reports':>9} {'p50 ms':>8} {'p99 ms':>8} {'bytes/report':>13} {'build s':>8}")
+    for size, p50, p99, per_report, build_s in results:
+        print(f"{size:>9} {p50:>8.2f} {p99:>8.2f} {per_report:>13.0f} {build_s:>8.0f}")
+    print(f"({len(queries)} queries: real hadoop.jsonl reports, k=10)")
+
+
+if __name__ == "__main__":
+    main()

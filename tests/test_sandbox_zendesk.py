@@ -494,3 +494,15 @@ def test_the_page_lists_tickets_with_comments_tags_requester_and_attachments(
         "/attachments/token/",
     ):
         assert text in page
+
+
+def test_the_agent_link_shows_the_ticket(zendesk_sandbox: ZendeskSandbox) -> None:
+    created, _ = zendesk_sandbox.create_ticket(
+        {"subject": "Linked ticket", "comment": {"body": "hello there"}}
+    )
+    zendesk_sandbox.create_ticket({"subject": "Another one", "comment": {"body": "x"}})
+    page = requests.get(f"{zendesk_sandbox.url}/agent/tickets/{created['id']}", timeout=5)
+    assert page.status_code == 200
+    assert "Linked ticket" in page.text and "Another one" not in page.text
+    missing = requests.get(f"{zendesk_sandbox.url}/agent/tickets/999", timeout=5)
+    assert missing.status_code == 404

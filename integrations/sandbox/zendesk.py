@@ -1191,8 +1191,20 @@ class ZendeskSandbox(Sandbox):
 
         @app.get("/")
         def page() -> str:
+            return render(None)
+
+        # Where the hub's links point (Zendesk's agent interface): the one ticket.
+        @app.get("/agent/tickets/<int:ticket_id>")
+        def agent_ticket(ticket_id: int) -> str:
+            ticket_or_404(ticket_id)
+            return render(ticket_id)
+
+        def render(only: int | None) -> str:
             with self.lock:
-                tickets = sorted(self.tickets.values(), key=lambda t: -t["id"])
+                tickets = sorted(
+                    (t for t in self.tickets.values() if only is None or t["id"] == only),
+                    key=lambda t: -t["id"],
+                )
                 rows = [
                     {
                         "ticket": t,

@@ -495,7 +495,9 @@ def test_report_that_is_not_an_object_is_422(client: FlaskClient) -> None:
 def test_malformed_json_is_400(client: FlaskClient) -> None:
     r = client.post(URL, data='{"description": ', headers=IOS, content_type="application/json")
     assert r.status_code == 400
-    assert js(r)["message"].startswith("the report is not valid JSON")
+    assert js(r)["message"] == (
+        "the report is not valid UTF-8 JSON: EOF while parsing a value at line 1 column 16"
+    )
 
 
 def test_multipart_without_report_part_is_422(client: FlaskClient) -> None:
@@ -509,6 +511,16 @@ def test_multipart_without_report_part_is_422(client: FlaskClient) -> None:
     assert js(r)["problems"] == [
         {"path": "report", "message": "a part holding the report JSON is required"}
     ]
+
+
+def test_report_part_over_its_limit_is_413(app: Flask, client: FlaskClient) -> None:
+    app.extensions["mobile_limits"] = Limits(report_bytes=1000)
+    r = post_multipart(client, {"description": "x" * 2000})
+    assert r.status_code == 413
+    assert js(r)["message"] == (
+        "a part without a filename (the report) is larger than 1000 bytes, its limit; "
+        "files need a filename"
+    )
 
 
 def test_report_part_sent_as_a_file_is_read_too(client: FlaskClient, redis: Redis) -> None:

@@ -82,7 +82,10 @@ def _too_large(exc: RequestEntityTooLarge) -> tuple[Response, int]:
     if request.mimetype == "multipart/form-data":
         length = request.content_length
         if length is not None and length <= lim.body_bytes:
-            message = f"the report part is larger than {size_text(lim.report_bytes)}, its limit"
+            message = (
+                f"a part without a filename (the report) is larger than "
+                f"{size_text(lim.report_bytes)}, its limit; files need a filename"
+            )
         else:
             message = (
                 f"the request is larger than {size_text(lim.body_bytes)}, the limit for a "
@@ -266,7 +269,8 @@ def _validate(raw: str | bytes) -> BugReport:
     except ValidationError as exc:
         errors = exc.errors(include_input=False, include_url=False)
         if any(e["type"] == "json_invalid" for e in errors):
-            raise Refused(400, f"the report is not valid JSON: {errors[0]['msg']}") from None
+            detail = errors[0]["msg"].removeprefix("Invalid JSON: ")
+            raise Refused(400, f"the report is not valid UTF-8 JSON: {detail}") from None
         found = problems(exc)
         summary = "; ".join(f"{p.path}: {p.message}" for p in found[:5])
         count = f"{len(found)} problem{'s' if len(found) != 1 else ''}"

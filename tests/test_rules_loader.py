@@ -254,9 +254,10 @@ def test_unknown_custom_field_names() -> None:
 
 
 def test_a_yaml_syntax_error_has_its_place() -> None:
-    assert only("intake:\n  - name: x\n    then: [{add_tags: [a]}\n") == (
-        "r.yml:4:1: YAML syntax: expected ',' or ']', but got '<stream end>'"
-    )
+    message = only("intake:\n  - name: x\n    then: [{add_tags: [a]}\n")
+    # libyaml and pure-Python PyYAML word it differently; both say what was expected.
+    assert message.startswith("r.yml:4:1: YAML syntax: ")
+    assert "expected ',' or ']'" in message
 
 
 def test_an_empty_or_shapeless_file() -> None:

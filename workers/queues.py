@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 from rq import Callback, Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
@@ -77,6 +78,7 @@ def enqueue_once(
     retry: Retry | None = DEFAULT_RETRY,
     timeout: int = JOB_TIMEOUT,
     meta: dict[str, Any] | None = None,
+    pipeline: Pipeline | None = None,
 ) -> Enqueued:
     """Enqueue `func(*args)` once per (kind, key); a repeat returns the existing job's id.
 
@@ -84,9 +86,14 @@ def enqueue_once(
     process never imports worker code.
 
     Returns only after Redis has the job: acknowledged means durable. Raises
-    redis.exceptions.RedisError when Redis cannot take it.
+    redis.exceptions.RedisError when Redis cannot take it. rq's bookkeeping
+    (the queue's name in `rq:queues`) goes on `pipeline` when one is given, for
+    the caller to execute with its own writes: one round trip fewer per request.
     """
     jid = job_id(kind, key)
+    # The job itself is saved and pushed by rq's atomic unique-enqueue script,
+    # which runs at once whatever pipeline is passed; only the rest is deferred.
+    pipe = pipeline if pipeline is not None else connection.pipeline(transaction=False)
     try:
         queue(connection, queue_name).enqueue(
             func,
@@ -102,10 +109,14 @@ def enqueue_once(
             failure_ttl=KEEP_FOREVER,
             on_failure=Callback(JOB_FAILED),
             meta=meta or {},
+            pipeline=pipe,
         )
+        created = True
     except DuplicateJobError:
-        return Enqueued(jid, created=False)
-    return Enqueued(jid, created=True)
+        created = False
+    if pipeline is None:
+        pipe.execute()
+    return Enqueued(jid, created=created)
 
 
 def fetch_job(connection: Redis, jid: str) -> Job | None:

@@ -42,7 +42,8 @@ from rules.model import (
 from rules.semver import Version
 from rules.text import Text, words
 
-DATA = Path("/work/shared/data/duplicates/hadoop.jsonl")
+# shared/ sits beside the repository (in development and in CI).
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "duplicates" / "hadoop.jsonl"
 PLATFORMS = ["ios", "android", "web", "desktop", "api"]
 SEVERITIES = ["low", "medium", "high", "critical"]
 PRIORITIES = ["low", "normal", "high", "urgent"]

@@ -20,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,7 +42,9 @@ def load(path: Path) -> list[dict[str, str]]:
         return [json.loads(line) for line in lines if line.strip()]
 
 
-def synthesize(rows: list[dict[str, str]], n: int, rng: random.Random, now: datetime):  # type: ignore[no-untyped-def]
+def synthesize(
+    rows: list[dict[str, str]], n: int, rng: random.Random, now: datetime
+) -> Iterator[IndexedDoc]:
     """n reports: real title/body lengths, words drawn from the pooled real words."""
     title_words = [w for r in rows for w in WORD.findall(r["title"])]
     body_words = [w for r in rows for w in WORD.findall(r["body"])]

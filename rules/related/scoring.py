@@ -240,7 +240,7 @@ class GroupDecision:
 # A report joins the group of its best candidate when the candidate's similarity reaches
 # this (or the crash signatures are equal). A starting point, set per deployment through
 # RelatedIndex(join_threshold=...); docs/related.md shows how it behaves on real data.
-JOIN_THRESHOLD = 0.35
+JOIN_THRESHOLD = 0.5
 
 
 def new_group_id(doc_id: str) -> str:

@@ -4,20 +4,47 @@ from __future__ import annotations
 
 import logging
 
+from redis.exceptions import RedisError
 from rq import Worker
 
 from integrations import logs
 from integrations.settings import Settings
+from workers.maintenance import run_once
 from workers.queues import QUEUES, connect, queue
 
 log = logging.getLogger(__name__)
+
+# What a dead worker leaves behind (its scheduler lock, 61 s TTL; its job in the
+# started registry until the heartbeat lapses, 90 s) is taken over only by another
+# worker's maintenance. rq runs it every 10 minutes, and an idle worker only between
+# blocking dequeues of worker_ttl - 15 s (405 s by default): retries and rate-limited
+# jobs could wait ~10 minutes for a scheduler. A minute each bounds that to ~2-3 minutes.
+MAINTENANCE_SECONDS = 60
+WORKER_TTL = 75
+
+
+class HubWorker(Worker):
+    """rq's worker, whose maintenance also queues again jobs rq lost (workers/maintenance.py)."""
+
+    def run_maintenance_tasks(self) -> None:
+        """rq's maintenance, then the hub's lost-job sweep (one worker at a time)."""
+        super().run_maintenance_tasks()
+        try:
+            run_once(self.connection, every=self.maintenance_interval)
+        except RedisError as exc:
+            logs.event(log, "maintenance.failed", logging.WARNING, error=type(exc).__name__)
 
 
 def run(settings: Settings, *, burst: bool = False, queues: tuple[str, ...] = QUEUES) -> bool:
     """Work the queues until stopped (or, with burst, until they are empty)."""
     assert settings.redis_url, "worker settings always have REDIS_URL"
     connection = connect(settings.redis_url, timeout=30)
-    worker = Worker([queue(connection, name) for name in queues], connection=connection)
+    worker = HubWorker(
+        [queue(connection, name) for name in queues],
+        connection=connection,
+        worker_ttl=WORKER_TTL,
+        maintenance_interval=MAINTENANCE_SECONDS,
+    )
     logs.event(log, "worker.start", queues=list(queues), burst=burst, worker=worker.name)
     # The scheduler runs inside the worker: rq retries with intervals and
     # rescheduled (rate limited) jobs need it.

@@ -10,9 +10,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+# Whitespace spelled out, because `\s` differs between regex engines (ECMA-262, which
+# JSON Schema names, has U+FEFF but not U+0085; pydantic's Rust regex the other way round).
+_SPACE = r"\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 # A JSON Schema `pattern` matches anywhere: this one means "not only whitespace".
-_NOT_BLANK = r"\S"
-_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+_NOT_BLANK = f"[^{_SPACE}]"
+_EMAIL = f"^[^@{_SPACE}]+@[^@{_SPACE}]+\\.[^@{_SPACE}]+$"
 
 Short = Annotated[str, Field(max_length=200)]
 Tag = Annotated[str, Field(min_length=1, max_length=80, pattern=_NOT_BLANK)]

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import requests
 from requests import Response
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from urllib3.exceptions import NewConnectionError
 from zenpy import Zenpy
 
 from integrations.errors import Retryable
@@ -85,6 +86,10 @@ class GuardedSession(requests.Session):
         try:
             response = super().request(method, url, *args, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
+            if _creates(method) and not _never_sent(exc):
+                # The create may have reached Zendesk: a resend could make a second
+                # ticket. The job's retry looks it up by external_id first.
+                raise Retryable(f"{type(exc).__name__} creating at {_where(url)}") from None
             raise _Transient(f"{type(exc).__name__} talking to {_where(url)}") from None
         if self.limiter is not None:
             wait = self.limiter.observe(response.status_code, response.headers)
@@ -93,8 +98,26 @@ class GuardedSession(requests.Session):
         if response.status_code == 429:
             raise Retryable("Zendesk rate limited the request (429)", retry_after=wait)
         if response.status_code >= 500:
+            if _creates(method):
+                # A 5xx does not prove nothing was created (a proxy's 502/504 after
+                # Zendesk took it): not resent here, for the same reason as above.
+                raise Retryable(f"{_where(url)} answered {response.status_code} to a create")
             raise _Transient(f"{_where(url)} answered {response.status_code}")
         return response
+
+
+def _creates(method: str | bytes) -> bool:
+    # POST is the method that is not safe to repeat (tickets, uploads, users).
+    text = method.decode() if isinstance(method, bytes) else method
+    return text.upper() == "POST"
+
+
+def _never_sent(exc: Exception) -> bool:
+    """True when the request surely never reached Zendesk: no connection was made."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
 
 
 class _Transient(Exception):

@@ -4,7 +4,7 @@ queued again by the workers' maintenance (workers/maintenance.py)."""
 from __future__ import annotations
 
 from redis import Redis
-from rq.job import Job
+from rq.job import Job, JobStatus
 
 from workers.maintenance import lost_jobs, requeue_lost
 from workers.queues import NOTIFY, TICKETS, enqueue_once, queue
@@ -36,12 +36,12 @@ def test_a_popped_job_that_never_started_is_queued_again_once_it_has_stayed_lost
 def test_started_scheduled_and_finished_jobs_are_not_lost(redis: Redis) -> None:
     started = _enqueue(redis, "started")
     redis.lrem(queue(redis, TICKETS).key, 1, started)
-    Job.fetch(started, connection=redis).set_status("started")
+    Job.fetch(started, connection=redis).set_status(JobStatus.STARTED)
     scheduled = enqueue_once(
         redis, NOTIFY, "integrations.slack.jobs.ops_alert", "x", kind="n", key="k"
     ).job_id
     redis.lrem(queue(redis, NOTIFY).key, 1, scheduled)
-    Job.fetch(scheduled, connection=redis).set_status("scheduled")
+    Job.fetch(scheduled, connection=redis).set_status(JobStatus.SCHEDULED)
 
     assert lost_jobs(redis) == {}
     assert requeue_lost(redis, min_age=0, clock=1.0) == []
@@ -52,6 +52,6 @@ def test_a_job_picked_up_between_sightings_is_left_alone(redis: Redis) -> None:
     jid = _enqueue(redis, "slow-pop")
     redis.lrem(queue(redis, TICKETS).key, 1, jid)
     assert requeue_lost(redis, min_age=1, clock=10.0) == []
-    Job.fetch(jid, connection=redis).set_status("started")  # the worker got there after all
+    Job.fetch(jid, connection=redis).set_status(JobStatus.STARTED)  # the worker got there after all
     assert requeue_lost(redis, min_age=1, clock=20.0) == []
     assert queue(redis, TICKETS).get_job_ids() == []

@@ -1,0 +1,100 @@
+"""A ticket create that may have reached Zendesk is never sent again blindly.
+
+The quick in-call retries (tenacity, integrations/zendesk/client.py) are for
+requests that are safe to repeat. A POST that timed out, or got a 5xx, may have
+created the ticket: resending it makes a second one. It goes back to the job
+instead, whose retry looks the ticket up by external_id first.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from redis import Redis
+
+from integrations.errors import Retryable
+from integrations.sandbox import ZendeskSandbox
+from integrations.zendesk.client import GuardedSession, zenpy_client
+from integrations.zendesk.gateway import TicketDraft, ZendeskGateway
+from workers.ratelimit import RateLimiter
+
+# As tests/conftest.py env: the sandbox fixture accepts these.
+EMAIL = "agent@example.com"
+TOKEN = "zendesk-test-token-0000"
+
+
+def gateway(sandbox: ZendeskSandbox, redis: Redis, timeout: float) -> ZendeskGateway:
+    session = GuardedSession(RateLimiter(redis, "zendesk"), backoff=0.05)
+    client = zenpy_client(sandbox.url, EMAIL, token=TOKEN, session=session, timeout=timeout)
+    return ZendeskGateway(client, redis, sandbox.url)
+
+
+def settle(sandbox: ZendeskSandbox, quiet: float) -> None:
+    """Wait until the sandbox has answered nothing new for `quiet` seconds (at most 10 s).
+
+    Requests whose client gave up are still being served: a resend would show up here.
+    """
+    deadline = time.monotonic() + 10
+    last, since = sandbox.stats()["requests"], time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = sandbox.stats()["requests"]
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+    raise AssertionError("the sandbox kept receiving requests")
+
+
+DRAFT = TicketDraft(
+    external_id="feedback-hub-slowcreate",
+    subject="Export fails",
+    body="The export button does nothing.",
+    requester={"name": "Ada", "email": "ada@example.com"},
+)
+
+
+def test_a_create_that_timed_out_is_looked_up_not_resent(
+    redis: Redis, zendesk_sandbox: ZendeskSandbox
+) -> None:
+    sandbox = zendesk_sandbox
+    # Zendesk takes longer than the client waits: the ticket is created anyway.
+    sandbox.set_faults(delay=0.6)
+    with pytest.raises(Retryable):
+        gateway(sandbox, redis, timeout=0.2).create_ticket(DRAFT)
+    sandbox.set_faults(delay=0.0)
+    settle(sandbox, quiet=1.5)
+    assert sandbox.stats()["by_route"]["POST /api/v2/tickets.json"] == {"201": 1}
+
+    # The job's retry finds the ticket the timed-out request created.
+    ticket, created = gateway(sandbox, redis, timeout=5).create_ticket(DRAFT)
+
+    found = sandbox.find_tickets(external_id=DRAFT.external_id)
+    assert [t["id"] for t in found] == [ticket.id]
+    assert created is False
+
+
+def test_a_create_answered_5xx_goes_back_to_the_job(
+    redis: Redis, zendesk_sandbox: ZendeskSandbox
+) -> None:
+    sandbox = zendesk_sandbox
+    sandbox.set_faults(error_rate=1.0, error_status=502)
+    with pytest.raises(Retryable):
+        gateway(sandbox, redis, timeout=5).create_ticket(DRAFT)
+    assert sandbox.stats()["by_route"]["POST /api/v2/tickets.json"] == {"502": 1}
+
+    sandbox.set_faults(error_rate=0.0)
+    ticket, created = gateway(sandbox, redis, timeout=5).create_ticket(DRAFT)
+    assert created is True
+    assert [t["id"] for t in sandbox.find_tickets(external_id=DRAFT.external_id)] == [ticket.id]
+
+
+def test_reads_are_still_retried_within_the_call(
+    redis: Redis, zendesk_sandbox: ZendeskSandbox
+) -> None:
+    sandbox = zendesk_sandbox
+    sandbox.set_faults(error_rate=1.0, error_status=500)
+    with pytest.raises(Retryable):
+        gateway(sandbox, redis, timeout=5).find_by_external_id("feedback-hub-x")
+    assert sandbox.stats()["by_route"]["GET /api/v2/tickets.json"] == {"500": 3}

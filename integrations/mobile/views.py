@@ -17,6 +17,7 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from integrations import logs
@@ -170,13 +171,17 @@ def file_bug_report() -> tuple[Response, int, dict[str, str]]:
             attachments=refs,
             log_excerpt_chars=lim.log_excerpt_chars,
         )
-        enqueued = the_hub.file_report(report)
-        record = Record(report_id=report_id, fingerprint=print_)
-        idempotency.remember(app_id, key if enqueued.created else None, record)
     except BaseException:
-        # Nothing half-accepted: without a job, the stored files go (or expire by TTL).
         discard(store, refs)
         raise
+    try:
+        enqueued = the_hub.file_report(report)
+    except RedisError:
+        # The job may exist even so (a timeout after Redis took it), and it needs these
+        # files: they stay until their TTL. The app gets 503 and retries the same report.
+        logs.event(log, "mobile.report.not_queued", logging.WARNING, app=app_id, files=len(refs))
+        raise
+    idempotency.remember(app_id, key if enqueued.created else None, Record(report_id, print_))
     if not enqueued.created:
         # The same key raced another request, which queued its report first.
         discard(store, refs)

@@ -31,13 +31,17 @@ VARIABLES: dict[str, str] = {
     "ZENDESK_API_TOKEN": "a Zendesk API token (Admin Center > Apps and integrations > Zendesk API)",
     "ZENDESK_OAUTH_TOKEN": "a Zendesk OAuth access token, instead of ZENDESK_API_TOKEN",
     "ZENDESK_WEBHOOK_SECRET": "the signing secret of the Zendesk webhook that targets the hub",
-    "ZENDESK_WEBHOOK_WINDOW_SECONDS": "how far a Zendesk webhook's signed timestamp may be from now, "
-    "in seconds (default 300)",
+    "ZENDESK_WEBHOOK_WINDOW_SECONDS": (
+        "how far a Zendesk webhook's signed timestamp may be from now, in seconds (default 300)"
+    ),
     "SLACK_SIGNING_SECRET": "the Slack app's signing secret (Basic Information > App Credentials)",
     "SLACK_BOT_TOKEN": "the Slack bot token, xoxb-... (OAuth & Permissions)",
     "SLACK_API_URL": f"the Slack Web API base URL, default {DEFAULT_SLACK_API_URL}",
     "SLACK_OPS_CHANNEL": "the Slack channel id or name for operator alerts",
     "MOBILE_API_KEYS": "comma-separated app_id:key pairs the mobile app authenticates with",
+    "MOBILE_RATE_LIMIT": (
+        "bug reports per minute per mobile app key, a whole number >= 1 (default 60)"
+    ),
     "REDIS_URL": "redis://[:password@]host:port/db (or rediss://, unix://)",
     "RULES_PATH": f"the rules file, default {DEFAULT_RULES_PATH}",
     "PORT": "the web port, 1-65535",
@@ -67,6 +71,7 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     slack_ops_channel: str | None = None
     mobile_api_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
+    mobile_rate_limit: int = 60
     rules_path: str = DEFAULT_RULES_PATH
     port: int = 5000
     zendesk_webhook_window: int = 300
@@ -98,6 +103,7 @@ class Settings:
             slack_api_url=_slack_api_url(env.get("SLACK_API_URL")),
             slack_ops_channel=env.get("SLACK_OPS_CHANNEL"),
             mobile_api_keys=_mobile_api_keys(env.get("MOBILE_API_KEYS")),
+            mobile_rate_limit=_positive_int("MOBILE_RATE_LIMIT", env.get("MOBILE_RATE_LIMIT"), 60),
             rules_path=env.get("RULES_PATH", DEFAULT_RULES_PATH),
             port=_port(env.get("PORT")),
             zendesk_webhook_window=_seconds(
@@ -209,6 +215,14 @@ def _mobile_api_keys(value: str | None) -> dict[str, str]:
             raise ConfigError("MOBILE_API_KEYS", f"names app {app_id.strip()!r} twice")
         keys[app_id.strip()] = key.strip()
     return keys
+
+
+def _positive_int(name: str, value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(name, f"is malformed: expected {VARIABLES[name]}")
+    return int(value)
 
 
 def _port(value: str | None) -> int:

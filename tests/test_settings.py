@@ -73,6 +73,8 @@ def test_defaults_and_parsing() -> None:
         ("MOBILE_API_KEYS", "ios-no-colon", "item 1"),
         ("MOBILE_API_KEYS", "ios:a,ios:b", "twice"),
         ("PORT", "eighty", "1-65535"),
+        ("MOBILE_RATE_LIMIT", "0", "whole number >= 1"),
+        ("MOBILE_RATE_LIMIT", "lots", "whole number >= 1"),
         ("PORT", "70000", "1-65535"),
         ("ZENDESK_URL", "acme.zendesk.com", "https://<subdomain>.zendesk.com"),
         ("ZENDESK_EMAIL", "nobody", "email"),

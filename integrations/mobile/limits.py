@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis import Redis
 
-from integrations.settings import ConfigError
-
 MiB = 1024 * 1024
 
-# The variable that sets the rate limit (reports per minute per app key).
-RATE_LIMIT_VARIABLE = "MOBILE_RATE_LIMIT"
+# Reports per minute per app key unless MOBILE_RATE_LIMIT says otherwise (Settings).
 DEFAULT_RATE_PER_MINUTE = 60
 
 
@@ -36,20 +33,6 @@ class Limits:
     rate_per_minute: int = DEFAULT_RATE_PER_MINUTE
     # The ticket shows the last part of long logs; the whole log is attached.
     log_excerpt_chars: int = 4000
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Limits:
-        """The default limits, with the rate from MOBILE_RATE_LIMIT when set."""
-        value = environ.get(RATE_LIMIT_VARIABLE, "").strip()
-        if not value:
-            return cls()
-        if not value.isdigit() or int(value) < 1:
-            raise ConfigError(
-                RATE_LIMIT_VARIABLE,
-                f"is malformed: expected reports per minute per app key, a whole number "
-                f"of at least 1 (default {DEFAULT_RATE_PER_MINUTE})",
-            )
-        return cls(rate_per_minute=int(value))
 
 
 def size_text(n: int) -> str:

@@ -8,7 +8,6 @@ GET  /api/v1/openapi.yaml        the API's OpenAPI document
 from __future__ import annotations
 
 import logging
-import os
 import re
 import uuid
 from dataclasses import dataclass
@@ -44,8 +43,9 @@ _LIMITS = "mobile_limits"
 
 @blueprint.record_once
 def _configure(state: BlueprintSetupState) -> None:
-    # Read once at start, like Settings; a test may put its own Limits here first.
-    state.app.extensions.setdefault(_LIMITS, Limits.from_env(os.environ))
+    # From the app's Settings (validated at start); a test may put its own Limits here first.
+    settings = state.app.extensions["feedback_hub"].settings
+    state.app.extensions.setdefault(_LIMITS, Limits(rate_per_minute=settings.mobile_rate_limit))
 
 
 def limits() -> Limits:

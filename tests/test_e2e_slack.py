@@ -135,7 +135,7 @@ def test_feedback_command_becomes_a_ticket_and_the_reporter_hears_its_number(
 
     post = eventually(lambda: slack_sandbox.responses, "the follow-up reached the reporter", hub)
     assert [p["name"] for p in post] == ["e2e-command"]
-    ticket_url = f"{sandbox_env['ZENDESK_URL']}/agent/tickets/{ticket['id']}"
+    ticket_url = f"{sandbox_env['ZENDESK_URL']}/hc/requests/{ticket['id']}"
     assert post[0]["body"]["text"] == f"Ticket #{ticket['id']} filed: {ticket_url}"
 
     # Slack delivering the same command again: the same receipt, still one ticket.
@@ -194,5 +194,5 @@ def test_send_to_support_shortcut_files_the_message(
     )
     assert [p["body"]["text"] for p in posts] == [
         messages.shortcut_receipt()["text"],
-        f"Ticket #{ticket['id']} filed: {settings.zendesk_url}/agent/tickets/{ticket['id']}",
+        f"Ticket #{ticket['id']} filed: {settings.zendesk_url}/hc/requests/{ticket['id']}",
     ]

@@ -89,7 +89,7 @@ def test_a_slack_report_becomes_a_ticket_from_the_slack_user(
 
     status = StatusStore(redis).get(report.key_digest)
     assert status is not None and status.state == "filed" and status.ticket_id == ticket["id"]
-    assert status.ticket_url == f"{zendesk_sandbox.url}/agent/tickets/{ticket['id']}"
+    assert status.ticket_url == f"{zendesk_sandbox.url}/hc/requests/{ticket['id']}"
 
 
 def test_the_same_report_filed_again_is_one_ticket(

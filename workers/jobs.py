@@ -75,7 +75,9 @@ def _file_report(data: dict[str, Any]) -> dict[str, Any]:
     )
     ticket, created = gateway.create_ticket(draft)
     remember_decision(redis, ticket.id, decision)
-    StatusStore(redis).set(report.key_digest, "filed", ticket_id=ticket.id, ticket_url=ticket.url)
+    StatusStore(redis).set(
+        report.key_digest, "filed", ticket_id=ticket.id, ticket_url=ticket.request_url
+    )
     for ref in report.attachments:
         store.delete(ref.key)
     logs.event(

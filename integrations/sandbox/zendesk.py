@@ -1193,8 +1193,10 @@ class ZendeskSandbox(Sandbox):
         def page() -> str:
             return render(None)
 
-        # Where the hub's links point (Zendesk's agent interface): the one ticket.
+        # Where the hub's links point (the agent interface, the Help Center
+        # request a reporter opens): the one ticket.
         @app.get("/agent/tickets/<int:ticket_id>")
+        @app.get("/hc/requests/<int:ticket_id>")
         def agent_ticket(ticket_id: int) -> str:
             ticket_or_404(ticket_id)
             return render(ticket_id)

@@ -73,6 +73,11 @@ def test_removed_and_solved_reports_leave_the_index(redis: Redis) -> None:
     for key in redis.scan_iter("t:related:post:*"):
         assert not {b"1", b"2"} & set(redis.zrange(key, 0, -1))
     assert redis.hget("t:related:stats", "n") == b"2"
+    # Document frequencies are exact, and terms nobody uses any more are gone from them.
+    dfs = {k: int(v) for k, v in redis.hgetall("t:related:df").items()}
+    for key in redis.scan_iter("t:related:post:*"):
+        assert dfs.pop(key.rsplit(b":", 1)[1]) == redis.zcard(key)
+    assert dfs == {}
 
 
 def test_reindexing_a_report_replaces_its_terms(redis: Redis) -> None:

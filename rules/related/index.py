@@ -7,13 +7,14 @@ Redis layout under `prefix` (default `hub:related`):
     {p}:post:{h}     zset    posting list of term hash h: doc id -> packed posting
                              (impact, field tfs, field lengths; see scoring.Posting)
     {p}:stats        hash    n, title_len, body_len (sums, for average field lengths)
+    {p}:df           hash    term hash h -> document frequency (= ZCARD of {p}:post:{h})
     {p}:time         zset    doc id -> created_at (window expiry, recency)
     {p}:sig:{h}      zset    doc id -> created_at, per crash signature hash
     {p}:group:{g}    zset    doc id -> joined at: the reports of group g (count = ZCARD)
 
-A query costs three round trips whatever the index size: the query terms' document
-frequencies, then their posting lists (best impact first, bounded), then the
-candidates' fields.
+A query costs four round trips whatever the index size: the query terms' document
+frequencies, their posting lists (best impact first, bounded), the candidates'
+creation times (for the recency prior), and the fields of the k best.
 """
 
 from __future__ import annotations
@@ -100,6 +101,14 @@ def _text(value: Any) -> str:
 _MATCH_FIELDS = ["created_at", "platform", "app_version", "sig", "title", "group"]
 
 
+_DROP_ZERO_DFS = """
+for _, field in ipairs(ARGV) do
+  local n = tonumber(redis.call('HGET', KEYS[1], field))
+  if n ~= nil and n <= 0 then redis.call('HDEL', KEYS[1], field) end
+end
+"""
+
+
 def _score_pairs(reply: list[Any]) -> list[tuple[bytes, float]]:
     """A raw ZRANGE WITHSCORES reply as (member, score) pairs, on RESP3 or RESP2."""
     if reply and not isinstance(reply[0], list | tuple):
@@ -165,6 +174,10 @@ class RelatedIndex:
         return f"{self.prefix}:stats"
 
     @property
+    def _df(self) -> str:
+        return f"{self.prefix}:df"
+
+    @property
     def _time(self) -> str:
         return f"{self.prefix}:time"
 
@@ -197,7 +210,7 @@ class RelatedIndex:
         def write(pipe: Pipeline) -> None:
             old = self._read_old(list(indexed))
             pipe.multi()
-            self._unindex(pipe, old)
+            emptied[:] = self._unindex(pipe, old)
             postings: dict[str, dict[str, int]] = {}
             totals = [0, 0]
             for doc_id, terms in indexed.items():
@@ -228,11 +241,14 @@ class RelatedIndex:
             # One ZADD per term for the whole batch, not one per term and document.
             for term, members in postings.items():
                 pipe.zadd(self._post(term), members)
+                pipe.hincrby(self._df, term_key(term), len(members))
             pipe.hincrby(self._stats, "n", len(indexed))
             pipe.hincrby(self._stats, "title_len", totals[0])
             pipe.hincrby(self._stats, "body_len", totals[1])
 
+        emptied: list[str] = []
         self.redis.transaction(write, *(self._doc(d) for d in indexed))
+        self._drop_zero_dfs(emptied)
         for doc_id in indexed:
             logs.event(log, "related.indexed", doc=doc_id)
 
@@ -245,19 +261,27 @@ class RelatedIndex:
         ids = list(dict.fromkeys(doc_ids))
 
         removed: list[str] = []
+        emptied: list[str] = []
 
         def drop(pipe: Pipeline) -> None:
             old = self._read_old(ids)
             pipe.multi()
-            self._unindex(pipe, old)
+            emptied[:] = self._unindex(pipe, old)
             for doc_id in old:
                 pipe.delete(self._doc(doc_id))
             removed[:] = list(old)
 
         self.redis.transaction(drop, *(self._doc(d) for d in ids))
+        self._drop_zero_dfs(emptied)
         for doc_id in removed:
             logs.event(log, "related.removed", doc=doc_id)
         return len(removed)
+
+    def _drop_zero_dfs(self, term_keys: list[str]) -> None:
+        """Delete df entries of terms no indexed report has any more (vocabulary churns)."""
+        if term_keys:
+            # Atomic in Lua, so a term indexed again meanwhile keeps its count.
+            self.redis.eval(_DROP_ZERO_DFS, 1, self._df, *term_keys)
 
     def _read_old(self, doc_ids: list[str]) -> dict[str, list[str]]:
         """The stored terms, signature, group and lengths of those of `doc_ids` indexed now."""
@@ -270,10 +294,10 @@ class RelatedIndex:
             if row[0] is not None
         }
 
-    def _unindex(self, pipe: Pipeline, old: dict[str, list[str]]) -> None:
+    def _unindex(self, pipe: Pipeline, old: dict[str, list[str]]) -> list[str]:
         """Queue the removal of documents' postings, stats, time and signature entries."""
         if not old:
-            return
+            return []
         postings: dict[str, list[str]] = {}
         for doc_id, (terms, sig, _group, _tl, _bl) in old.items():
             for term in _unpack_terms(terms).vocabulary:
@@ -282,10 +306,12 @@ class RelatedIndex:
                 pipe.zrem(self._sig(sig), doc_id)
         for term, members in postings.items():
             pipe.zrem(self._post(term), *members)
+            pipe.hincrby(self._df, term_key(term), -len(members))
         pipe.zrem(self._time, *old)
         pipe.hincrby(self._stats, "n", -len(old))
         pipe.hincrby(self._stats, "title_len", -sum(int(o[3] or 0) for o in old.values()))
         pipe.hincrby(self._stats, "body_len", -sum(int(o[4] or 0) for o in old.values()))
+        return [term_key(t) for t in postings]
 
     def _cutoff(self) -> float:
         assert self.window_days is not None
@@ -321,11 +347,12 @@ class RelatedIndex:
         vocabulary = list(weights)
 
         # Round trip 1: document frequencies and collection statistics.
+        # One HMGET on a df hash, not a ZCARD per term: per-command overhead dominates here.
         pipe = self.redis.pipeline(transaction=False)
-        for term in vocabulary:
-            pipe.zcard(self._post(term))
+        pipe.hmget(self._df, [term_key(t) for t in vocabulary])
         pipe.hmget(self._stats, ["n", "title_len", "body_len"])
-        *dfs, stats = pipe.execute()
+        df_values, stats = pipe.execute()
+        dfs = [int(v) if v else 0 for v in df_values]
         n_docs = max(int(stats[0] or 0), 1)
         avg = Averages(int(stats[1] or 0) / n_docs, int(stats[2] or 0) / n_docs)
         idfs = {t: idf(n_docs, df) for t, df in zip(vocabulary, dfs, strict=True) if df}
@@ -366,20 +393,25 @@ class RelatedIndex:
         scores = {_text(member): score for member, score in best_raw}
         candidates = list(dict.fromkeys([*scores, *same_sig]))
 
-        # Round trip 3: the candidates' fields.
-        pipe = self.redis.pipeline(transaction=False)
-        for doc_id in candidates:
-            pipe.hmget(self._doc(doc_id), _MATCH_FIELDS)
-        rows = pipe.execute()
+        # Round trip 3: the candidates' creation times, in one command, for the prior.
+        created = self.redis.zmscore(self._time, candidates) if candidates else []
         now = _ts(doc.created_at)
-        ranked_rows = []
-        for doc_id, row in zip(candidates, rows, strict=True):
-            if row[0] is not None:  # else removed between the reads
-                score = scores.get(doc_id, 0.0) * recency(method, now - float(row[0]))
-                ranked_rows.append((doc_id in same_sig, score, doc_id, row))
+        ranked_ids = []
+        for doc_id, when in zip(candidates, created, strict=True):
+            if when is not None:  # else removed between the reads
+                score = scores.get(doc_id, 0.0) * recency(method, now - float(when))
+                ranked_ids.append((doc_id in same_sig, score, doc_id))
         # The same crash is stronger evidence than any wording: those come first.
-        ranked_rows.sort(key=lambda r: (not r[0], -r[1], r[2]))
-        best = ranked_rows[:k]
+        ranked_ids.sort(key=lambda r: (not r[0], -r[1], r[2]))
+        # Round trip 4: the fields of the k best only.
+        pipe = self.redis.pipeline(transaction=False)
+        for _, _, doc_id in ranked_ids[:k]:
+            pipe.hmget(self._doc(doc_id), _MATCH_FIELDS)
+        best = [
+            (sig, score, doc_id, row)
+            for (sig, score, doc_id), row in zip(ranked_ids[:k], pipe.execute(), strict=True)
+            if row[0] is not None
+        ]
         shared = self._shared_terms({r[2] for r in best}, chosen, lists, weights, idfs, avg)
         matches = []
         for sig_equal, score, doc_id, row in best:

@@ -16,6 +16,7 @@ The full run (2,000 reports at 200 then 700 a minute) takes about 14 minutes.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -135,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limits", default="200,700", help="requests per minute, comma separated")
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args(argv)
+    # Stopped with SIGTERM, still stop the processes it started (the `with` blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results: list[Any] = []
     for limit in (int(x) for x in args.limits.split(",")):
         with tempfile.TemporaryDirectory(prefix="drain-bench-") as tmp:

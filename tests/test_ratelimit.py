@@ -101,3 +101,30 @@ def test_long_waits_reschedule_instead_of_sleeping(redis: Redis) -> None:
     limiter.observe(429, {"Retry-After": "5"})
     with pytest.raises(Retryable):
         limiter.acquire(sleep_up_to=1.0, sleep=lambda s: pytest.fail("slept on a 429"))
+
+
+def test_low_remaining_without_a_reset_time_refills_as_a_sliding_window(redis: Redis) -> None:
+    # The budget of a sliding window comes back request by request: a low count is a
+    # short wait, not a minute's freeze of every worker (bench/drain_bench.py).
+    clock = Clock()
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    limiter = RateLimiter(redis, "zendesk", reserve=2, clock=clock)
+    limiter.observe(201, {"X-Rate-Limit": "200", "X-Rate-Limit-Remaining": "2"})
+    limiter.acquire(sleep_up_to=1.0, sleep=sleep)
+    assert slept == [pytest.approx(0.3)]  # one request's share of 200 a minute
+
+
+def test_low_remaining_with_a_reset_time_waits_for_the_reset(redis: Redis) -> None:
+    clock = Clock()
+    limiter = RateLimiter(redis, "zendesk", reserve=2, clock=clock)
+    limiter.observe(
+        201, {"X-Rate-Limit": "200", "X-Rate-Limit-Remaining": "1", "ratelimit-reset": "40"}
+    )
+    with pytest.raises(Retryable) as err:
+        limiter.acquire(sleep_up_to=1.0, sleep=lambda s: pytest.fail("slept out a spent budget"))
+    assert err.value.retry_after == pytest.approx(40)

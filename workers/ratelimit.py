@@ -33,7 +33,9 @@ BURST_SECONDS = 2.0
 # wait: "blocked:S" (a 429), "spent:S" (the reported budget), "pace:S".
 # Three checks, in order: a 429's Retry-After; the remaining budget the API
 # last reported (decremented per request sent, so concurrent workers do not all
-# spend the same last request); a token bucket at `pace` x the advertised limit.
+# spend the same last request; without a reset time it refills at the limit's
+# rate, so a low count is a short pacing wait, not a minute's freeze of every
+# worker); a token bucket at `pace` x the advertised limit.
 _TAKE = """
 local now = tonumber(ARGV[1])
 local blocked = tonumber(redis.call('HGET', KEYS[1], 'blocked_until') or '0')
@@ -42,10 +44,21 @@ if blocked > now then
 end
 local remaining = tonumber(redis.call('HGET', KEYS[1], 'remaining') or '-1')
 local reset_at = tonumber(redis.call('HGET', KEYS[1], 'reset_at') or '0')
-if remaining >= 0 and reset_at > now and remaining <= tonumber(ARGV[2]) then
-  return 'spent:' .. tostring(reset_at - now)
-end
 local limit = tonumber(redis.call('HGET', KEYS[1], 'limit') or '0')
+local reserve = tonumber(ARGV[2])
+if remaining >= 0 and reset_at > now and remaining <= reserve then
+  if redis.call('HGET', KEYS[1], 'reset_known') == '1' or limit <= 0 then
+    return 'spent:' .. tostring(reset_at - now)
+  end
+  -- No reset time given: a sliding window, whose budget comes back as old
+  -- requests age out (about limit/60 a second), not all at once a minute later.
+  local observed = tonumber(redis.call('HGET', KEYS[1], 'observed_at') or tostring(now))
+  local refill = math.max(0, now - observed) * limit / 60.0
+  if remaining + refill <= reserve then
+    local wait = (reserve + 1 - remaining - refill) * 60.0 / limit
+    return 'pace:' .. tostring(math.min(wait, reset_at - now))
+  end
+end
 if limit > 0 then
   local rate = limit * tonumber(ARGV[3]) / 60.0
   local capacity = math.max(1.0, rate * tonumber(ARGV[4]))
@@ -133,6 +146,8 @@ class RateLimiter:
             # (ratelimit-reset, seconds); elsewhere assume a whole window.
             reset = _number(headers.get("ratelimit-reset"))
             state["reset_at"] = now + (reset if reset is not None else self.window)
+            state["reset_known"] = 1 if reset is not None else 0
+            state["observed_at"] = now
         if state:
             pipe = self.redis.pipeline()
             pipe.hset(self.key, mapping=state)

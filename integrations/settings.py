@@ -42,6 +42,10 @@ VARIABLES: dict[str, str] = {
     "MOBILE_RATE_LIMIT": (
         "bug reports per minute per mobile app key, a whole number >= 1 (default 60)"
     ),
+    "GROUP_PROBLEM_THRESHOLD": (
+        "related reports in a group before the hub opens a Zendesk problem ticket for them,"
+        " a whole number >= 1 (default 3)"
+    ),
     "REDIS_URL": "redis://[:password@]host:port/db (or rediss://, unix://)",
     "RULES_PATH": f"the rules file, default {DEFAULT_RULES_PATH}",
     "PORT": "the web port, 1-65535",
@@ -72,6 +76,7 @@ class Settings:
     slack_ops_channel: str | None = None
     mobile_api_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
     mobile_rate_limit: int = 60
+    group_problem_threshold: int = 3
     rules_path: str = DEFAULT_RULES_PATH
     port: int = 5000
     zendesk_webhook_window: int = 300
@@ -104,6 +109,9 @@ class Settings:
             slack_ops_channel=env.get("SLACK_OPS_CHANNEL"),
             mobile_api_keys=_mobile_api_keys(env.get("MOBILE_API_KEYS")),
             mobile_rate_limit=_positive_int("MOBILE_RATE_LIMIT", env.get("MOBILE_RATE_LIMIT"), 60),
+            group_problem_threshold=_positive_int(
+                "GROUP_PROBLEM_THRESHOLD", env.get("GROUP_PROBLEM_THRESHOLD"), 3
+            ),
             rules_path=env.get("RULES_PATH", DEFAULT_RULES_PATH),
             port=_port(env.get("PORT")),
             zendesk_webhook_window=_seconds(

@@ -799,7 +799,34 @@ class ZendeskSandbox(Sandbox):
 
     def _act(self, ticket_id: int, update: Json) -> list[Delivery]:
         ticket, audit = self.update_ticket(ticket_id, update, self.agent["id"])
-        return self.send_events(self._events_from_audit(ticket, audit))
+        payloads = self._events_from_audit(ticket, audit)
+        for incident, incident_audit in self.solve_incidents(ticket, audit):
+            payloads += self._events_from_audit(incident, incident_audit)
+        return self.send_events(payloads)
+
+    def solve_incidents(self, ticket: Json, audit: Json) -> list[tuple[Json, Json]]:
+        """After `audit` solved a problem ticket: solve its open incidents, as Zendesk does.
+
+        Zendesk solves every incident linked to a problem when the problem is
+        solved, adding the problem's public comment of that update to each.
+        """
+        solved = any(
+            e["type"] == "Change" and e["field_name"] == "status" and e["value"] == "solved"
+            for e in audit["events"]
+        )
+        if ticket["type"] != "problem" or not solved:
+            return []
+        comment = next((e for e in audit["events"] if e["type"] == "Comment" and e["public"]), None)
+        update: Json = {"status": "solved"}
+        if comment is not None:
+            update["comment"] = {"body": comment["body"], "public": True}
+        with self.lock:
+            incidents = [
+                t["id"]
+                for t in self.tickets.values()
+                if t["problem_id"] == ticket["id"] and t["status"] not in ("solved", "closed")
+            ]
+        return [self.update_ticket(tid, update, audit["author_id"]) for tid in incidents]
 
     def agent_reply(
         self, ticket_id: int, body: str, *, status: str | None = None
@@ -950,6 +977,7 @@ class ZendeskSandbox(Sandbox):
         @app.put("/api/v2/tickets/<int:ticket_id>.json")
         def update_ticket(ticket_id: int) -> Response:
             ticket, audit = self.update_ticket(ticket_id, body("ticket"), self._caller_id())
+            self.solve_incidents(ticket, audit)
             return jsonify(ticket=self.ticket_json(ticket), audit=self._audit_json(audit))
 
         @app.get("/api/v2/tickets/<int:ticket_id>/comments.json")

@@ -37,6 +37,7 @@ from integrations.slack.loop import remember_reporter, reporter
 from integrations.zendesk.events import CommentAdded, ZendeskEvent
 from integrations.zendesk.gateway import ZendeskGateway
 from rules.event import Comment, TicketEvent
+from workers.grouping import ticket_status_changed
 from workers.retry import run_guarded
 
 __all__ = ["handle_ticket_event", "mark_own_comment", "relay_reporter_reply", "remember_reporter"]
@@ -137,6 +138,13 @@ def _handle_ticket_event(data: dict[str, Any]) -> dict[str, Any]:
     steps.run("rules", lambda: _run_rules(settings, event, rules_event, gateway, eng))
     steps.run("engineering", lambda: _update_engineering(event, changes, rules_event, eng))
     steps.run("reporter", lambda: _tell_reporter(settings, redis, api, event, changes))
+    status = next((after for kind, _, after in changes if kind == "status_changed"), None)
+    if status:
+        # Solved or closed leaves the related-issue index; a solved problem tells its thread.
+        steps.run(
+            "related",
+            lambda: ticket_status_changed(redis, eng, event.ticket.id, status, once_key=event.key),
+        )
     done = steps.finish()
     if event.source == "trigger":
         _remember_seen(redis, event)

@@ -14,7 +14,6 @@ from rq import Retry, get_current_job
 from integrations import logs
 from integrations.report import Report
 from integrations.settings import Settings
-from integrations.slack.engineering import Card
 from integrations.slack.loop import remember_reporter
 from integrations.zendesk import messages
 from integrations.zendesk.gateway import Ticket, TicketDraft, UnknownName, ZendeskGateway
@@ -109,18 +108,20 @@ def _after_filing(redis: Redis, report: Report, ticket: Ticket, decision: Decisi
             kind="report-filed",
             key=report.external_id,
         )
-    for channel, reason in _engineering_channels(decision, ticket).items():
-        card = Card.for_report(report, ticket, priority=decision.priority, reason=reason)
-        enqueue_once(
-            redis,
-            NOTIFY,
-            "integrations.slack.engineering.notify_engineering",
-            card.to_json(),
-            [channel],
-            ticket.id,
-            kind="notify-engineering",
-            key=f"{ticket.id}:{channel}",
-        )
+    # Related-issue grouping, then the group's one engineering message (not one per
+    # report) and its problem ticket: workers/grouping.py.
+    enqueue_once(
+        redis,
+        NOTIFY,
+        "workers.grouping.group_report",
+        report.to_job(),
+        ticket.to_job(),
+        _engineering_channels(decision, ticket),
+        decision.priority,
+        decision.force_problem,
+        kind="group-report",
+        key=str(ticket.id),
+    )
 
 
 def _engineering_channels(decision: Decision, ticket: Ticket) -> dict[str, str]:

@@ -244,6 +244,35 @@ class EngineeringChannels:
         self.redis.expire(key, KEEP_SECONDS)
         return int(self.redis.scard(key))
 
+    def move_issue(self, old: int, new: int) -> int:
+        """Hand an issue's messages, card and reporters to another; returns messages moved."""
+        # A problem ticket taking over a group: its later edits must edit the same
+        # messages, never post a second top-level one.
+        if old == new:
+            return 0
+        moved = self.messages(old)
+        known = self.messages(new)
+        card = self.card(old)
+        pipe = self.redis.pipeline()
+        for channel, posted in moved.items():
+            if channel not in known:
+                pipe.hset(
+                    self._messages_key(new),
+                    channel,
+                    json.dumps({"channel": posted.channel, "ts": posted.ts}),
+                )
+        pipe.sunionstore(self._tickets_key(new), [self._tickets_key(new), self._tickets_key(old)])
+        if card is not None and self.card(new) is None:
+            card = replace(card, issue_id=new)
+            pipe.set(self._card_key(new), json.dumps(card.to_json()), ex=KEEP_SECONDS)
+        for key in (self._messages_key(new), self._tickets_key(new)):
+            pipe.expire(key, KEEP_SECONDS)
+        # The old ticket's own events no longer edit the group's message.
+        pipe.delete(self._messages_key(old), self._tickets_key(old), self._card_key(old))
+        pipe.execute()
+        logs.event(log, "eng.issue.moved", issue=old, to=new, messages=len(moved))
+        return len(moved)
+
     # -- Slack
     def notify(self, channel: str, card: Card) -> Posted:
         """The issue's message in `channel`: posted the first time, edited in place after."""

@@ -177,6 +177,34 @@ class ZendeskGateway:
             audit = self.client.tickets.update(current)
         return self._ticket(audit.ticket)
 
+    def create_problem(
+        self, external_id: str, subject: str, body: str, tags: tuple[str, ...] = ()
+    ) -> tuple[Ticket, bool]:
+        """Create a problem ticket once per external_id; returns (ticket, created)."""
+        draft = TicketDraft(
+            external_id=external_id,
+            subject=subject,
+            body=body,
+            # No requester: Zendesk makes the API user the requester, so no customer
+            # is copied on the problem; customers hear through their incidents.
+            requester={},
+            tags=tags,
+            type="problem",
+        )
+        return self.create_ticket(draft)
+
+    def link_incident(self, ticket_id: int, problem_id: int) -> tuple[Ticket, bool]:
+        """Make a ticket an incident of a problem; returns (ticket, changed)."""
+        with _zendesk_errors("link incident"):
+            current = self.client.tickets(id=ticket_id)
+            if current.type == "incident" and current.problem_id == problem_id:
+                return self._ticket(current), False
+            current.type = "incident"
+            current.problem_id = problem_id
+            audit = self.client.tickets.update(current)
+        logs.event(log, "zendesk.incident.linked", ticket=ticket_id, problem=problem_id)
+        return self._ticket(audit.ticket), True
+
     def add_comment(
         self, ticket_id: int, body: str, *, public: bool, author_id: int | None = None
     ) -> None:

@@ -1,0 +1,504 @@
+"""Related-issue grouping after a ticket is filed: one group, one engineering message, one problem.
+
+`group_report` (queued by workers.jobs after a ticket is filed) finds the
+report's group in the related-issue index (rules/related) and queues what
+follows, each its own job so that a failing one never redoes another:
+
+- `group_engineering` (Slack): the group's engineering message is posted once,
+  its reporter count edited in place, and a joining report said in its thread;
+- `open_problem` (Zendesk): at GROUP_PROBLEM_THRESHOLD reports (or when a rule
+  says `force_problem`) one problem ticket, every member linked as an incident;
+- `link_incident` (Zendesk): a report joining a group that has its problem;
+- `problem_engineering` (Slack): the group's message becomes the problem's.
+
+A solved or closed ticket leaves the index (`ticket_status_changed`, called by
+workers/events.py); a solved problem is said in its thread, and Zendesk solves
+its incidents, whose events tell their reporters through the reporter loop.
+
+Redis (besides the index's own keys):
+
+    hub:grouping:ticket:{id}     hash   group, joined, subject, url of a grouped ticket
+    hub:grouping:group:{g}       hash   subject, tags, issue (the engineering message's
+                                        issue before a problem), problem, problem_url
+    hub:grouping:problem:{id}    string the group of a problem ticket
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+from redis import Redis
+from rq import Retry, get_current_job
+
+from integrations import logs
+from integrations.errors import Permanent, Retryable
+from integrations.report import Report
+from integrations.settings import Settings
+from integrations.slack.api import SlackApi
+from integrations.slack.engineering import Card, EngineeringChannels
+from integrations.zendesk.gateway import Ticket, ZendeskGateway
+from rules.related import IndexedDoc, RelatedIndex
+from workers.queues import NOTIFY, enqueue_once
+from workers.retry import run_guarded
+
+log = logging.getLogger(__name__)
+
+# As long as the engineering messages are edited (integrations/slack/engineering.py).
+KEEP_SECONDS = 180 * 24 * 3600
+# Long enough for one group's Slack calls; a crashed job frees it by expiry.
+ENGINEERING_LOCK_SECONDS = 60
+PROBLEM_TAG = "feedback_hub_problem"
+MEMBERS_LISTED = 50
+
+GROUP_ENGINEERING = "workers.grouping.group_engineering"
+OPEN_PROBLEM = "workers.grouping.open_problem"
+LINK_INCIDENT = "workers.grouping.link_incident"
+PROBLEM_ENGINEERING = "workers.grouping.problem_engineering"
+
+
+# ---------------------------------------------------------------- policy (pure)
+
+
+def needs_problem(size: int, threshold: int, *, forced: bool, has_problem: bool) -> bool:
+    """Whether a group of `size` reports should get its Zendesk problem ticket now."""
+    if has_problem:
+        return False
+    return forced or size >= threshold
+
+
+def problem_external_id(group_id: str) -> str:
+    """The problem ticket's external_id: one problem per group, whatever retries."""
+    return f"feedback-hub-problem-{group_id}"
+
+
+def indexed_doc(report: Report, ticket: Ticket) -> IndexedDoc:
+    """What the related-issue index keeps of a filed report."""
+    return IndexedDoc(
+        id=str(ticket.id),
+        created_at=report.received_at,
+        title=report.subject,
+        body=report.description,
+        crash_signature=report.crash_signature,
+        platform=report.fields.platform,
+        app_version=report.fields.app_version,
+    )
+
+
+# ---------------------------------------------------------------- wording
+
+
+def _mrkdwn(text: str) -> str:
+    # Slack's "Formatting text for app surfaces": these three are control characters.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def problem_body(members: list[tuple[int, str]], total: int) -> str:
+    """The problem ticket's first comment: the reports it stands for."""
+    lines = [f"feedback-hub grouped {total} related reports into this problem:", ""]
+    lines += [f"- #{tid} {subject}" for tid, subject in members[:MEMBERS_LISTED]]
+    if total > len(members[:MEMBERS_LISTED]):
+        lines.append(f"- and {total - MEMBERS_LISTED} more (see the incidents)")
+    lines += [
+        "",
+        "They are linked as incidents. Solving this problem solves them, and each "
+        "reporter gets the problem's public reply.",
+    ]
+    return "\n".join(lines)
+
+
+def joined_note(subject: str, ticket_id: int, url: str) -> str:
+    """The thread reply when another report joins a group."""
+    return (
+        f":heavy_plus_sign: Another report: {_mrkdwn(subject)} \u2014 ticket <{url}|#{ticket_id}>"
+    )
+
+
+def problem_opened_note(problem_id: int, url: str, incidents: int) -> str:
+    """The thread reply when the group gets its problem ticket."""
+    return (
+        f":link: Problem ticket <{url}|#{problem_id}> opened; "
+        f"{incidents} reports linked to it as incidents."
+    )
+
+
+def problem_solved_note(problem_id: int) -> str:
+    """The thread reply when the group's problem is solved."""
+    return (
+        f":white_check_mark: Problem #{problem_id} solved: its incidents are solved "
+        "and their reporters told."
+    )
+
+
+# ---------------------------------------------------------------- state
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+def _ticket_key(ticket_id: int) -> str:
+    return f"hub:grouping:ticket:{ticket_id}"
+
+
+def _group_key(group_id: str) -> str:
+    return f"hub:grouping:group:{group_id}"
+
+
+def _problem_key(problem_id: int) -> str:
+    return f"hub:grouping:problem:{problem_id}"
+
+
+def group_of(redis: Redis, ticket_id: int) -> str | None:
+    """The group a filed ticket was put in, if grouping ran for it."""
+    value = redis.hget(_ticket_key(ticket_id), "group")
+    return _text(value) or None
+
+
+def problem_of(redis: Redis, group_id: str) -> int | None:
+    """The group's problem ticket id, once it has one."""
+    value = redis.hget(_group_key(group_id), "problem")
+    return int(value) if value else None
+
+
+def group_of_problem(redis: Redis, problem_id: int) -> str | None:
+    """The group a problem ticket was opened for."""
+    return _text(redis.get(_problem_key(problem_id))) or None
+
+
+def _connection() -> Redis:
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("this function runs as an rq job")
+    return job.connection
+
+
+def _index(redis: Redis) -> RelatedIndex:
+    # The index the CLI (`feedback-hub related explain`) reads: default prefix and window.
+    return RelatedIndex(redis)
+
+
+# ---------------------------------------------------------------- 1. the group
+
+
+def group_report(
+    report: dict[str, Any],
+    ticket: dict[str, Any],
+    channels: dict[str, str] | None = None,
+    priority: str | None = None,
+    force_problem: bool = False,
+) -> dict[str, Any] | Retry:
+    """Job: put a filed report in its related-issue group and queue what follows.
+
+    `channels` (engineering channel -> why), `priority` and `force_problem` are the
+    intake Decision's.
+    """
+    return run_guarded(_group_report, report, ticket, channels or {}, priority, force_problem)
+
+
+def _group_report(
+    report_data: dict[str, Any],
+    ticket_data: dict[str, Any],
+    channels: dict[str, str],
+    priority: str | None,
+    force_problem: bool,
+) -> dict[str, Any]:
+    settings = Settings.from_env("worker")
+    redis = _connection()
+    report = Report.from_job(report_data)
+    ticket = Ticket.from_job(ticket_data)
+    index = _index(redis)
+
+    group_id = group_of(redis, ticket.id)
+    if group_id is None:
+        doc = indexed_doc(report, ticket)
+        # Before add: the report must not find itself.
+        found = index.group_for(doc)
+        index.assign(doc, found)
+        index.add(doc)
+        group_id, joined = found.group_id, found.joined
+        pipe = redis.pipeline()
+        pipe.hset(
+            _ticket_key(ticket.id),
+            mapping={
+                "group": group_id,
+                "joined": int(joined),
+                "subject": report.subject,
+                "url": ticket.url,
+            },
+        )
+        pipe.expire(_ticket_key(ticket.id), KEEP_SECONDS)
+        # The group's first report names it (and its problem ticket).
+        pipe.hsetnx(_group_key(group_id), "subject", report.subject)
+        pipe.hsetnx(_group_key(group_id), "tags", json.dumps(list(ticket.tags)))
+        pipe.expire(_group_key(group_id), KEEP_SECONDS)
+        pipe.execute()
+        logs.event(
+            log,
+            "grouping.grouped",
+            ticket=ticket.id,
+            group=group_id,
+            joined=joined,
+            why=found.reason,
+        )
+    else:
+        # A retry or a replay: the group is decided; what follows is queued again (once).
+        joined = _text(redis.hget(_ticket_key(ticket.id), "joined")) == "1"
+    size = index.group_size(group_id)
+
+    enqueue_once(
+        redis,
+        NOTIFY,
+        GROUP_ENGINEERING,
+        group_id,
+        report.to_job(),
+        ticket.to_job(),
+        channels,
+        priority,
+        joined,
+        kind="group-engineering",
+        key=str(ticket.id),
+    )
+    # Read after this report joined: a problem opened meanwhile is seen here, or its
+    # job (which records the problem, then reads the members) links this report.
+    problem_id = problem_of(redis, group_id)
+    if problem_id is not None:
+        enqueue_once(
+            redis,
+            NOTIFY,
+            LINK_INCIDENT,
+            ticket.id,
+            problem_id,
+            kind="group-link",
+            key=f"{ticket.id}:{problem_id}",
+        )
+    elif needs_problem(
+        size, settings.group_problem_threshold, forced=force_problem, has_problem=False
+    ):
+        enqueue_once(redis, NOTIFY, OPEN_PROBLEM, group_id, kind="group-problem", key=group_id)
+    return {"group": group_id, "joined": joined, "size": size, "problem": problem_id}
+
+
+# ---------------------------------------------------------------- 2. engineering (Slack)
+
+
+@contextmanager
+def _group_lock(redis: Redis, group_id: str) -> Iterator[None]:
+    """One Slack job per group at a time: the message moves between issues under it."""
+    key = f"hub:grouping:lock:{group_id}"
+    if not redis.set(key, 1, nx=True, ex=ENGINEERING_LOCK_SECONDS):
+        raise Retryable("another worker is updating this group's message", retry_after=5)
+    try:
+        yield
+    finally:
+        redis.delete(key)
+
+
+def _issue(redis: Redis, eng: EngineeringChannels, group_id: str, claim: int | None) -> int | None:
+    """The issue the group's message is under: its problem once it has one, else the first
+    ticket that asked for a message (`claim` claims it when there is none yet)."""
+    key = _group_key(group_id)
+    before = redis.hget(key, "issue")
+    problem = problem_of(redis, group_id)
+    if problem is not None:
+        if before and int(before) != problem:
+            eng.move_issue(int(before), problem)
+        redis.hset(key, "issue", problem)
+        return problem
+    if before is None and claim is not None:
+        redis.hsetnx(key, "issue", claim)
+        before = redis.hget(key, "issue")
+    return int(before) if before else None
+
+
+def group_engineering(
+    group_id: str,
+    report: dict[str, Any],
+    ticket: dict[str, Any],
+    channels: dict[str, str],
+    priority: str | None,
+    joined: bool,
+) -> Any:
+    """Job: the group's engineering message shows this report (count, thread reply)."""
+    return run_guarded(_group_engineering, group_id, report, ticket, channels, priority, joined)
+
+
+def _group_engineering(
+    group_id: str,
+    report_data: dict[str, Any],
+    ticket_data: dict[str, Any],
+    channels: dict[str, str],
+    priority: str | None,
+    joined: bool,
+) -> dict[str, Any]:
+    settings = Settings.from_env("worker")
+    redis = _connection()
+    report = Report.from_job(report_data)
+    ticket = Ticket.from_job(ticket_data)
+    eng = EngineeringChannels(SlackApi(settings, redis=redis), redis)
+    with _group_lock(redis, group_id):
+        issue = _issue(redis, eng, group_id, ticket.id if channels else None)
+        if issue is None:
+            # No report of the group asked for engineering: nothing to show yet.
+            return {"issue": None}
+        count = eng.add_reporter(issue, ticket.id)
+        card = eng.card(issue) or _new_card(redis, group_id, issue, report, ticket, priority)
+        if card.reason is None and channels:
+            card = replace(card, reason=next(iter(channels.values())) or None)
+        card = replace(card, reporters=max(count, card.reporters))
+        posted = eng.messages(issue)
+        for channel in channels:
+            if channel not in posted:
+                eng.notify(channel, card)
+        edited = eng.refresh(card)
+        said = 0
+        if joined:
+            text = joined_note(report.subject, ticket.id, ticket.url)
+            said = eng.thread(issue, text, once_key=f"grouping:joined:{ticket.id}")
+    logs.event(log, "grouping.engineering", group=group_id, issue=issue, reporters=card.reporters)
+    return {"issue": issue, "reporters": card.reporters, "edited": edited, "said": said}
+
+
+def _new_card(
+    redis: Redis,
+    group_id: str,
+    issue: int,
+    report: Report,
+    ticket: Ticket,
+    priority: str | None,
+) -> Card:
+    card = Card.for_report(report, ticket, priority=priority)
+    problem_url = _text(redis.hget(_group_key(group_id), "problem_url"))
+    if issue == problem_of(redis, group_id) and problem_url:
+        subject = _text(redis.hget(_group_key(group_id), "subject")) or card.subject
+        return replace(card, issue_id=issue, url=problem_url, subject=subject)
+    return replace(card, issue_id=issue)
+
+
+# ---------------------------------------------------------------- 3. the problem (Zendesk)
+
+
+def open_problem(group_id: str) -> Any:
+    """Job: one Zendesk problem ticket for the group, every member linked as an incident."""
+    return run_guarded(_open_problem, group_id)
+
+
+def _open_problem(group_id: str) -> dict[str, Any]:
+    settings = Settings.from_env("worker")
+    redis = _connection()
+    gateway = ZendeskGateway.from_settings(settings, redis)
+    index = _index(redis)
+    key = _group_key(group_id)
+    problem_id = problem_of(redis, group_id)
+    created = False
+    if problem_id is None:
+        members = [int(m) for m in index.group_members(group_id)]
+        listed = [(m, _text(redis.hget(_ticket_key(m), "subject"))) for m in members]
+        subject = _text(redis.hget(key, "subject")) or next((s for _, s in listed if s), "")
+        raw_tags = redis.hget(key, "tags")
+        tags = tuple(dict.fromkeys([PROBLEM_TAG, *json.loads(raw_tags or "[]")]))
+        # external_id makes a retried create find the first one (gateway.create_ticket).
+        problem, created = gateway.create_problem(
+            problem_external_id(group_id),
+            subject or f"Related reports ({group_id})",
+            problem_body(listed, len(members)),
+            tags,
+        )
+        problem_id = problem.id
+        pipe = redis.pipeline()
+        # Recorded before the members are read: a report joining from now on sees it
+        # in its own group_report and is linked there.
+        pipe.hset(key, mapping={"problem": problem_id, "problem_url": problem.url})
+        pipe.expire(key, KEEP_SECONDS)
+        pipe.set(_problem_key(problem_id), group_id, ex=KEEP_SECONDS)
+        pipe.execute()
+        logs.event(log, "grouping.problem.opened", group=group_id, problem=problem_id)
+    linked = [m for m in index.group_members(group_id) if _link(gateway, int(m), problem_id)]
+    enqueue_once(
+        redis,
+        NOTIFY,
+        PROBLEM_ENGINEERING,
+        group_id,
+        problem_id,
+        kind="group-problem-engineering",
+        key=f"{group_id}:{problem_id}",
+    )
+    return {"problem": problem_id, "created": created, "linked": len(linked)}
+
+
+def _link(gateway: ZendeskGateway, ticket_id: int, problem_id: int) -> bool:
+    """Link one ticket; a closed ticket cannot change any more and stays as it is."""
+    try:
+        _, changed = gateway.link_incident(ticket_id, problem_id)
+    except Permanent as exc:
+        if exc.status != 422:
+            raise
+        logs.event(log, "grouping.link.refused", ticket=ticket_id, problem=problem_id)
+        return False
+    return changed
+
+
+def link_incident(ticket_id: int, problem_id: int) -> Any:
+    """Job: link a report that joined a group with a problem ticket as its incident."""
+    return run_guarded(_link_incident, ticket_id, problem_id)
+
+
+def _link_incident(ticket_id: int, problem_id: int) -> bool:
+    settings = Settings.from_env("worker")
+    redis = _connection()
+    return _link(ZendeskGateway.from_settings(settings, redis), ticket_id, problem_id)
+
+
+# ---------------------------------------------------------------- 4. the problem (Slack)
+
+
+def problem_engineering(group_id: str, problem_id: int) -> Any:
+    """Job: the group's message becomes the problem's, and its thread hears of it."""
+    return run_guarded(_problem_engineering, group_id, problem_id)
+
+
+def _problem_engineering(group_id: str, problem_id: int) -> dict[str, Any]:
+    settings = Settings.from_env("worker")
+    redis = _connection()
+    eng = EngineeringChannels(SlackApi(settings, redis=redis), redis)
+    key = _group_key(group_id)
+    with _group_lock(redis, group_id):
+        issue = _issue(redis, eng, group_id, None)
+        card = eng.card(problem_id)
+        if issue is None or card is None:
+            # The group has no message (yet): the first one posted will be the problem's.
+            return {"issue": issue}
+        url = _text(redis.hget(key, "problem_url")) or card.url
+        subject = _text(redis.hget(key, "subject")) or card.subject
+        card = replace(card, issue_id=problem_id, url=url, subject=subject)
+        edited = eng.refresh(card)
+        incidents = _index(redis).group_size(group_id)
+        said = eng.thread(
+            problem_id,
+            problem_opened_note(problem_id, url, incidents),
+            once_key=f"grouping:problem:{problem_id}",
+        )
+    return {"issue": problem_id, "edited": edited, "said": said}
+
+
+# ---------------------------------------------------------------- 5. ticket events
+
+
+def ticket_status_changed(
+    redis: Redis, eng: EngineeringChannels, ticket_id: int, status: str, *, once_key: str
+) -> dict[str, Any]:
+    """A solved or closed ticket leaves the index; a solved problem is said in its thread."""
+    done: dict[str, Any] = {}
+    if status in ("solved", "closed"):
+        done["unindexed"] = _index(redis).remove(str(ticket_id))
+    group_id = group_of_problem(redis, ticket_id)
+    if status == "solved" and group_id is not None:
+        done["said"] = eng.thread(
+            ticket_id, problem_solved_note(ticket_id), once_key=f"grouping:solved:{once_key}"
+        )
+        logs.event(log, "grouping.problem.solved", group=group_id, problem=ticket_id)
+    return done

@@ -258,3 +258,39 @@ def test_solving_the_problem_tells_the_thread_and_the_reporters(
     told = [m.text for m in slack_sandbox.channel_messages("D0REPORTER")]
     assert any("Fixed in 5.2.2, please update." in t for t in told)
     assert any(f"|#{filed[1]}> was marked solved" in t for t in told)
+
+
+def test_slack_down_holds_back_only_the_slack_part(
+    redis: Redis,
+    worker_env: dict[str, str],
+    groups: object,
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    slack_sandbox.set_faults(down=True)
+    for n in (1, 2, 3):
+        report = crash_report(n)
+        enqueue_once(
+            redis, TICKETS, FILE_REPORT, report.to_job(), kind="file", key=report.external_id
+        )
+        run_jobs(redis)
+    # Zendesk's part is done: one problem, three incidents.
+    [problem] = [t["id"] for t in zendesk_sandbox.tickets.values() if t["type"] == "problem"]
+    assert [t["problem_id"] for t in zendesk_sandbox.tickets.values()].count(problem) == 3
+    notify = queue(redis, NOTIFY)
+    waiting = notify.scheduled_job_registry.get_job_ids()
+    assert waiting and all(j.startswith("group-") for j in waiting)
+    zendesk_calls = zendesk_sandbox.stats()
+
+    slack_sandbox.clear_faults()
+    for job_id in waiting:
+        # What the worker's scheduler does when the retry is due.
+        notify.scheduled_job_registry.requeue(job_id)
+    run_jobs(redis)
+
+    assert zendesk_sandbox.stats() == zendesk_calls
+    [card] = top_level(slack_sandbox, "#mobile-eng")
+    assert card.text.startswith(f"[new] #{problem} ") and "3 reporters" in card.text
+    replies = thread(slack_sandbox, "#mobile-eng", card.ts)
+    assert len([r for r in replies if "Another report" in r]) == 2
+    assert len([r for r in replies if "Problem ticket" in r]) == 1

@@ -359,6 +359,9 @@ def _group_engineering(
         if joined:
             text = joined_note(report.subject, ticket.id, ticket.url)
             said = eng.thread(issue, text, once_key=f"grouping:joined:{ticket.id}")
+        if issue == problem_of(redis, group_id):
+            # The message may be posted after problem_engineering ran (Slack was down).
+            said += _say_problem_opened(redis, eng, group_id, issue)
     logs.event(log, "grouping.engineering", group=group_id, issue=issue, reporters=card.reporters)
     return {"issue": issue, "reporters": card.reporters, "edited": edited, "said": said}
 
@@ -476,13 +479,21 @@ def _problem_engineering(group_id: str, problem_id: int) -> dict[str, Any]:
         subject = _text(redis.hget(key, "subject")) or card.subject
         card = replace(card, issue_id=problem_id, url=url, subject=subject)
         edited = eng.refresh(card)
-        incidents = _index(redis).group_size(group_id)
-        said = eng.thread(
-            problem_id,
-            problem_opened_note(problem_id, url, incidents),
-            once_key=f"grouping:problem:{problem_id}",
-        )
+        said = _say_problem_opened(redis, eng, group_id, problem_id)
     return {"issue": problem_id, "edited": edited, "said": said}
+
+
+def _say_problem_opened(
+    redis: Redis, eng: EngineeringChannels, group_id: str, problem_id: int
+) -> int:
+    """Say in the group's thread that its problem ticket exists (once per message)."""
+    url = _text(redis.hget(_group_key(group_id), "problem_url"))
+    incidents = _index(redis).group_size(group_id)
+    return eng.thread(
+        problem_id,
+        problem_opened_note(problem_id, url, incidents),
+        once_key=f"grouping:problem:{problem_id}",
+    )
 
 
 # ---------------------------------------------------------------- 5. ticket events

@@ -114,7 +114,8 @@ def _score_pairs(reply: list[Any]) -> list[tuple[bytes, float]]:
     if reply and not isinstance(reply[0], list | tuple):
         # RESP2: member, score, member, score, ... with scores as text.
         return [(reply[i], float(reply[i + 1])) for i in range(0, len(reply), 2)]
-    return [(member, float(score)) for member, score in reply]
+    # RESP3 pairs already hold floats: used as they are (this runs on every posting).
+    return reply
 
 
 def _pack_terms(terms: FieldTerms) -> str:

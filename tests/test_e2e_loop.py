@@ -10,28 +10,24 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 import requests
 from redis import Redis
-from rq.registry import StartedJobRegistry
 
 from integrations.report import ReplyContext, Report, Reporter
 from integrations.sandbox import SlackSandbox, ZendeskSandbox
 from integrations.sandbox.signing import slack_headers, zendesk_webhook_headers
 from integrations.slack.loop import remember_reporter
-from workers.procs import free_port, process_env, procfile_args, stop, wait_for_port
-from workers.queues import EVENTS, QUEUES, queue
+from workers.procs import free_port, process_env
+from workers.queues import EVENTS, queue
 
 from .conftest import SIGNING_SECRET
+from .running_hub import RunningHub, running_hub
 
 pytestmark = pytest.mark.e2e
-
-T = TypeVar("T")
 
 RULES = """\
 groups: [Support]
@@ -43,52 +39,6 @@ ticket_event:
 """
 
 
-@dataclass
-class Hub:
-    """The running hub: where to POST, its webhook secret, and logs for failure messages."""
-
-    url: str
-    secret: str
-    logs: Path
-    redis: Redis
-
-    def log_tail(self) -> str:
-        lines = []
-        for path in sorted(self.logs.glob("*.log")):
-            lines.append(f"--- {path.name}")
-            lines.extend(path.read_text(errors="replace").splitlines()[-15:])
-        return "\n".join(lines)
-
-    def eventually(self, probe: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
-        """Poll `probe` until it returns something, or fail saying what never happened."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = probe()
-            if found:
-                return found
-            time.sleep(0.1)
-        raise AssertionError(f"not within {timeout}s: {what}\n{self.log_tail()}")
-
-    def healthy(self) -> bool:
-        """True once a web worker answers."""
-        try:
-            return requests.get(f"{self.url}/healthz", timeout=2).ok
-        except requests.RequestException:
-            return False
-
-    def settled(self) -> None:
-        """Wait until the worker has nothing queued or running."""
-
-        def idle() -> bool:
-            return all(
-                queue(self.redis, name).count == 0
-                and StartedJobRegistry(queue=queue(self.redis, name)).count == 0
-                for name in QUEUES
-            )
-
-        self.eventually(idle, "the worker finished its jobs")
-
-
 @pytest.fixture
 def hub(
     sandbox_env: dict[str, str],
@@ -96,7 +46,7 @@ def hub(
     redis: Redis,
     repo_root: Path,
     tmp_path: Path,
-) -> Iterator[Hub]:
+) -> Iterator[RunningHub]:
     """`zendesk setup` against the sandbox, then the Procfile's web and worker with its secret."""
     port = free_port()
     rules = tmp_path / "rules.yml"
@@ -123,29 +73,10 @@ def hub(
         for line in setup.stdout.splitlines()
         if line.startswith("ZENDESK_WEBHOOK_SECRET=")
     ]
-    env = process_env({**base, "ZENDESK_WEBHOOK_SECRET": secret})
-    procs: list[subprocess.Popen[str]] = []
-    try:
-        for name in ("web", "worker"):
-            with (tmp_path / f"{name}.log").open("w") as log:
-                procs.append(
-                    subprocess.Popen(
-                        procfile_args(name, env),
-                        env=env,
-                        cwd=repo_root,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        text=True,
-                    )
-                )
-        wait_for_port(port, timeout=30, proc=procs[0])
-        running = Hub(f"http://127.0.0.1:{port}", secret, tmp_path, redis)
-        # The port opens before gunicorn's workers have imported the app.
-        running.eventually(running.healthy, "the web process answered /healthz")
-        yield running
-    finally:
-        for proc in procs:
-            stop(proc)
+    with running_hub(
+        {**base, "ZENDESK_WEBHOOK_SECRET": secret}, redis, repo_root, tmp_path, port=port
+    ) as hub:
+        yield hub
 
 
 def filed_ticket(zendesk: ZendeskSandbox, redis: Redis) -> int:
@@ -173,7 +104,7 @@ def filed_ticket(zendesk: ZendeskSandbox, redis: Redis) -> int:
 
 
 def test_agent_reply_reaches_the_reporter_and_the_reply_comes_back(
-    hub: Hub, zendesk_sandbox: ZendeskSandbox, slack_sandbox: SlackSandbox, redis: Redis
+    hub: RunningHub, zendesk_sandbox: ZendeskSandbox, slack_sandbox: SlackSandbox, redis: Redis
 ) -> None:
     ticket_id = filed_ticket(zendesk_sandbox, redis)
 
@@ -220,7 +151,7 @@ def test_agent_reply_reaches_the_reporter_and_the_reply_comes_back(
 
 
 def test_a_second_delivery_of_the_same_webhook_changes_nothing(
-    hub: Hub, zendesk_sandbox: ZendeskSandbox, slack_sandbox: SlackSandbox, redis: Redis
+    hub: RunningHub, zendesk_sandbox: ZendeskSandbox, slack_sandbox: SlackSandbox, redis: Redis
 ) -> None:
     ticket_id = filed_ticket(zendesk_sandbox, redis)
     payload = zendesk_sandbox.ticket_event(
@@ -238,7 +169,11 @@ def test_a_second_delivery_of_the_same_webhook_changes_nothing(
     body = json.dumps(payload).encode()
     for invocation in ("e2e-1", "e2e-1", "e2e-2"):
         headers = zendesk_webhook_headers(
-            hub.secret, body, webhook_id="01E2E", account_id=1, invocation_id=invocation
+            hub.env["ZENDESK_WEBHOOK_SECRET"],
+            body,
+            webhook_id="01E2E",
+            account_id=1,
+            invocation_id=invocation,
         )
         response = requests.post(
             f"{hub.url}/zendesk/webhook", data=body, headers=headers, timeout=15
@@ -255,7 +190,7 @@ def test_a_second_delivery_of_the_same_webhook_changes_nothing(
 
 
 def test_engineering_message_is_edited_in_place_on_a_status_change(
-    hub: Hub, zendesk_sandbox: ZendeskSandbox, slack_sandbox: SlackSandbox, redis: Redis
+    hub: RunningHub, zendesk_sandbox: ZendeskSandbox, slack_sandbox: SlackSandbox, redis: Redis
 ) -> None:
     ticket_id = filed_ticket(zendesk_sandbox, redis)
     zendesk_sandbox.agent_tags(ticket_id, add=["crash"])

@@ -4,82 +4,36 @@ and worker, becomes a Zendesk ticket (in the sandbox) with both files attached."
 from __future__ import annotations
 
 import json
-import subprocess
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
 from redis import Redis
 
 from integrations.sandbox import ZendeskSandbox
-from workers.procs import free_port, process_env, procfile_args, stop, wait_for_port
 
+from .running_hub import RunningHub, running_hub
 from .test_mobile_api import png
 
 pytestmark = pytest.mark.e2e
 
-T = TypeVar("T")
 APP_KEY = {"Authorization": "Bearer mobile-key-ios-0000"}
-
-
-@dataclass
-class Hub:
-    """The running hub: its URL, and its processes' logs for failure messages."""
-
-    url: str
-    logs: Path
-
-    def log_tail(self) -> str:
-        lines = []
-        for path in sorted(self.logs.glob("*.log")):
-            lines.append(f"--- {path.name}")
-            lines.extend(path.read_text(errors="replace").splitlines()[-15:])
-        return "\n".join(lines)
-
-    def eventually(self, probe: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
-        """Poll `probe` until it returns something, or fail saying what never happened."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = probe()
-            if found:
-                return found
-            time.sleep(0.1)
-        raise AssertionError(f"not within {timeout}s: {what}\n{self.log_tail()}")
 
 
 @pytest.fixture
 def hub(
     sandbox_env: dict[str, str], redis: Redis, repo_root: Path, tmp_path: Path
-) -> Iterator[Hub]:
+) -> Iterator[RunningHub]:
     """The Procfile's web (gunicorn) and worker processes, on the sandboxes and a clean Redis."""
-    port = free_port()
-    env = process_env({**sandbox_env, "PORT": str(port), "PYTHONPATH": str(repo_root)})
-    procs: list[subprocess.Popen[str]] = []
-    try:
-        for name in ("web", "worker"):
-            with (tmp_path / f"{name}.log").open("w") as log:
-                procs.append(
-                    subprocess.Popen(
-                        procfile_args(name, env),
-                        env=env,
-                        cwd=repo_root,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        text=True,
-                    )
-                )
-        wait_for_port(port, timeout=30, proc=procs[0])
-        yield Hub(f"http://127.0.0.1:{port}", tmp_path)
-    finally:
-        for proc in procs:
-            stop(proc)
+    with running_hub(sandbox_env, redis, repo_root, tmp_path) as hub:
+        yield hub
 
 
-def post_report(hub: Hub, report: dict[str, Any], files: list[tuple[str, bytes, str]]) -> Any:
+def post_report(
+    hub: RunningHub, report: dict[str, Any], files: list[tuple[str, bytes, str]]
+) -> Any:
     return requests.post(
         f"{hub.url}/api/v1/bug-reports",
         headers={**APP_KEY, "Idempotency-Key": "e2e-report-0001"},
@@ -97,7 +51,7 @@ def zendesk_get(zendesk: ZendeskSandbox, env: dict[str, str], path: str) -> Any:
 
 
 def test_report_with_screenshot_and_log_becomes_a_ticket_with_both_attached(
-    hub: Hub, zendesk_sandbox: ZendeskSandbox, sandbox_env: dict[str, str], redis: Redis
+    hub: RunningHub, zendesk_sandbox: ZendeskSandbox, sandbox_env: dict[str, str], redis: Redis
 ) -> None:
     screenshot = png(width=64, height=48)
     log = "".join(f"2024-05-02T10:14:{i:02d}Z INFO checkout step {i}\n" for i in range(40))

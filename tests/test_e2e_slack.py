@@ -3,15 +3,11 @@ ticket in the sandbox and "Ticket #N filed" back in the Slack sandbox."""
 
 from __future__ import annotations
 
-import subprocess
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-import requests
 from redis import Redis
 
 from integrations.sandbox import SlackSandbox, ZendeskSandbox
@@ -20,84 +16,32 @@ from integrations.slack import messages
 from integrations.slack.api import SlackApi
 from integrations.slack.payloads import MessageShortcut, parse_command, parse_interaction
 from integrations.slack.reports import command_report, shortcut_report
-from integrations.slack.testing import command_body, interaction_body, signed_headers
-from workers.procs import free_port, process_env, procfile_args, stop, wait_for_port
+from integrations.slack.testing import command_body, interaction_body
 
-from .conftest import SIGNING_SECRET
+from .running_hub import RunningHub, running_hub
 
 pytestmark = pytest.mark.e2e
-
-T = TypeVar("T")
-
-
-def eventually(probe: Callable[[], T | None], what: str, hub: Hub, timeout: float = 60.0) -> T:
-    """Poll `probe` until it returns something, or fail saying what never happened (and why)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout}s: {what}\n{hub.log_tail()}")
-
-
-@dataclass
-class Hub:
-    """The running hub: where to POST, and its processes' logs for failure messages."""
-
-    url: str
-    logs: Path
-
-    def log_tail(self) -> str:
-        lines = []
-        for path in sorted(self.logs.glob("*.log")):
-            lines.append(f"--- {path.name}")
-            lines.extend(path.read_text(errors="replace").splitlines()[-15:])
-        return "\n".join(lines)
-
-    def post(self, path: str, body: bytes) -> requests.Response:
-        headers = signed_headers(SIGNING_SECRET, body)
-        return requests.post(f"{self.url}{path}", data=body, headers=headers, timeout=5)
 
 
 @pytest.fixture
 def hub(
     sandbox_env: dict[str, str], redis: Redis, repo_root: Path, tmp_path: Path
-) -> Iterator[Hub]:
+) -> Iterator[RunningHub]:
     """The Procfile's web (gunicorn) and worker processes, on the sandboxes and a clean Redis."""
-    port = free_port()
-    env = process_env({**sandbox_env, "PORT": str(port), "PYTHONPATH": str(repo_root)})
-    procs: list[subprocess.Popen[str]] = []
-    try:
-        for name in ("web", "worker"):
-            with (tmp_path / f"{name}.log").open("w") as log:
-                procs.append(
-                    subprocess.Popen(
-                        procfile_args(name, env),
-                        env=env,
-                        cwd=repo_root,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        text=True,
-                    )
-                )
-        wait_for_port(port, timeout=30, proc=procs[0])
-        yield Hub(f"http://127.0.0.1:{port}", tmp_path)
-    finally:
-        for proc in procs:
-            stop(proc)
+    with running_hub(sandbox_env, redis, repo_root, tmp_path) as hub:
+        yield hub
 
 
-def the_ticket(hub: Hub, zendesk: ZendeskSandbox, external_id: str) -> dict[str, Any]:
-    tickets = eventually(
-        lambda: zendesk.find_tickets(external_id=external_id), "the ticket was created", hub
+def the_ticket(hub: RunningHub, zendesk: ZendeskSandbox, external_id: str) -> dict[str, Any]:
+    tickets = hub.eventually(
+        lambda: zendesk.find_tickets(external_id=external_id), "the ticket was created"
     )
     assert len(tickets) == 1
     return tickets[0]
 
 
 def test_feedback_command_becomes_a_ticket_and_the_reporter_hears_its_number(
-    hub: Hub,
+    hub: RunningHub,
     zendesk_sandbox: ZendeskSandbox,
     slack_sandbox: SlackSandbox,
     sandbox_env: dict[str, str],
@@ -116,7 +60,7 @@ def test_feedback_command_becomes_a_ticket_and_the_reporter_hears_its_number(
         trigger_id="13345224609.738474920.e2e",
         api_app_id="A0SANDBOX",
     )
-    response = hub.post("/slack/commands", body)
+    response = hub.post_signed("/slack/commands", body)
     assert response.status_code == 200
     assert response.json() == messages.receipt()  # what the person sees at once
 
@@ -133,18 +77,18 @@ def test_feedback_command_becomes_a_ticket_and_the_reporter_hears_its_number(
     assert requester["email"] == "ada@example.com"  # from users.info
     assert requester["name"] == "Ada Reporter"
 
-    post = eventually(lambda: slack_sandbox.responses, "the follow-up reached the reporter", hub)
+    post = hub.eventually(lambda: slack_sandbox.responses, "the follow-up reached the reporter")
     assert [p["name"] for p in post] == ["e2e-command"]
     ticket_url = f"{sandbox_env['ZENDESK_URL']}/hc/requests/{ticket['id']}"
     assert post[0]["body"]["text"] == f"Ticket #{ticket['id']} filed: {ticket_url}"
 
     # Slack delivering the same command again: the same receipt, still one ticket.
-    assert hub.post("/slack/commands", body).json() == messages.receipt()
+    assert hub.post_signed("/slack/commands", body).json() == messages.receipt()
     assert len(zendesk_sandbox.find_tickets()) == 1
 
 
 def test_send_to_support_shortcut_files_the_message(
-    hub: Hub,
+    hub: RunningHub,
     zendesk_sandbox: ZendeskSandbox,
     slack_sandbox: SlackSandbox,
     sandbox_env: dict[str, str],
@@ -173,7 +117,7 @@ def test_send_to_support_shortcut_files_the_message(
         "response_url": slack_sandbox.response_url("e2e-shortcut"),
     }
     body = interaction_body(payload)
-    response = hub.post("/slack/interactions", body)
+    response = hub.post_signed("/slack/interactions", body)
     assert response.status_code == 200
 
     shortcut = parse_interaction(body)
@@ -187,10 +131,9 @@ def test_send_to_support_shortcut_files_the_message(
     # Requested by the person who used the shortcut, not the message's author.
     assert zendesk_sandbox.users[ticket["requester_id"]]["email"] == "sam@example.com"
 
-    posts = eventually(
+    posts = hub.eventually(
         lambda: slack_sandbox.responses if len(slack_sandbox.responses) == 2 else None,
         "the receipt and the follow-up reached the response_url",
-        hub,
     )
     assert [p["body"]["text"] for p in posts] == [
         messages.shortcut_receipt()["text"],

@@ -12,6 +12,7 @@ private redis-server started for the run (memory is its INFO used_memory, before
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rules.related.index import IndexedDoc, RelatedIndex  # noqa: E402
+from rules.related.scoring import HUB  # noqa: E402
 from workers.procs import free_port, start_redis, stop  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "duplicates" / "hadoop.jsonl"
@@ -77,6 +79,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument(
+        "--posting-limit", type=int, default=HUB.posting_limit, help="postings read per term"
+    )
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
 
@@ -95,7 +100,8 @@ def main() -> None:
         proc = start_redis(port, Path(directory))
         client = Redis(host="127.0.0.1", port=port)
         try:
-            index = RelatedIndex(client, prefix="bench:related")
+            method = dataclasses.replace(HUB, posting_limit=args.posting_limit)
+            index = RelatedIndex(client, prefix="bench:related", method=method)
             base = used_memory(client)
             docs = synthesize(rows, sizes[-1], rng, now)
             built = 0
@@ -133,7 +139,8 @@ def main() -> None:
     print(f"{'reports':>9} {'p50 ms':>8} {'p99 ms':>8} {'bytes/report':>13} {'build s':>8}")
     for size, p50, p99, per_report, build_s in results:
         print(f"{size:>9} {p50:>8.2f} {p99:>8.2f} {per_report:>13.0f} {build_s:>8.0f}")
-    print(f"({len(queries)} queries: real hadoop.jsonl reports, k=10)")
+    print(f"({len(queries)} queries: real hadoop.jsonl reports, k=10, ", end="")
+    print(f"{args.posting_limit} postings read per term)")
 
 
 if __name__ == "__main__":

@@ -75,3 +75,14 @@ def test_worker_refuses_to_start_without_zendesk(env: dict[str, str], repo_root:
 def test_unknown_queue_is_refused(redis: Redis) -> None:
     with pytest.raises(ValueError, match="the hub's queues are tickets, events, notify"):
         queue(redis, "nope")
+
+
+def test_outage_retries_last_about_twelve_hours() -> None:
+    # The README and docs/operations.md promise this; attachments are kept longer (7 days).
+    from rq import Retry
+
+    from workers.queues import DEFAULT_RETRY, RETRY_INTERVALS
+
+    assert DEFAULT_RETRY.intervals == RETRY_INTERVALS
+    waits = [Retry.get_interval(n, DEFAULT_RETRY.intervals) for n in range(DEFAULT_RETRY.max)]
+    assert 11 * 3600 <= sum(waits) <= 13 * 3600

@@ -33,7 +33,7 @@ RETRY_INTERVALS = [10, 30, 60, 120, 300, 600, 900, 1800, 3600]
 # process that enqueues (the intervals travel with each job).
 _RETRY_OVERRIDE = os.environ.get("HUB_RETRY_INTERVALS", "").strip()
 DEFAULT_RETRY = Retry(
-    max=16,
+    max=19,
     interval=[int(s) for s in _RETRY_OVERRIDE.split(",")] if _RETRY_OVERRIDE else RETRY_INTERVALS,
 )
 # Failed jobs are dead letters: kept until an operator replays or removes them.

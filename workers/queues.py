@@ -27,15 +27,14 @@ QUEUES = (TICKETS, EVENTS, NOTIFY)
 # external_id) is what keeps effects single.
 DEDUPE_SECONDS = 24 * 3600
 # Long outages are ridden out by rq retries, growing to hourly: about 12 hours in all.
-RETRY_INTERVALS = [10, 30, 60, 120, 300, 600, 900, 1800, 3600]
+# One interval per retry: rq uses the list's first value for retries beyond its length.
+RETRY_INTERVALS = [10, 30, 60, 120, 300, 600, 900, 1800] + [3600] * 11
 # HUB_RETRY_INTERVALS ("2,3,5"): a faster schedule, for the fault-injection suite
 # and the benchmarks only; production keeps the schedule above. Read by the
 # process that enqueues (the intervals travel with each job).
 _RETRY_OVERRIDE = os.environ.get("HUB_RETRY_INTERVALS", "").strip()
-DEFAULT_RETRY = Retry(
-    max=19,
-    interval=[int(s) for s in _RETRY_OVERRIDE.split(",")] if _RETRY_OVERRIDE else RETRY_INTERVALS,
-)
+_INTERVALS = [int(s) for s in _RETRY_OVERRIDE.split(",")] if _RETRY_OVERRIDE else RETRY_INTERVALS
+DEFAULT_RETRY = Retry(max=len(_INTERVALS), interval=_INTERVALS)
 # Failed jobs are dead letters: kept until an operator replays or removes them.
 KEEP_FOREVER = -1
 JOB_TIMEOUT = 120

@@ -33,7 +33,11 @@ RETRY_INTERVALS = [10, 30, 60, 120, 300, 600, 900, 1800] + [3600] * 11
 # and the benchmarks only; production keeps the schedule above. Read by the
 # process that enqueues (the intervals travel with each job).
 _RETRY_OVERRIDE = os.environ.get("HUB_RETRY_INTERVALS", "").strip()
-_INTERVALS = [int(s) for s in _RETRY_OVERRIDE.split(",")] if _RETRY_OVERRIDE else RETRY_INTERVALS
+_FAST = [int(s) for s in _RETRY_OVERRIDE.split(",")] if _RETRY_OVERRIDE else []
+# As many tries as production, the last fast interval repeated.
+_INTERVALS = (
+    [*_FAST, *[_FAST[-1]] * (len(RETRY_INTERVALS) - len(_FAST))] if _FAST else RETRY_INTERVALS
+)
 DEFAULT_RETRY = Retry(max=len(_INTERVALS), interval=_INTERVALS)
 # Failed jobs are dead letters: kept until an operator replays or removes them.
 KEEP_FOREVER = -1

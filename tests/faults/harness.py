@@ -70,6 +70,8 @@ SLACK_USERS = ("U0REPORTER", "U0ENGINEER", "U0SUPPORT")
 # first is longer than any injected delay, so a request of a killed job has landed
 # before the retry looks for its ticket (docs/operations.md, "Retry schedule").
 TEST_RETRY_INTERVALS = "2,3,5,8"
+# The external_id of a problem ticket the hub opens for a group of related reports.
+PROBLEM_PREFIX = "feedback-hub-problem-"
 
 Kind = Literal["slack", "mobile"]
 
@@ -604,8 +606,11 @@ class Cluster:
 
     def verdict(self, scenario: str, sent: list[Sent], **extra: Any) -> Verdict:
         """Count tickets per external_id against the acknowledged reports."""
-        tickets = self.tickets()
-        per_id = Counter(t.get("external_id") for t in tickets)
+        everything = self.tickets()
+        # Problem tickets the hub opens for groups of related reports (one per group).
+        problems = [t for t in everything if str(t.get("external_id")).startswith(PROBLEM_PREFIX)]
+        tickets = [t for t in everything if t not in problems]
+        per_id = Counter(t.get("external_id") for t in everything)
         acknowledged = {s.external_id for s in sent if s.acknowledged}
         known = {s.external_id for s in sent}
         stats = self.zendesk_stats()["by_status"]
@@ -618,13 +623,14 @@ class Cluster:
             duplicates=sum(n - 1 for n in per_id.values() if n > 1),
             missing=sum(1 for e in acknowledged if per_id[e] == 0),
             # A ticket for a report never sent, or without an external_id at all.
-            unexpected=sum(n for e, n in per_id.items() if e not in known),
+            unexpected=sum(1 for t in tickets if t.get("external_id") not in known),
             dead_letters=self.dead_letters(),
             throttled=int(stats.get("429", 0)),
             server_errors=sum(int(n) for s, n in stats.items() if s.startswith("5")),
             extra={
                 # Refused (503 / "could not file") yet queued before Redis failed: the
                 # sender retries, the same id dedupes; allowed, and shown.
+                "problems": len(problems),
                 "filed_though_refused": sum(
                     1 for s in sent if not s.acknowledged and per_id[s.external_id]
                 ),

@@ -250,6 +250,14 @@ def test_a_group_zendesk_lacks_files_the_ticket_and_alerts_ops(
     [alert] = slack_sandbox.channel_messages("#support-ops")
     assert "'Billing'" in alert.text and "Zendesk does not know" in alert.text
 
+    # More reports for the missing group do not each ask Zendesk for its groups again.
+    for n in range(3):
+        file_now(redis, report.model_copy(update={"idempotency_key": f"more-{n}"}))
+    listed = zendesk_sandbox.stats()["by_route"]["GET /api/v2/groups.json"]
+    assert listed == {"200": 1}
+    filed = [t for t in zendesk_sandbox.tickets.values() if t["type"] != "problem"]
+    assert len(filed) == 4
+
 
 def test_a_crash_report_reaches_the_engineering_channel_once(
     redis: Redis,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 # Group and user ids change rarely; a stale id makes a 422 that lands in dead
 # letters with the reason, so an hour is a fair trade for the requests saved.
 ID_CACHE_SECONDS = 3600
+GROUPS_KEY = "hub:zendesk:groups"
+GROUPS_FRESH_KEY = "hub:zendesk:groups:fresh"
+# A group name or id missing from the cached list refetches the list at most this often.
+GROUPS_REFRESH_SECONDS = 300
 
 
 class UnknownName(Permanent):
@@ -252,32 +256,45 @@ class ZendeskGateway:
         return int(found[0].id)
 
     def group_id(self, name: str) -> int:
-        """The id of the group with this name (cached); Permanent when there is none."""
-        key = "hub:zendesk:groups"
-        cached = self.redis.get(key)
-        groups: dict[str, int] = json.loads(cached) if cached else {}
-        if name.casefold() not in groups:
-            with _zendesk_errors("list groups"):
-                groups = {g.name.casefold(): int(g.id) for g in self.client.groups()}
-            self.redis.set(key, json.dumps(groups), ex=ID_CACHE_SECONDS)
-        if name.casefold() not in groups:
-            known = ", ".join(sorted(groups)) or "none"
-            raise UnknownName(f"Zendesk has no group named {name!r} (groups: {known})")
-        return groups[name.casefold()]
+        """The id of the group with this name (cached); UnknownName when there is none."""
+        folded = name.casefold()
+        groups = self._groups(lambda known: folded in known)
+        if folded not in groups:
+            names = ", ".join(sorted(display for _, display in groups.values())) or "none"
+            raise UnknownName(f"Zendesk has no group named {name!r} (groups: {names})")
+        return groups[folded][0]
 
     def group_name(self, group_id: int) -> str | None:
-        """The name of the group with this id (cached with group_id's list); None when unknown."""
-        key = "hub:zendesk:groups"
-        cached = self.redis.get(key)
-        groups: dict[str, int] = json.loads(cached) if cached else {}
-        if group_id not in groups.values():
-            with _zendesk_errors("list groups"):
-                names = {int(g.id): str(g.name) for g in self.client.groups()}
-            groups = {name.casefold(): gid for gid, name in names.items()}
-            self.redis.set(key, json.dumps(groups), ex=ID_CACHE_SECONDS)
-            return names.get(group_id)
-        # The cache keeps names folded; the display name is only in Zendesk.
-        return next(name for name, gid in groups.items() if gid == group_id)
+        """The name of the group with this id (cached); None when unknown."""
+        groups = self._groups(lambda known: any(gid == group_id for gid, _ in known.values()))
+        return next((display for gid, display in groups.values() if gid == group_id), None)
+
+    def _groups(
+        self, has: Callable[[dict[str, tuple[int, str]]], bool]
+    ) -> dict[str, tuple[int, str]]:
+        """Zendesk's groups, folded name -> (id, name), from Redis; refetched when stale.
+
+        A name the rules use but Zendesk lacks would otherwise cost a request
+        per ticket: a miss refetches the list at most every few minutes.
+        """
+        cached = self.redis.get(GROUPS_KEY)
+        groups = (
+            {k: (int(v[0]), str(v[1])) for k, v in json.loads(cached).items()} if cached else {}
+        )
+        if cached and (
+            has(groups)
+            or not self.redis.set(GROUPS_FRESH_KEY, 1, nx=True, ex=GROUPS_REFRESH_SECONDS)
+        ):
+            return groups
+        with _zendesk_errors("list groups"):
+            groups = {
+                str(g.name).casefold(): (int(g.id), str(g.name)) for g in self.client.groups()
+            }
+        pipe = self.redis.pipeline()
+        pipe.set(GROUPS_KEY, json.dumps(groups), ex=ID_CACHE_SECONDS)
+        pipe.set(GROUPS_FRESH_KEY, 1, ex=GROUPS_REFRESH_SECONDS)
+        pipe.execute()
+        return groups
 
     def user_name(self, user_id: int) -> str | None:
         """A user's display name (cached); None when Zendesk has no such user."""

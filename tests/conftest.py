@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
+from werkzeug.serving import make_server
 
 from app import create_app
 from integrations.sandbox import SlackSandbox, ZendeskSandbox
@@ -121,3 +123,38 @@ def sandbox_env(
 ) -> dict[str, str]:
     """`env` with ZENDESK_URL and SLACK_API_URL pointing at the sandboxes."""
     return {**env, "ZENDESK_URL": zendesk_sandbox.url, "SLACK_API_URL": slack_sandbox.api_url}
+
+
+@pytest.fixture
+def worker_env(
+    sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, redis: Redis
+) -> Iterator[dict[str, str]]:
+    """The worker's environment, pointing at the sandboxes: jobs read it themselves."""
+    for name, value in sandbox_env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SLACK_OPS_CHANNEL", raising=False)
+    yield sandbox_env
+
+
+@pytest.fixture
+def groups(zendesk_sandbox: ZendeskSandbox) -> dict[str, int]:
+    """The groups rules/default.yml routes to, as an admin would have set them up."""
+    names = ["Engineering", "Billing", "Mobile", "Product", "Accounts", "Security"]
+    return {name: int(zendesk_sandbox.add_group(name)["id"]) for name in names}
+
+
+@pytest.fixture
+def hub_url(worker_env: dict[str, str], zendesk_sandbox: ZendeskSandbox) -> Iterator[str]:
+    """The hub's web app on a real port; the Zendesk sandbox's webhook targets it."""
+    server = make_server(
+        "127.0.0.1", 0, create_app(Settings.from_env("web", worker_env)), threaded=True
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    zendesk_sandbox.set_webhook_target(
+        f"{url}/zendesk/webhook", worker_env["ZENDESK_WEBHOOK_SECRET"]
+    )
+    yield url
+    server.shutdown()
+    thread.join(5)

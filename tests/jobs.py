@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from rq import get_current_job
+from redis import Redis
+from rq import SimpleWorker, get_current_job
+
+from workers.queues import QUEUES, queue
 
 
 def record(key: str) -> int:
@@ -31,3 +34,12 @@ def fail_until(key: str, attempts: int) -> int:
     if tries < attempts:
         raise ConnectionError(f"outage, try {tries}")
     return int(job.connection.hincrby("test:runs", key, 1))
+
+
+def run_jobs(redis: Redis, queues: tuple[str, ...] = QUEUES) -> None:
+    """Run every queued job, and the jobs they queue, in this process (rq's SimpleWorker, burst).
+
+    The jobs see this test's environment (the worker_env fixture).
+    """
+    worker = SimpleWorker([queue(redis, name) for name in queues], connection=redis)
+    worker.work(burst=True, with_scheduler=False)

@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 
 import pytest
 from redis import Redis
-from rq import SimpleWorker
 
 from app import create_app
 from integrations.report import Report, ReportFields
@@ -28,18 +27,17 @@ from integrations.slack.engineering import (
 )
 from integrations.zendesk.gateway import Ticket
 from tests.conftest import SIGNING_SECRET
-from workers.queues import EVENTS, NOTIFY, enqueue_once, queue
+from tests.jobs import run_jobs
+from workers.queues import NOTIFY, enqueue_once
 
 
 @pytest.fixture
 def worker_env(
-    sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, redis: Redis
+    worker_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, str]]:
-    """The worker's environment (jobs read it themselves), pointing at the sandboxes."""
-    for name, value in sandbox_env.items():
-        monkeypatch.setenv(name, value)
+    """The worker's environment, with no rules file (no rule notifies here)."""
     monkeypatch.setenv("RULES_PATH", "/nonexistent/rules.yml")
-    yield sandbox_env
+    yield worker_env
 
 
 @pytest.fixture
@@ -47,12 +45,6 @@ def eng(worker_env: dict[str, str], redis: Redis) -> EngineeringChannels:
     return EngineeringChannels(
         SlackApi(Settings.from_env("worker", worker_env), redis=redis), redis
     )
-
-
-def run_jobs(redis: Redis) -> None:
-    """Work the queues in this process (the jobs see this test's environment)."""
-    worker = SimpleWorker([queue(redis, EVENTS), queue(redis, NOTIFY)], connection=redis)
-    worker.work(burst=True, with_scheduler=False)
 
 
 def a_card(**changes: object) -> Card:

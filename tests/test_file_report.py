@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
 from redis import Redis
-from rq import SimpleWorker
 from rq.job import Job, JobStatus
 
 from integrations.report import AttachmentRef, Report
@@ -15,33 +12,12 @@ from integrations.sandbox.slack import SlackSandbox
 from integrations.sandbox.zendesk import ZendeskSandbox
 from workers.attachments import attachment_store
 from workers.deadletters import dead_letters
-from workers.queues import QUEUES, TICKETS, enqueue_once, queue
+from workers.queues import TICKETS, enqueue_once
 from workers.status import StatusStore
 
+from .jobs import run_jobs
+
 FILE_REPORT = "workers.jobs.file_report"
-
-
-@pytest.fixture
-def worker_env(
-    sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict[str, str]]:
-    """Jobs read their settings from the environment, as in a worker process."""
-    for name, value in sandbox_env.items():
-        monkeypatch.setenv(name, value)
-    yield sandbox_env
-
-
-@pytest.fixture
-def groups(zendesk_sandbox: ZendeskSandbox) -> dict[str, int]:
-    """The groups rules/default.yml routes to, as an admin would have set them up."""
-    names = ["Engineering", "Billing", "Mobile", "Product", "Accounts", "Security"]
-    return {name: int(zendesk_sandbox.add_group(name)["id"]) for name in names}
-
-
-def run_jobs(redis: Redis) -> None:
-    """Run every queued job in this process (rq's SimpleWorker, burst mode)."""
-    worker = SimpleWorker([queue(redis, name) for name in QUEUES], connection=redis)
-    worker.work(burst=True)
 
 
 def slack_report(**changes: object) -> Report:

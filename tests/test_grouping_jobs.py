@@ -4,66 +4,22 @@ sandbox's signed webhooks to the hub served over real HTTP when a problem is sol
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 from redis import Redis
-from rq import SimpleWorker
-from werkzeug.serving import make_server
 
-from app import create_app
 from integrations.report import Report
 from integrations.sandbox.slack import Message, SlackSandbox
 from integrations.sandbox.zendesk import ZendeskSandbox
-from integrations.settings import Settings
 from integrations.zendesk.gateway import Ticket
 from rules.related import RelatedIndex
+from tests.jobs import run_jobs
 from workers.grouping import group_of, problem_of
-from workers.queues import NOTIFY, QUEUES, TICKETS, enqueue_once, queue
+from workers.queues import NOTIFY, TICKETS, enqueue_once, queue
 
 FILE_REPORT = "workers.jobs.file_report"
 SIGNATURE = "EXC_BAD_ACCESS KERN_INVALID_ADDRESS DraftStore.save(_:) + 148"
-
-
-@pytest.fixture
-def worker_env(
-    sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict[str, str]]:
-    """Jobs read their settings from the environment, as in a worker process."""
-    for name, value in sandbox_env.items():
-        monkeypatch.setenv(name, value)
-    yield sandbox_env
-
-
-@pytest.fixture
-def groups(zendesk_sandbox: ZendeskSandbox) -> dict[str, int]:
-    """The groups rules/default.yml routes to, as an admin would have set them up."""
-    names = ["Engineering", "Billing", "Mobile", "Product", "Accounts", "Security"]
-    return {name: int(zendesk_sandbox.add_group(name)["id"]) for name in names}
-
-
-@pytest.fixture
-def hub_url(worker_env: dict[str, str], zendesk_sandbox: ZendeskSandbox) -> Iterator[str]:
-    """The hub's web app on a real port; the Zendesk sandbox's webhook targets it."""
-    server = make_server(
-        "127.0.0.1", 0, create_app(Settings.from_env("web", worker_env)), threaded=True
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    zendesk_sandbox.set_webhook_target(
-        f"{url}/zendesk/webhook", worker_env["ZENDESK_WEBHOOK_SECRET"]
-    )
-    yield url
-    server.shutdown()
-    thread.join(5)
-
-
-def run_jobs(redis: Redis) -> None:
-    """Run every queued job, and the jobs they queue, in this process (burst mode)."""
-    worker = SimpleWorker([queue(redis, name) for name in QUEUES], connection=redis)
-    worker.work(burst=True, with_scheduler=False)
 
 
 def crash_report(n: int, **changes: object) -> Report:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,17 +17,6 @@ from integrations.slack.api import SlackApi
 from workers.queues import NOTIFY, enqueue_once, queue
 
 TICKET = {"id": 123, "url": "https://example.zendesk.com/agent/tickets/123", "status": "new"}
-
-
-@pytest.fixture
-def worker_env(
-    sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, redis: Redis
-) -> Iterator[dict[str, str]]:
-    """The worker's environment (jobs read it themselves), Slack at the sandbox; Redis clean."""
-    for name, value in sandbox_env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("SLACK_OPS_CHANNEL", raising=False)
-    yield sandbox_env
 
 
 @pytest.fixture

@@ -4,26 +4,22 @@ Zendesk sandbox's signed webhooks to the hub served over real HTTP in this proce
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 from redis import Redis
-from rq import SimpleWorker
-from werkzeug.serving import make_server
 
-from app import create_app
 from integrations.report import ReplyContext, Report, Reporter
 from integrations.sandbox import SlackSandbox, ZendeskSandbox
 from integrations.sandbox.signing import slack_headers, zendesk_webhook_headers
-from integrations.settings import Settings
 from integrations.slack.loop import conversation, remember_reporter
 from integrations.zendesk.events import ZendeskEvent, parse_webhook
 from tests.conftest import SIGNING_SECRET
+from tests.jobs import run_jobs
 from workers.events import mark_own_comment
-from workers.queues import EVENTS, NOTIFY, enqueue_once, queue
+from workers.queues import EVENTS, enqueue_once
 
 RULES = """\
 groups: [Support, Mobile]
@@ -37,37 +33,13 @@ ticket_event:
 
 @pytest.fixture
 def worker_env(
-    sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, redis: Redis, tmp_path: Path
+    worker_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[dict[str, str]]:
-    """The worker's environment (jobs read it themselves), pointing at the sandboxes."""
+    """The worker's environment with this file's rules."""
     rules = tmp_path / "rules.yml"
     rules.write_text(RULES)
-    full = {**sandbox_env, "RULES_PATH": str(rules)}
-    for name, value in full.items():
-        monkeypatch.setenv(name, value)
-    yield full
-
-
-@pytest.fixture
-def hub_url(worker_env: dict[str, str], zendesk_sandbox: ZendeskSandbox) -> Iterator[str]:
-    """The hub's web app on a real port; the Zendesk sandbox's webhook targets it."""
-    server = make_server(
-        "127.0.0.1", 0, create_app(Settings.from_env("web", worker_env)), threaded=True
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    zendesk_sandbox.set_webhook_target(
-        f"{url}/zendesk/webhook", worker_env["ZENDESK_WEBHOOK_SECRET"]
-    )
-    yield url
-    server.shutdown()
-    thread.join(5)
-
-
-def run_jobs(redis: Redis) -> None:
-    worker = SimpleWorker([queue(redis, EVENTS), queue(redis, NOTIFY)], connection=redis)
-    worker.work(burst=True, with_scheduler=False)
+    monkeypatch.setenv("RULES_PATH", str(rules))
+    yield {**worker_env, "RULES_PATH": str(rules)}
 
 
 def a_report(**reply: str) -> Report:

@@ -40,23 +40,18 @@ class Hub:
         Returns only when Redis holds the job (acknowledged means durable);
         raises RedisError otherwise, which the caller turns into "retry".
         """
-        # Two round trips: rq's unique-enqueue script, then one pipeline with the
-        # rest (rq's bookkeeping and the status). Slack's 3 s and throughput both
-        # pay for every extra one.
-        pipe = self.redis.pipeline(transaction=False)
-        enqueued = enqueue_once(
+        # One round trip: the job, and its "queued" status (SET NX: a state
+        # already recorded is newer and stays).
+        status = StatusStore(self.redis)
+        return enqueue_once(
             self.redis,
             TICKETS,
             FILE_REPORT,
             report.to_job(),
             kind="file-report",
             key=report.external_id,
-            pipeline=pipe,
+            also=lambda pipe: status.mark_queued(report.key_digest, pipe),
         )
-        if enqueued.created:
-            StatusStore(self.redis).mark_queued(report.key_digest, pipe)
-        pipe.execute()
-        return enqueued
 
 
 def hub() -> Hub:

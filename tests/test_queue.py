@@ -91,3 +91,12 @@ def test_outage_retries_last_about_twelve_hours(redis: Redis) -> None:
     assert waits[:3] == [10, 30, 60]  # a short blip is retried within seconds
     assert max(waits) == 3600
     assert 11 * 3600 <= sum(waits) <= 13 * 3600
+
+
+def test_enqueue_works_after_redis_forgets_its_scripts(redis: Redis) -> None:
+    # A restarted Redis (or SCRIPT FLUSH) has no scripts: the enqueue loads it and goes on.
+    redis.script_flush()
+    first = enqueue_once(redis, TICKETS, "tests.jobs.record", "a", kind="t", key="after-flush")
+    again = enqueue_once(redis, TICKETS, "tests.jobs.record", "a", kind="t", key="after-flush")
+    assert first.created and not again.created
+    assert queue(redis, TICKETS).get_job_ids() == [first.job_id]

@@ -165,6 +165,27 @@ def test_group_decisions_and_membership(redis: Redis) -> None:
     assert RelatedIndex(redis, prefix="t:related").group_size(new_group_id("1")) == 3
 
 
+def test_crashes_with_different_signatures_stay_apart(redis: Redis) -> None:
+    idx = index(redis)
+    text = "App crashes when saving a draft", "crashed while saving my draft in the editor"
+    first = doc("20", *text, crash_signature="EXC_BAD_ACCESS DraftStore.save")
+    idx.assign(first, idx.group_for(first))
+    idx.add(first)
+
+    other = doc("21", *text, days=1, crash_signature="NSRangeException ProfileStore.load")
+    decision = idx.group_for(other)
+    [match] = [m for m in idx.query(other) if m.doc_id == "20"]
+    assert match.evidence.signature_differs and match.similarity > 0.9
+    assert not decision.joined
+
+    same = doc(
+        "22", "Editor crash", "boom", days=1, crash_signature="exc_bad_access  DraftStore.save"
+    )
+    assert idx.group_for(same).joined  # the same crash joins whatever the words
+    no_signature = doc("23", *text, days=1)
+    assert idx.group_for(no_signature).joined  # words alone join when nothing says otherwise
+
+
 def test_explain_shows_group_related_reports_and_evidence(redis: Redis) -> None:
     idx = index(redis)
     related = doc("5", "CSV export does nothing", "export button no effect", days=1)

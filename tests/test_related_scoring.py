@@ -89,3 +89,9 @@ def test_equal_crash_signature_joins_whatever_the_text() -> None:
 
 def test_no_candidates_means_a_new_group() -> None:
     assert decide_group("new", []).group_id == new_group_id("new")
+
+
+def test_a_different_crash_never_joins_on_words_alone() -> None:
+    other_crash = Match("a", 0.95, 0.95, Evidence(signature_differs=True), group_id="g1")
+    decision = decide_group("new", [other_crash, _match("b", 0.2)], 0.5)
+    assert not decision.joined and decision.group_id == new_group_id("new")

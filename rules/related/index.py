@@ -420,6 +420,10 @@ class RelatedIndex:
             evidence = Evidence(
                 shared_terms=tuple((t, round(c, 3)) for t, c in terms_of[:SHARED_TERMS_SHOWN]),
                 signature_equal=sig_equal,
+                signature_differs=bool(doc.crash_signature)
+                and bool(_text(row[3]))
+                and normalize_signature(_text(row[3]))
+                != normalize_signature(doc.crash_signature or ""),
                 same_platform=bool(doc.platform) and _text(row[1]) == doc.platform,
                 same_app_version=bool(doc.app_version) and _text(row[2]) == doc.app_version,
             )

@@ -209,6 +209,8 @@ class Evidence:
 
     shared_terms: tuple[tuple[str, float], ...] = ()
     signature_equal: bool = False
+    # Both reports carry a crash signature, and they differ: two different crashes.
+    signature_differs: bool = False
     same_platform: bool = False
     same_app_version: bool = False
 
@@ -258,6 +260,9 @@ def decide_group(
             return GroupDecision(
                 m.group_id or new_group_id(m.doc_id), True, "same crash signature", m
             )
+    # Two different crashes are different issues however alike their words (an app's
+    # stack frames and boilerplate make them so): text alone never joins them.
+    ranked = [m for m in ranked if not m.evidence.signature_differs]
     if ranked:
         best = max(ranked, key=lambda m: m.similarity)
         if best.similarity >= threshold:

@@ -11,10 +11,22 @@ Redis layout under `prefix` (default `hub:related`):
     {p}:time         zset    doc id -> created_at (window expiry, recency)
     {p}:sig:{h}      zset    doc id -> created_at, per crash signature hash
     {p}:group:{g}    zset    doc id -> joined at: the reports of group g (count = ZCARD)
+    {p}:top:{h}      string  cached copy of the best postings of term hash h (see below)
+    {p}:ver          hash    term hash h -> version of the best postings of h
+    {p}:epoch        string  counter the versions are drawn from (never repeats)
+
+The posting cache: a query reads each term's best `posting_limit` postings. Reading them
+as one packed string (MGET, decoded by `array`) costs a fraction of ZRANGE WITHSCORES.
+A write that changes a term's best postings (a posting added or removed within the limit's
+ranks) gives the term a new version from {p}:epoch, in the same transaction. A
+cached copy carries the version it was read at and is used only while it is current, so
+a query reads exactly what ZRANGE would. Every writer of one prefix must use the same
+posting_limit (they share a method anyway: same tokenizer, same postings).
 
 A query costs four round trips whatever the index size: the query terms' document
 frequencies, their posting lists (best impact first, bounded), the candidates'
-creation times (for the recency prior), and the fields of the k best.
+creation times (for the recency prior), and the fields of the k best. A fifth reads the
+posting lists whose cached copies are missing or out of date.
 """
 
 from __future__ import annotations
@@ -23,7 +35,10 @@ import hashlib
 import heapq
 import logging
 import math
+import struct
+import sys
 import time
+from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -104,18 +119,92 @@ _MATCH_FIELDS = ["created_at", "platform", "app_version", "sig", "title", "group
 _DROP_ZERO_DFS = """
 for _, field in ipairs(ARGV) do
   local n = tonumber(redis.call('HGET', KEYS[1], field))
-  if n ~= nil and n <= 0 then redis.call('HDEL', KEYS[1], field) end
+  if n ~= nil and n <= 0 then
+    redis.call('HDEL', KEYS[1], field)
+    redis.call('HDEL', KEYS[2], field)
+  end
 end
 """
 
+# Run in the write's transaction, before its ZREMs and after its ZADDs. KEYS: ver, epoch.
+# ARGV: prefix, limit, then per term: hash, count, members. A term whose best postings
+# change gets a new version. Posting keys are built here from the prefix: the index runs
+# on one Redis, never a cluster.
+_TOUCH = """
+local prefix, limit = ARGV[1], tonumber(ARGV[2])
+local i = 3
+while i <= #ARGV do
+  local h, count = ARGV[i], tonumber(ARGV[i + 1])
+  local post = prefix .. ':post:' .. h
+  for j = i + 2, i + 1 + count do
+    local rank = redis.call('ZREVRANK', post, ARGV[j])
+    if rank and rank < limit then
+      redis.call('HSET', KEYS[1], h, redis.call('INCR', KEYS[2]))
+      redis.call('DEL', prefix .. ':top:' .. h)
+      break
+    end
+  end
+  i = i + 2 + count
+end
+"""
 
-def _score_pairs(reply: list[Any]) -> list[tuple[bytes, float]]:
-    """A raw ZRANGE WITHSCORES reply as (member, score) pairs, on RESP3 or RESP2."""
+# The current versions of terms, giving one to a term that has none yet (an index built
+# before the cache). KEYS: ver, epoch. ARGV: term hashes.
+_VERSIONS = """
+local out = {}
+for i, h in ipairs(ARGV) do
+  local v = redis.call('HGET', KEYS[1], h)
+  if not v then
+    v = redis.call('INCR', KEYS[2])
+    redis.call('HSET', KEYS[1], h, v)
+  end
+  out[i] = tonumber(v)
+end
+return out
+"""
+
+# A cached copy expires when no query has wanted it for this long (memory is bounded by
+# the vocabulary queries use, not the whole vocabulary).
+TOP_TTL_S = 6 * 3600
+_TOP_HEADER = struct.Struct("<qI")  # version, number of postings
+
+
+def _by_score(entry: tuple[str, int]) -> tuple[int, str]:
+    return entry[1], entry[0]
+
+
+def _pack_top(version: int, postings: dict[bytes, float]) -> bytes | None:
+    """A term's best postings as one string, or None if a member cannot be packed."""
+    members = list(postings)
+    if any(b"\0" in m for m in members):
+        return None
+    scores = array("d", postings.values())
+    if sys.byteorder != "little":
+        scores.byteswap()
+    return _TOP_HEADER.pack(version, len(members)) + scores.tobytes() + b"\0".join(members)
+
+
+def _unpack_top(blob: bytes, version: int) -> dict[bytes, float] | None:
+    """The postings of a cached copy, or None if it is not of `version`."""
+    stored, n = _TOP_HEADER.unpack_from(blob)
+    if stored != version:
+        return None
+    start = _TOP_HEADER.size
+    scores = array("d")
+    scores.frombytes(blob[start : start + 8 * n])
+    if sys.byteorder != "little":
+        scores.byteswap()
+    members = blob[start + 8 * n :].split(b"\0") if n else []
+    return dict(zip(members, scores, strict=True))
+
+
+def _score_pairs(reply: list[Any]) -> dict[bytes, float]:
+    """A raw ZRANGE WITHSCORES reply as member -> score, in its order, on RESP3 or RESP2."""
     if reply and not isinstance(reply[0], list | tuple):
         # RESP2: member, score, member, score, ... with scores as text.
-        return [(reply[i], float(reply[i + 1])) for i in range(0, len(reply), 2)]
+        return {reply[i]: float(reply[i + 1]) for i in range(0, len(reply), 2)}
     # RESP3 pairs already hold floats: used as they are (this runs on every posting).
-    return reply
+    return dict(reply)
 
 
 def _pack_terms(terms: FieldTerms) -> str:
@@ -148,6 +237,7 @@ class RelatedIndex:
         method: Method = HUB,
         join_threshold: float = JOIN_THRESHOLD,
         clock: Callable[[], float] = time.time,
+        posting_cache: bool = True,
     ) -> None:
         self.redis = redis
         self.prefix = prefix
@@ -155,6 +245,8 @@ class RelatedIndex:
         self.method = method
         self.join_threshold = join_threshold
         self.clock = clock
+        # Queries read cached best postings (writes keep versions whatever this says).
+        self.posting_cache = posting_cache and method.posting_limit > 0
 
     # ------------------------------------------------------------------ keys
 
@@ -181,6 +273,27 @@ class RelatedIndex:
     @property
     def _time(self) -> str:
         return f"{self.prefix}:time"
+
+    def _top(self, term: str) -> str:
+        return f"{self.prefix}:top:{term_key(term)}"
+
+    @property
+    def _ver(self) -> str:
+        return f"{self.prefix}:ver"
+
+    @property
+    def _epoch(self) -> str:
+        return f"{self.prefix}:epoch"
+
+    def _touch(self, pipe: Pipeline, members: dict[str, list[str]]) -> None:
+        """Queue new versions for the terms whose best postings `members` are (or were) in."""
+        limit = self.method.posting_limit
+        if not limit or not members:
+            return
+        args: list[str | int] = [self.prefix, limit]
+        for term, ids in members.items():
+            args += [term_key(term), len(ids), *ids]
+        pipe.eval(_TOUCH, 2, self._ver, self._epoch, *args)
 
     # ------------------------------------------------------------------ writing
 
@@ -243,6 +356,9 @@ class RelatedIndex:
             for term, members in postings.items():
                 pipe.zadd(self._post(term), members)
                 pipe.hincrby(self._df, term_key(term), len(members))
+            # A term's best postings change only if its best new one is among them (Redis
+            # orders equal scores by member, as max does here).
+            self._touch(pipe, {t: [max(m.items(), key=_by_score)[0]] for t, m in postings.items()})
             pipe.hincrby(self._stats, "n", len(indexed))
             pipe.hincrby(self._stats, "title_len", totals[0])
             pipe.hincrby(self._stats, "body_len", totals[1])
@@ -282,7 +398,7 @@ class RelatedIndex:
         """Delete df entries of terms no indexed report has any more (vocabulary churns)."""
         if term_keys:
             # Atomic in Lua, so a term indexed again meanwhile keeps its count.
-            self.redis.eval(_DROP_ZERO_DFS, 1, self._df, *term_keys)
+            self.redis.eval(_DROP_ZERO_DFS, 2, self._df, self._ver, *term_keys)
 
     def _read_old(self, doc_ids: list[str]) -> dict[str, list[str]]:
         """The stored terms, signature, group and lengths of those of `doc_ids` indexed now."""
@@ -305,6 +421,7 @@ class RelatedIndex:
                 postings.setdefault(term, []).append(doc_id)
             if sig:
                 pipe.zrem(self._sig(sig), doc_id)
+        self._touch(pipe, postings)
         for term, members in postings.items():
             pipe.zrem(self._post(term), *members)
             pipe.hincrby(self._df, term_key(term), -len(members))
@@ -362,22 +479,16 @@ class RelatedIndex:
             chosen = chosen[: method.max_query_terms]
 
         # Round trip 2: the chosen terms' posting lists, best impact first.
-        end = method.posting_limit - 1 if method.posting_limit else -1
-        pipe = self.redis.pipeline(transaction=False)
-        for term in chosen:
-            # Raw ZRANGE: redis-py's WITHSCORES callback re-encodes every score as text and
-            # parses it back, which costs more than the whole scoring loop.
-            pipe.execute_command("ZRANGE", self._post(term), 0, end, "REV", "WITHSCORES")
-        if doc.crash_signature:
-            pipe.zrevrange(self._sig(doc.crash_signature), 0, k - 1)
-        replies = pipe.execute()
-        lists = [_score_pairs(reply) for reply in replies[: len(chosen)]] + replies[len(chosen) :]
-        same_sig = {_text(d) for d in lists.pop()} if doc.crash_signature else set()
+        fresh: dict[str, bytes] = {}
+        if self.posting_cache:
+            lists, same_sig = self._cached_postings(chosen, doc, k, fresh)
+        else:
+            lists, same_sig = self._posting_lists(chosen, doc, k)
         same_sig.discard(doc.id)
 
         raw: dict[bytes, float] = {}
         for term, postings in zip(chosen, lists, strict=True):
-            accumulate(method, weights[term] * idfs[term], postings, avg, raw)
+            accumulate(method, weights[term] * idfs[term], postings.items(), avg, raw)
         raw.pop(doc.id.encode(), None)
         self_score = sum(
             weights[t] * idfs[t] * saturate(pseudo_tf(method, p, avg))
@@ -387,15 +498,21 @@ class RelatedIndex:
 
         # The prior at most doubles a score: only documents within half the k-th best text
         # score can reach the top k, plus every document with the same crash signature.
-        best_raw = heapq.nlargest(MAX_CANDIDATES, raw.items(), key=lambda item: item[1])
+        best_raw = [(m, raw[m]) for m in heapq.nlargest(MAX_CANDIDATES, raw, key=raw.__getitem__)]
         if method.recency_days is not None and len(best_raw) > k:
             floor = best_raw[k - 1][1] / 2.0
             best_raw = [(m, v) for m, v in best_raw if v >= floor]
         scores = {_text(member): score for member, score in best_raw}
         candidates = list(dict.fromkeys([*scores, *same_sig]))
 
-        # Round trip 3: the candidates' creation times, in one command, for the prior.
-        created = self.redis.zmscore(self._time, candidates) if candidates else []
+        # Round trip 3: the candidates' creation times, in one command, for the prior;
+        # and the cached copies of posting lists this query had to read in full.
+        pipe = self.redis.pipeline(transaction=False)
+        for key, blob in fresh.items():
+            pipe.set(key, blob, ex=TOP_TTL_S)
+        if candidates:
+            pipe.zmscore(self._time, candidates)
+        created = pipe.execute()[-1] if candidates else []
         now = _ts(doc.created_at)
         ranked_ids = []
         for doc_id, when in zip(candidates, created, strict=True):
@@ -440,11 +557,65 @@ class RelatedIndex:
             )
         return matches
 
+    def _posting_lists(
+        self, chosen: list[str], doc: IndexedDoc, k: int
+    ) -> tuple[list[dict[bytes, float]], set[str]]:
+        """The chosen terms' posting lists, read from the sorted sets; the same-crash ids."""
+        end = self.method.posting_limit - 1 if self.method.posting_limit else -1
+        pipe = self.redis.pipeline(transaction=False)
+        for term in chosen:
+            # Raw ZRANGE: redis-py's WITHSCORES callback re-encodes every score as text and
+            # parses it back, which costs more than the whole scoring loop.
+            pipe.execute_command("ZRANGE", self._post(term), 0, end, "REV", "WITHSCORES")
+        if doc.crash_signature:
+            pipe.zrevrange(self._sig(doc.crash_signature), 0, k - 1)
+        replies = pipe.execute()
+        same_sig = {_text(d) for d in replies.pop()} if doc.crash_signature else set()
+        return [_score_pairs(reply) for reply in replies], same_sig
+
+    def _cached_postings(
+        self, chosen: list[str], doc: IndexedDoc, k: int, fresh: dict[str, bytes]
+    ) -> tuple[list[dict[bytes, float]], set[str]]:
+        """The same as _posting_lists, from the cached copies that are still current.
+
+        Lists read in full are packed into `fresh` (key -> copy) for the caller to store.
+        """
+        if not chosen:
+            return self._posting_lists(chosen, doc, k)
+        hashes = [term_key(t) for t in chosen]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(self._ver, hashes)
+        pipe.mget([self._top(t) for t in chosen])
+        if doc.crash_signature:
+            pipe.zrevrange(self._sig(doc.crash_signature), 0, k - 1)
+        versions, blobs, *rest = pipe.execute()
+        same_sig = {_text(d) for d in rest[0]} if doc.crash_signature else set()
+        lists: list[dict[bytes, float] | None] = [
+            _unpack_top(blob, int(version)) if blob is not None and version is not None else None
+            for version, blob in zip(versions, blobs, strict=True)
+        ]
+        missed = [i for i, postings in enumerate(lists) if postings is None]
+        if missed:
+            # Versions and lists read in one transaction: each copy is exact for its version.
+            end = self.method.posting_limit - 1
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.eval(_VERSIONS, 2, self._ver, self._epoch, *(hashes[i] for i in missed))
+            for i in missed:
+                pipe.execute_command("ZRANGE", self._post(chosen[i]), 0, end, "REV", "WITHSCORES")
+            read_versions, *replies = pipe.execute()
+            for i, version, reply in zip(missed, read_versions, replies, strict=True):
+                postings = _score_pairs(reply)
+                lists[i] = postings
+                blob = _pack_top(int(version), postings)
+                if blob is not None:
+                    fresh[self._top(chosen[i])] = blob
+        return [postings or {} for postings in lists], same_sig
+
     def _shared_terms(
         self,
         doc_ids: set[str],
         chosen: list[str],
-        lists: list[list[tuple[bytes, float]]],
+        lists: list[dict[bytes, float]],
         weights: dict[str, float],
         idfs: dict[str, float],
         avg: Averages,
@@ -453,8 +624,9 @@ class RelatedIndex:
         members = {d.encode() for d in doc_ids}
         shared: dict[str, list[tuple[str, float]]] = {}
         for term, postings in zip(chosen, lists, strict=True):
-            for m, packed in postings:
-                if m in members:
+            for m in members:
+                packed = postings.get(m)
+                if packed is not None:
                     tf = pseudo_tf(self.method, Posting.unpack(packed), avg)
                     c = weights[term] * idfs[term] * saturate(tf)
                     shared.setdefault(m.decode(), []).append((term, c))

@@ -169,7 +169,7 @@ def postings_of(doc: FieldTerms) -> dict[str, Posting]:
 def accumulate(
     method: Method,
     weight: float,
-    postings: list[tuple[bytes, float]],
+    postings: Iterable[tuple[bytes, float]],
     avg: Averages,
     scores: dict[bytes, float],
 ) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
+
+from rules.event import EventType
 
 Scope = Literal["intake", "ticket_event"]
 SCOPES: tuple[Scope, ...] = ("intake", "ticket_event")
@@ -19,17 +21,8 @@ SCOPES: tuple[Scope, ...] = ("intake", "ticket_event")
 PRIORITIES = ("low", "normal", "high", "urgent")
 TICKET_TYPES = ("question", "incident", "problem", "task")
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
-EVENT_TYPES = (
-    "created",
-    "comment_added",
-    "status_changed",
-    "tags_changed",
-    "priority_changed",
-    "group_changed",
-    "assignee_changed",
-    "type_changed",
-    "custom_field_changed",
-)
+# The ticket event types rules can test (rules/event.py names them once).
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 CHANGEABLE_FIELDS = (
     "status",
     "priority",

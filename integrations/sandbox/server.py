@@ -11,7 +11,7 @@ from collections import Counter, deque
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
 # Paths under this prefix drive the sandbox itself: never counted, limited, faulted or
@@ -88,6 +88,7 @@ class Sandbox:
         self._counts: Counter[tuple[str, int]] = Counter()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._fault_routes()
 
     # ------------------------------------------------------------ serving
 
@@ -140,6 +141,27 @@ class Sandbox:
         self.stop()
 
     # ------------------------------------------------------------ faults and counts
+
+    def _fault_routes(self) -> None:
+        """The control endpoints every sandbox has: its faults and its request counts."""
+
+        @self.app.get(f"{CONTROL}/faults")
+        def get_faults() -> Response:
+            with self.lock:
+                return jsonify(self.faults.as_dict())
+
+        @self.app.post(f"{CONTROL}/faults")
+        def set_faults() -> Response | tuple[Response, int]:
+            try:
+                self.set_faults(**(request.get_json(force=True) or {}))
+            except (ValueError, TypeError) as exc:
+                return jsonify(error=str(exc)), 400
+            with self.lock:
+                return jsonify(self.faults.as_dict())
+
+        @self.app.get(f"{CONTROL}/stats")
+        def stats() -> Response:
+            return jsonify(self.stats())
 
     def set_faults(self, **changes: Any) -> None:
         """Change the injected faults, e.g. set_faults(error_rate=0.3, error_status=500)."""

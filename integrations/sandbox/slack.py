@@ -515,24 +515,6 @@ class SlackSandbox(Sandbox):
             )
             return jsonify(user=user)
 
-        @app.get(f"{CONTROL}/stats")
-        def stats() -> Response:
-            return jsonify(self.stats())
-
-        @app.get(f"{CONTROL}/faults")
-        def get_faults() -> Response:
-            with self.lock:
-                return jsonify(self.faults.as_dict())
-
-        @app.post(f"{CONTROL}/faults")
-        def set_faults() -> Response | tuple[Response, int]:
-            try:
-                self.set_faults(**(request.get_json(force=True) or {}))
-            except (ValueError, TypeError) as exc:
-                return jsonify(error=str(exc)), 400
-            with self.lock:
-                return jsonify(self.faults.as_dict())
-
         @app.get("/")
         def page() -> str:
             with self.lock:

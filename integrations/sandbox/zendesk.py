@@ -1260,25 +1260,15 @@ class ZendeskSandbox(Sandbox):
     def _job_json(self, job: Json) -> Json:
         return {"url": f"{self.base()}/api/v2/job_statuses/{job['id']}.json", **job}
 
+    def set_faults(self, **changes: Any) -> None:
+        """Change the faults; a new rate limit starts from an empty minute."""
+        super().set_faults(**changes)
+        if "rate_limit" in changes:
+            with self.lock:
+                self.window.clear()
+
     def _control_routes(self) -> None:
         app = self.app
-
-        @app.get(f"{CONTROL}/faults")
-        def get_faults() -> Response:
-            with self.lock:
-                return jsonify(self.faults.as_dict())
-
-        @app.post(f"{CONTROL}/faults")
-        def set_faults() -> Response | tuple[Response, int]:
-            try:
-                self.set_faults(**(request.get_json(force=True) or {}))
-            except (ValueError, TypeError) as exc:
-                return jsonify(error=str(exc)), 400
-            if "rate_limit" in (request.get_json() or {}):
-                with self.lock:
-                    self.window.clear()
-            with self.lock:
-                return jsonify(self.faults.as_dict())
 
         @app.post(f"{CONTROL}/reset")
         def reset() -> Response:
@@ -1287,10 +1277,6 @@ class ZendeskSandbox(Sandbox):
             with self.lock:
                 self.window.clear()
             return jsonify(ok=True)
-
-        @app.get(f"{CONTROL}/stats")
-        def stats() -> Response:
-            return jsonify(self.stats())
 
         @app.delete(f"{CONTROL}/stats")
         def reset_stats() -> Response:

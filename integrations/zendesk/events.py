@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from integrations.errors import Rejected
+from rules.event import EventType
 
 EVENT_PREFIX = "zen:event-type:"
 
@@ -39,19 +40,9 @@ SUBSCRIPTIONS: tuple[str, ...] = tuple(
     EVENT_PREFIX + name for name in EVENT_TYPES if name != "ticket.ticket_type_changed"
 )
 
-Kind = Literal[
-    "created",
-    "comment_added",
-    "status_changed",
-    "tags_changed",
-    "priority_changed",
-    "group_changed",
-    "assignee_changed",
-    "type_changed",
-    "custom_field_changed",
-    # A trigger-connected webhook: the worker works out what changed.
-    "updated",
-]
+# What an event is: one of the ticket events rules know, or a trigger-connected
+# webhook's "updated" (the worker works out what changed).
+Kind = EventType | Literal["updated"]
 
 # The body `feedback-hub zendesk setup` puts in its triggers' webhook action. Zendesk
 # fills the placeholders (strings, display values); `trigger` is "created" or "updated".

@@ -11,7 +11,7 @@ from redis import Redis
 
 from integrations.report import Report
 from integrations.settings import Settings
-from workers.queues import TICKETS, Enqueued, enqueue_once
+from workers.queues import TICKETS, Enqueued, GroupCommit, enqueue_once
 from workers.status import StatusStore
 
 # The job that turns a report into a ticket (by import path: the web process
@@ -29,10 +29,17 @@ class Hub:
     settings: Settings
     redis: Redis
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+    # Requests handled at the same moment share their round trips to Redis.
+    writer: GroupCommit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writer = GroupCommit(self.redis)
 
     def enqueue(self, queue_name: str, func: str, *args: Any, kind: str, key: str) -> Enqueued:
         """Durably enqueue a job once per (kind, key); raises RedisError if Redis cannot take it."""
-        return enqueue_once(self.redis, queue_name, func, *args, kind=kind, key=key)
+        return enqueue_once(
+            self.redis, queue_name, func, *args, kind=kind, key=key, writer=self.writer
+        )
 
     def file_report(self, report: Report) -> Enqueued:
         """Queue a report to become a Zendesk ticket, once per idempotency key.
@@ -51,6 +58,7 @@ class Hub:
             kind="file-report",
             key=report.external_id,
             also=lambda pipe: status.mark_queued(report.key_digest, pipe),
+            writer=self.writer,
         )
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Callback, Queue, Retry
 from rq.job import Job
 from rq.scripts import UNIQUE_ENQUEUE_SCRIPT, _build_hset_args
@@ -99,6 +101,7 @@ def enqueue_once(
     timeout: int = JOB_TIMEOUT,
     meta: dict[str, Any] | None = None,
     also: Callable[[Pipeline], object] | None = None,
+    writer: GroupCommit | None = None,
 ) -> Enqueued:
     """Enqueue `func(*args)` once per (kind, key); a repeat returns the existing job's id.
 
@@ -107,7 +110,8 @@ def enqueue_once(
 
     Returns only after Redis has the job: acknowledged means durable. Raises
     redis.exceptions.RedisError when Redis cannot take it. `also` may add the
-    caller's own writes, which travel in the same round trip.
+    caller's own writes, which travel in the same round trip. With a `writer`,
+    concurrent callers share round trips (GroupCommit).
     """
     jid = job_id(kind, key)
     q = queue(connection, queue_name)
@@ -133,21 +137,143 @@ def enqueue_once(
     fields = _build_hset_args(job)
     ttl = job.ttl if job.ttl is not None else -1
 
-    def send() -> list[Any]:
-        pipe = connection.pipeline(transaction=False)
+    def stage(pipe: Pipeline) -> None:
         pipe.sadd(q.redis_queues_keys, q.key)
         pipe.evalsha(_UNIQUE_ENQUEUE_SHA, 2, job.key, q.key, job.id, "R", ttl, *fields)
         if also is not None:
             also(pipe)
-        return pipe.execute()
 
-    try:
-        results = send()
-    except NoScriptError:
-        # A new or restarted Redis has no scripts yet; every write above is idempotent.
-        connection.script_load(UNIQUE_ENQUEUE_SCRIPT)
-        results = send()
+    results = writer.write(stage) if writer is not None else _write_now(connection, stage)
     return Enqueued(jid, created=results[1] == 1)
+
+
+Stage = Callable[[Pipeline], None]
+
+
+class _Entry:
+    """One caller's commands waiting in a GroupCommit, and what became of them."""
+
+    __slots__ = ("error", "lead", "ready", "results", "stage")
+
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+        self.ready = threading.Event()
+        self.lead = False
+        self.results: list[Any] | None = None
+        self.error: Exception | None = None
+
+
+class GroupCommit:
+    """Sends the writes of concurrent callers to Redis together: one round trip for many.
+
+    A web process answers each request only after Redis holds its job. While one
+    round trip is on the wire, the requests that arrive queue their commands here,
+    and the next round trip carries all of them (databases call this group commit):
+    the same durability per request, a fraction of the system calls, which is what
+    an intake under load spends its time on. A caller alone is sent at once.
+
+    Leader and followers: the caller that finds nothing in flight sends the batch
+    and hands the lead to the first caller waiting, who sends the next batch.
+    Thread-safe; one per process (the pool gives each round trip its own connection).
+    """
+
+    def __init__(self, connection: Redis, *, wait_seconds: float = 10.0) -> None:
+        self.connection = connection
+        # A follower's bound on waiting: a round trip is bounded by the client's
+        # socket timeout, so this only guards against a leader that died mid-send.
+        self.wait_seconds = wait_seconds
+        self._lock = threading.Lock()
+        self._pending: list[_Entry] = []
+        self._sending = False
+
+    def write(self, stage: Stage) -> list[Any]:
+        """Run `stage`'s commands in a pipeline (with others'); their results, or raise."""
+        entry = _Entry(stage)
+        with self._lock:
+            self._pending.append(entry)
+            entry.lead = not self._sending
+            self._sending = True
+        while not entry.lead and entry.results is None and entry.error is None:
+            if not entry.ready.wait(self.wait_seconds):
+                with self._lock:
+                    if entry in self._pending:
+                        self._pending.remove(entry)
+                        raise RedisTimeoutError("the intake's write to Redis did not start")
+                continue
+            entry.ready.clear()
+        if entry.results is None and entry.error is None:
+            self._send_batch()
+        if entry.error is not None:
+            raise entry.error
+        assert entry.results is not None
+        return entry.results
+
+    def _send_batch(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        try:
+            _send(self.connection, batch)
+        finally:
+            with self._lock:
+                if self._pending:
+                    # The next batch is the first waiter's to send.
+                    successor = self._pending[0]
+                    successor.lead = True
+                    successor.ready.set()
+                else:
+                    self._sending = False
+            for entry in batch:
+                entry.ready.set()
+
+
+def _write_now(connection: Redis, stage: Stage) -> list[Any]:
+    """`stage`'s commands in a pipeline of their own: their results, or raise."""
+    entry = _Entry(stage)
+    _send(connection, [entry])
+    if entry.error is not None:
+        raise entry.error
+    assert entry.results is not None
+    return entry.results
+
+
+def _send(connection: Redis, batch: list[_Entry]) -> None:
+    """One pipeline for the batch; each entry gets its own results or its own error."""
+    spans: list[tuple[_Entry, int, int]] = []
+    pipe = connection.pipeline(transaction=False)
+    for entry in batch:
+        start = len(pipe.command_stack)
+        entry.stage(pipe)
+        spans.append((entry, start, len(pipe.command_stack)))
+    try:
+        results = pipe.execute(raise_on_error=False)
+    except RedisError as exc:
+        for entry in batch:
+            entry.error = exc
+        return
+    except Exception as exc:  # a bug must reach every waiter, not strand them
+        for entry in batch:
+            entry.error = exc
+        raise
+    retry: list[_Entry] = []
+    for entry, start, end in spans:
+        mine = results[start:end]
+        if any(isinstance(r, NoScriptError) for r in mine):
+            retry.append(entry)
+            continue
+        failed = next((r for r in mine if isinstance(r, Exception)), None)
+        if failed is not None:
+            entry.error = failed
+        else:
+            entry.results = mine
+    if retry:
+        # A new or restarted Redis has no scripts yet; every write staged is idempotent.
+        try:
+            connection.script_load(UNIQUE_ENQUEUE_SCRIPT)
+        except RedisError as exc:
+            for entry in retry:
+                entry.error = exc
+            return
+        _send(connection, retry)
 
 
 def fetch_job(connection: Redis, jid: str) -> Job | None:

@@ -1,0 +1,149 @@
+"""Group commit: requests handled at the same moment share a round trip to Redis, each one
+still answered only after Redis holds its own job."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from integrations.report import Report, Reporter
+from integrations.settings import Settings
+from integrations.web import Hub
+from workers.queues import TICKETS, Enqueued, GroupCommit, queue
+from workers.status import StatusStore
+
+CALLERS = 24
+
+
+class CountingRedis(Redis):
+    """A real client that counts the pipelines it sends (one pipeline, one round trip)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pipelines = 0
+        self._count_lock = threading.Lock()
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        with self._count_lock:
+            self.pipelines += 1
+        return super().pipeline(transaction=transaction, shard_hint=shard_hint)
+
+
+def _report(n: int) -> Report:
+    return Report(
+        source="slack_command",
+        idempotency_key=f"slack:command:T1:U{n}:C1:trigger-{n}",
+        reporter=Reporter(name=f"person {n}", slack_team_id="T1", slack_user_id=f"U{n}"),
+        subject=f"The export button does nothing ({n})",
+        description="Clicked it twice.",
+    )
+
+
+def _file_all(hub: Hub, reports: list[Report]) -> list[Enqueued]:
+    start = threading.Barrier(len(reports))
+
+    def file(report: Report) -> Enqueued:
+        start.wait()
+        return hub.file_report(report)
+
+    with ThreadPoolExecutor(len(reports)) as pool:
+        return list(pool.map(file, reports))
+
+
+def test_concurrent_reports_share_round_trips_and_every_one_is_queued(
+    redis: Redis, settings: Settings
+) -> None:
+    counting = CountingRedis(connection_pool=redis.connection_pool)
+    hub = Hub(settings=settings, redis=counting)
+    # Redis holds writes for 300 ms: the first round trip is on the wire while the others
+    # arrive, as under load, so they must wait for it and go together in the next one.
+    other = Redis(connection_pool=redis.connection_pool)
+    other.execute_command("CLIENT", "PAUSE", 300, "WRITE")
+    reports = [_report(n) for n in range(CALLERS)]
+
+    results = _file_all(hub, reports)
+
+    assert all(r.created for r in results)
+    assert len({r.job_id for r in results}) == CALLERS
+    assert queue(redis, TICKETS).count == CALLERS
+    statuses = StatusStore(redis)
+    assert all(statuses.get(r.key_digest).state == "queued" for r in reports)  # type: ignore[union-attr]
+    # The paused first trip, then the rest together (a late thread may make one more).
+    assert counting.pipelines <= 3, f"{CALLERS} reports took {counting.pipelines} round trips"
+
+
+def test_a_report_sent_again_in_the_same_batch_is_one_job(redis: Redis, settings: Settings) -> None:
+    hub = Hub(settings=settings, redis=redis)
+    Redis(connection_pool=redis.connection_pool).execute_command("CLIENT", "PAUSE", 200, "WRITE")
+    same = _report(7)
+
+    results = _file_all(hub, [same] * 8)
+
+    assert sum(r.created for r in results) == 1
+    assert len({r.job_id for r in results}) == 1
+    assert queue(redis, TICKETS).count == 1
+
+
+def test_a_new_redis_without_the_script_still_takes_the_whole_batch(
+    redis: Redis, settings: Settings
+) -> None:
+    hub = Hub(settings=settings, redis=redis)
+    hub.file_report(_report(100))
+    redis.script_flush()  # as after a Redis restart: EVALSHA answers NOSCRIPT
+
+    results = _file_all(hub, [_report(n) for n in range(8)])
+
+    assert all(r.created for r in results)
+    assert queue(redis, TICKETS).count == 9
+
+
+def test_redis_down_fails_every_waiting_caller_and_none_hangs(settings: Settings) -> None:
+    # Nothing listens on port 1: every caller must get the error, to answer "please retry".
+    down = Redis(port=1, socket_timeout=1, socket_connect_timeout=1)
+    hub = Hub(settings=settings, redis=down)
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def file(n: int) -> None:
+        start.wait()
+        try:
+            hub.file_report(_report(n))
+        except RedisError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=file, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), "a caller is still waiting"
+    assert len(errors) == 8
+    assert all(isinstance(e, RedisConnectionError) for e in errors)
+
+
+def test_a_command_error_in_a_batch_is_its_callers_alone(redis: Redis) -> None:
+    writer = GroupCommit(redis)
+    redis.set("not-a-list", "x")
+    Redis(connection_pool=redis.connection_pool).execute_command("CLIENT", "PAUSE", 200, "WRITE")
+    stages = [lambda pipe, n=n: pipe.set(f"fine-{n}", "1") for n in range(6)]
+    stages.insert(3, lambda pipe: pipe.lpush("not-a-list", "y"))
+    start = threading.Barrier(len(stages))
+
+    def write(stage: Any) -> Any:
+        start.wait()
+        try:
+            return writer.write(stage)
+        except RedisError as exc:
+            return exc
+
+    with ThreadPoolExecutor(len(stages)) as pool:
+        results = list(pool.map(write, stages))
+
+    assert isinstance(results[3], RedisError) and "WRONGTYPE" in str(results[3])
+    assert [r for i, r in enumerate(results) if i != 3] == [[True]] * 6
+    assert all(redis.get(f"fine-{n}") == b"1" for n in range(6))

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from integrations.report import Report, Reporter
 from integrations.settings import Settings
 from integrations.web import Hub
-from workers.queues import TICKETS, Enqueued, GroupCommit, queue
+from workers.queues import TICKETS, Enqueued, GroupCommit, Stage, queue
 from workers.status import StatusStore
 
 CALLERS = 24
@@ -130,7 +130,10 @@ def test_a_command_error_in_a_batch_is_its_callers_alone(redis: Redis) -> None:
     writer = GroupCommit(redis)
     redis.set("not-a-list", "x")
     Redis(connection_pool=redis.connection_pool).execute_command("CLIENT", "PAUSE", 200, "WRITE")
-    stages = [lambda pipe, n=n: pipe.set(f"fine-{n}", "1") for n in range(6)]
+    def setter(n: int) -> Stage:
+        return lambda pipe: pipe.set(f"fine-{n}", "1")
+
+    stages = [setter(n) for n in range(6)]
     stages.insert(3, lambda pipe: pipe.lpush("not-a-list", "y"))
     start = threading.Barrier(len(stages))
 

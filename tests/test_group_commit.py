@@ -130,6 +130,7 @@ def test_a_command_error_in_a_batch_is_its_callers_alone(redis: Redis) -> None:
     writer = GroupCommit(redis)
     redis.set("not-a-list", "x")
     Redis(connection_pool=redis.connection_pool).execute_command("CLIENT", "PAUSE", 200, "WRITE")
+
     def setter(n: int) -> Stage:
         return lambda pipe: pipe.set(f"fine-{n}", "1")
 

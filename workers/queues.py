@@ -147,7 +147,7 @@ def enqueue_once(
     return Enqueued(jid, created=results[1] == 1)
 
 
-Stage = Callable[[Pipeline], None]
+Stage = Callable[[Pipeline], object]
 
 
 class _Entry:

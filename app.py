@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 from flask import Flask, Response, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
@@ -18,7 +18,7 @@ import integrations
 from integrations import logs
 from integrations.errors import Rejected, Unavailable, error_code
 from integrations.settings import ConfigError, Settings
-from integrations.web import Hub
+from integrations.web import HTTP_REQUESTS, Hub
 from workers.queues import QUEUES, connect, queue
 
 log = logging.getLogger("feedback_hub")
@@ -50,6 +50,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(blueprint)
     _register_health(app, hub)
     _register_errors(app)
+    from integrations.slack import commands
+
+    commands.install(app)
     return app
 
 
@@ -66,13 +69,6 @@ def _settings_ready(settings: Settings) -> tuple[bool, str]:
     if missing:
         return False, f"workers cannot file tickets until these are set: {', '.join(missing)}"
     return True, "ok"
-
-
-_REQUESTS = Counter(
-    "feedback_hub_http_requests",
-    "HTTP requests answered by this web process",
-    ["route", "status"],
-)
 
 
 class _QueueCollector:
@@ -108,7 +104,7 @@ class _QueueCollector:
 
 def _register_health(app: Flask, hub: Hub) -> None:
     registry = CollectorRegistry()
-    registry.register(_REQUESTS)
+    registry.register(HTTP_REQUESTS)
     registry.register(_QueueCollector(hub))
 
     @app.get("/healthz")
@@ -132,7 +128,7 @@ def _register_health(app: Flask, hub: Hub) -> None:
     @app.after_request
     def count(response: Response) -> Response:
         rule = request.url_rule.rule if request.url_rule else "unmatched"
-        _REQUESTS.labels(rule, str(response.status_code)).inc()
+        HTTP_REQUESTS.labels(rule, str(response.status_code)).inc()
         return response
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
+from prometheus_client import Counter
 from redis import Redis
 
 from integrations.report import Report
@@ -17,6 +18,13 @@ from workers.status import StatusStore
 # The job that turns a report into a ticket (by import path: the web process
 # never imports worker code).
 FILE_REPORT = "workers.jobs.file_report"
+
+# Every answer of this web process, by route and status (/metrics).
+HTTP_REQUESTS = Counter(
+    "feedback_hub_http_requests",
+    "HTTP requests answered by this web process",
+    ["route", "status"],
+)
 
 # A readiness check answers (ok, detail); /readyz runs every registered one.
 ReadinessCheck = Callable[[], tuple[bool, str]]

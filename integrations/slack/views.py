@@ -1,7 +1,8 @@
 """The Slack blueprint: verify, parse, enqueue, answer (Slack wants the answer within 3 s).
 
-POST /slack/commands       `/feedback <text>` files a report; `/feedback` opens the form.
 POST /slack/interactions   the form's submit, and the "Send to support" message shortcut.
+POST /slack/commands       is answered before Flask, from the objects set up here
+                           (integrations/slack/commands.py).
 
 The one Slack Web API call made here is views.open, which Slack only accepts within
 3 s of the trigger; everything else that talks to Slack runs in a worker.
@@ -24,9 +25,7 @@ from integrations.slack import messages, reports
 from integrations.slack.api import SlackApi
 from integrations.slack.payloads import (
     MessageShortcut,
-    SlashCommand,
     ViewSubmission,
-    parse_command,
     parse_interaction,
 )
 from integrations.slack.verify import SlackVerifier
@@ -75,62 +74,6 @@ def _verified_body() -> bytes:
 
 def _json(payload: dict[str, Any]) -> Response:
     return jsonify(payload)
-
-
-# ---------------------------------------------------------------- /slack/commands
-
-
-@blueprint.post("/commands")
-def commands() -> Response:
-    """A slash command: file `/feedback <text>`, open the form for `/feedback`, else usage."""
-    body = request.get_data(cache=True, as_text=False, parse_form_data=False)
-    if body.startswith(b"ssl_check=1"):
-        # Slack's certificate check of the command URL: answered 200, nothing is read or done.
-        return Response(status=200)
-    body = _verified_body()
-    command = parse_command(body)
-    text = command.text.strip()
-    if command.command != messages.FEEDBACK_COMMAND or text.lower() in ("help", "?"):
-        return _json(messages.usage(command.command))
-    if not text:
-        problem = _open_form(command)
-        # Opened: an empty 200 is Slack's "acknowledged, nothing to show".
-        return _json(problem) if problem else Response(status=200)
-    report = reports.command_report(command)
-    try:
-        enqueued = hub().file_report(report)
-    except RedisError as exc:
-        logs.event(log, "slack.intake.not_queued", logging.ERROR, error=type(exc).__name__)
-        return _json(messages.could_not_file())
-    logs.event(
-        log,
-        "slack.command.queued",
-        report=report.key_digest,
-        team=command.team_id,
-        user=command.user_id,
-        created=enqueued.created,
-    )
-    return _json(messages.receipt())
-
-
-def _open_form(command: SlashCommand) -> dict[str, Any] | None:
-    """Open the feedback modal; None when it opened, else the hint to show instead."""
-    api = intake().api
-    if api is None or not command.trigger_id:
-        logs.event(log, "slack.form.unavailable", logging.WARNING, has_token=api is not None)
-        return messages.could_not_open_form()
-    metadata = messages.modal_metadata(
-        channel_id=command.channel_id,
-        channel_name=command.channel_name,
-        team_domain=command.team_domain,
-        response_url=command.response_url,
-    )
-    try:
-        api.open_view(command.trigger_id, messages.feedback_modal(metadata))
-    except HubError as exc:
-        logs.event(log, "slack.form.not_opened", logging.WARNING, reason=str(exc))
-        return messages.could_not_open_form()
-    return None
 
 
 # ---------------------------------------------------------------- /slack/interactions

@@ -32,6 +32,11 @@ class ReportStatus:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+def _stored(status: ReportStatus) -> str:
+    # Its fields are flat values: vars() is asdict() without the deep copy (on every intake).
+    return json.dumps(vars(status))
+
+
 class StatusStore:
     """Report states in Redis, keyed by the report's digest (Report.key_digest)."""
 
@@ -44,7 +49,7 @@ class StatusStore:
     def set(self, report_id: str, state: State, **details: Any) -> ReportStatus:
         """Record a state; `filed` is final and is never overwritten by a later attempt."""
         status = ReportStatus(id=report_id, state=state, updated_at=time.time(), **details)
-        data = json.dumps(asdict(status))
+        data = _stored(status)
         if state == "filed":
             self.redis.set(self._key(report_id), data, ex=STATUS_TTL)
         else:
@@ -62,7 +67,7 @@ class StatusStore:
         is newer than a fresh enqueue and stays; one write, no read before it.
         """
         status = ReportStatus(id=report_id, state="queued", updated_at=time.time())
-        pipeline.set(self._key(report_id), json.dumps(asdict(status)), nx=True, ex=STATUS_TTL)
+        pipeline.set(self._key(report_id), _stored(status), nx=True, ex=STATUS_TTL)
 
     def get(self, report_id: str) -> ReportStatus | None:
         """The report's state, or None when unknown (or expired)."""

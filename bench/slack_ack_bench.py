@@ -6,7 +6,10 @@ private redis-server, and receive the same signed bodies: every request is a
 distinct `/feedback <text>` (its own trigger_id), so every one is verified,
 parsed into a Report and durably enqueued before the ephemeral receipt goes back.
 The Bolt app (what a team would write instead) does the same job with the
-hub's own Report and enqueue code, so the difference measured is the framework.
+hub's own Report and enqueue code, so the difference measured is the framework;
+bolt-plain is Bolt with rq's plain enqueue, as a team would write it. The floor is
+a WSGI function under the same gunicorn that reads the body and answers, doing
+nothing else: the most any app could do on this machine.
 
 The load comes from `wrk` (Debian's package) on loopback with a closed loop of
 N connections, bounded in time, replaying pre-signed requests (Slack's v0
@@ -56,6 +59,7 @@ SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documented exampl
 TEXT = "The export button does nothing #export\nClicked it twice on the reports page."
 BOLT_APP = "bench.slack_ack_bench:bolt_app()"
 BOLT_PLAIN_APP = "bench.slack_ack_bench:bolt_plain_app()"
+FLOOR_APP = "bench.slack_ack_bench:floor_app"
 
 
 # ---------------------------------------------------------------- the Bolt app
@@ -145,6 +149,16 @@ def bolt_plain_app() -> Flask:
         return response
 
     return app
+
+
+def floor_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """What gunicorn alone costs: read the body, answer the receipt, do nothing else."""
+    environ["wsgi.input"].read()
+    body = json.dumps({"response_type": "ephemeral", "text": "Thanks, filing this now."}).encode()
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
 
 
 # ---------------------------------------------------------------- requests
@@ -424,7 +438,9 @@ def measure(
     errors = sum(int(stats.get(k, 0)) for k in ("connect", "read", "write", "status", "timeout"))
     note = ""
     # Every answered request must be a queued job (the pool is large enough not to repeat).
-    if not stats.get("wrapped") and not answered <= jobs <= answered + args.connections:
+    if name == "floor":
+        pass  # queues nothing by design
+    elif not stats.get("wrapped") and not answered <= jobs <= answered + args.connections:
         note = f"queued {jobs} jobs for {answered} answers"
         errors += abs(jobs - answered)
     if stats.get("wrapped"):
@@ -474,7 +490,12 @@ def main() -> int:
     results: list[Result] = []
     try:
         for _ in range(args.rounds):
-            apps = (("hub", hub_target), ("bolt", BOLT_APP), ("bolt-plain", BOLT_PLAIN_APP))
+            apps = (
+                ("hub", hub_target),
+                ("bolt", BOLT_APP),
+                ("bolt-plain", BOLT_PLAIN_APP),
+                ("floor", FLOOR_APP),
+            )
             for name, target in apps:
                 results.append(measure(name, target, env, redis, redis_proc.pid, pool, args, work))
                 r = results[-1]
@@ -504,7 +525,7 @@ def main() -> int:
         f"{'app CPU ms/req':>16}{'redis CPU ms/req':>18}"
     )
     medians = {}
-    for name in ("hub", "bolt", "bolt-plain"):
+    for name in ("hub", "bolt", "bolt-plain", "floor"):
         mine = [r for r in results if r.app == name]
         best = sorted(mine, key=lambda r: r.rps)[len(mine) // 2]  # the median round
         medians[name] = best
@@ -514,6 +535,10 @@ def main() -> int:
             f"{errors:8d}{sum(r.requests for r in mine):10d}{best.cpu_ms:16.2f}"
             f"{best.redis_cpu / max(best.requests, 1) * 1000:18.3f}"
         )
+    print(
+        "floor: the same gunicorn answering without verifying or queueing anything, "
+        "the ceiling for any app here"
+    )
     print()
     for other, what in (
         ("bolt", "Bolt with the hub's own Report and enqueue code: the frameworks alone"),

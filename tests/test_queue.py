@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis import Redis
+from rq import Callback
+from rq.scripts import _build_hset_args
+from rq.utils import utcparse as parse_utc
 
 from workers.procs import process_env, procfile_args
-from workers.queues import TICKETS, enqueue_once, job_id, queue
+from workers.queues import (
+    DEDUPE_SECONDS,
+    DEFAULT_RETRY,
+    JOB_FAILED,
+    JOB_TIMEOUT,
+    KEEP_FOREVER,
+    TICKETS,
+    JobTemplate,
+    enqueue_once,
+    job_id,
+    queue,
+)
 
 
 def run_worker_burst(env: dict[str, str], repo_root: Path) -> subprocess.CompletedProcess[str]:
@@ -100,3 +115,47 @@ def test_enqueue_works_after_redis_forgets_its_scripts(redis: Redis) -> None:
     again = enqueue_once(redis, TICKETS, "tests.jobs.record", "a", kind="t", key="after-flush")
     assert first.created and not again.created
     assert queue(redis, TICKETS).get_job_ids() == [first.job_id]
+
+
+def test_job_template_writes_the_hash_rq_writes(redis: Redis) -> None:
+    # The hub fills in a job's own fields on a template rq built; rq must not see a difference.
+    q = queue(redis, TICKETS)
+    args = ({"subject": "The export button does nothing", "tags": ["slack"]},)
+    job = q.create_job(
+        "workers.jobs.file_report",
+        args=args,
+        job_id="file-report-abc",
+        description="file_report file-report-abc",
+        retry=DEFAULT_RETRY,
+        timeout=JOB_TIMEOUT,
+        result_ttl=DEDUPE_SECONDS,
+        failure_ttl=KEEP_FOREVER,
+        on_failure=Callback(JOB_FAILED),
+        meta={},
+    )
+    q._prepare_for_queue(job)
+    expected = _pairs(_build_hset_args(job))
+
+    template = JobTemplate(q, "workers.jobs.file_report", DEFAULT_RETRY, JOB_TIMEOUT, {})
+    got = _pairs(template.fields_for(args, description="file_report file-report-abc"))
+
+    for stamp in ("created_at", "enqueued_at"):
+        apart = parse_utc(got.pop(stamp)) - parse_utc(expected.pop(stamp))
+        assert abs(apart.total_seconds()) < 5
+    assert got == expected
+
+
+def test_a_job_enqueued_from_the_template_reads_back_as_rq_made_it(redis: Redis) -> None:
+    enqueued = enqueue_once(redis, TICKETS, "tests.jobs.record", "r-1", kind="t", key="r-1")
+    job = queue(redis, TICKETS).fetch_job(enqueued.job_id)
+    assert job is not None
+    assert (job.func_name, job.args, job.kwargs) == ("tests.jobs.record", ("r-1",), {})
+    assert job.description == f"record {enqueued.job_id}"
+    assert job.origin == TICKETS and job.get_status() == "queued"
+    assert job.retries_left == len(DEFAULT_RETRY.intervals)
+    assert job.timeout == JOB_TIMEOUT and job.result_ttl == DEDUPE_SECONDS
+    assert job.failure_callback is not None
+
+
+def _pairs(fields: list[Any]) -> dict[str, Any]:
+    return dict(zip(fields[::2], fields[1::2], strict=True))

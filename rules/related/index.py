@@ -16,7 +16,7 @@ Redis layout under `prefix` (default `hub:related`):
     {p}:epoch        string  counter the versions are drawn from (never repeats)
 
 The posting cache: a query reads each term's best `posting_limit` postings. Reading them
-as one packed string (MGET, decoded by `array`) costs a fraction of ZRANGE WITHSCORES.
+as one packed string (MGET, decoded by numpy) costs a fraction of ZRANGE WITHSCORES.
 A write that changes a term's best postings (a posting added or removed within the limit's
 ranks) gives the term a new version from {p}:epoch, in the same transaction. A
 cached copy carries the version it was read at and is used only while it is current, so
@@ -32,19 +32,17 @@ posting lists whose cached copies are missing or out of date.
 from __future__ import annotations
 
 import hashlib
-import heapq
 import logging
 import math
 import struct
-import sys
 import time
-from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from redis import Redis
 from redis.client import Pipeline
 
@@ -58,8 +56,7 @@ from rules.related.scoring import (
     GroupDecision,
     Match,
     Method,
-    Posting,
-    accumulate,
+    PostingList,
     decide_group,
     field_terms,
     idf,
@@ -68,6 +65,9 @@ from rules.related.scoring import (
     query_weights,
     recency,
     saturate,
+    score_lists,
+    shared_terms,
+    top_scored,
 )
 
 log = logging.getLogger(__name__)
@@ -173,38 +173,39 @@ def _by_score(entry: tuple[str, int]) -> tuple[int, str]:
     return entry[1], entry[0]
 
 
-def _pack_top(version: int, postings: dict[bytes, float]) -> bytes | None:
+def _pack_top(version: int, postings: PostingList) -> bytes | None:
     """A term's best postings as one string, or None if a member cannot be packed."""
-    members = list(postings)
+    members = postings.members
     if any(b"\0" in m for m in members):
         return None
-    scores = array("d", postings.values())
-    if sys.byteorder != "little":
-        scores.byteswap()
-    return _TOP_HEADER.pack(version, len(members)) + scores.tobytes() + b"\0".join(members)
+    scores = postings.packed.astype("<f8", copy=False).tobytes()
+    return _TOP_HEADER.pack(version, len(members)) + scores + b"\0".join(members)
 
 
-def _unpack_top(blob: bytes, version: int) -> dict[bytes, float] | None:
+def _unpack_top(blob: bytes, version: int) -> PostingList | None:
     """The postings of a cached copy, or None if it is not of `version`."""
     stored, n = _TOP_HEADER.unpack_from(blob)
     if stored != version:
         return None
     start = _TOP_HEADER.size
-    scores = array("d")
-    scores.frombytes(blob[start : start + 8 * n])
-    if sys.byteorder != "little":
-        scores.byteswap()
+    # A view on the blob, no copy: little-endian doubles on any machine.
+    scores = np.frombuffer(blob, dtype="<f8", count=n, offset=start)
     members = blob[start + 8 * n :].split(b"\0") if n else []
-    return dict(zip(members, scores, strict=True))
+    return PostingList(members, scores)
 
 
-def _score_pairs(reply: list[Any]) -> dict[bytes, float]:
-    """A raw ZRANGE WITHSCORES reply as member -> score, in its order, on RESP3 or RESP2."""
-    if reply and not isinstance(reply[0], list | tuple):
-        # RESP2: member, score, member, score, ... with scores as text.
-        return {reply[i]: float(reply[i + 1]) for i in range(0, len(reply), 2)}
-    # RESP3 pairs already hold floats: used as they are (this runs on every posting).
-    return dict(reply)
+def _score_pairs(reply: list[Any]) -> PostingList:
+    """A raw ZRANGE WITHSCORES reply as a posting list, in its order, on RESP3 or RESP2."""
+    if not reply:
+        return PostingList([], np.zeros(0))
+    if not isinstance(reply[0], list | tuple):
+        # RESP2: member, score, member, score, ... with scores as text (parsed by float(),
+        # as before: the same doubles).
+        n = len(reply) // 2
+        return PostingList(reply[0::2], np.fromiter(map(float, reply[1::2]), np.float64, n))
+    # RESP3 pairs already hold floats.
+    members, scores = zip(*reply, strict=True)
+    return PostingList(list(members), np.array(scores, dtype=np.float64))
 
 
 def _pack_terms(terms: FieldTerms) -> str:
@@ -486,10 +487,8 @@ class RelatedIndex:
             lists, same_sig = self._posting_lists(chosen, doc, k)
         same_sig.discard(doc.id)
 
-        raw: dict[bytes, float] = {}
-        for term, postings in zip(chosen, lists, strict=True):
-            accumulate(method, weights[term] * idfs[term], postings.items(), avg, raw)
-        raw.pop(doc.id.encode(), None)
+        term_weights = [weights[t] * idfs[t] for t in chosen]
+        scored = score_lists(method, term_weights, lists, avg)
         self_score = sum(
             weights[t] * idfs[t] * saturate(pseudo_tf(method, p, avg))
             for t, p in postings_of(terms).items()
@@ -498,7 +497,7 @@ class RelatedIndex:
 
         # The prior at most doubles a score: only documents within half the k-th best text
         # score can reach the top k, plus every document with the same crash signature.
-        best_raw = [(m, raw[m]) for m in heapq.nlargest(MAX_CANDIDATES, raw, key=raw.__getitem__)]
+        best_raw = top_scored(scored, MAX_CANDIDATES, exclude=doc.id.encode())
         if method.recency_days is not None and len(best_raw) > k:
             floor = best_raw[k - 1][1] / 2.0
             best_raw = [(m, v) for m, v in best_raw if v >= floor]
@@ -530,7 +529,12 @@ class RelatedIndex:
             for (sig, score, doc_id), row in zip(ranked_ids[:k], pipe.execute(), strict=True)
             if row[0] is not None
         ]
-        shared = self._shared_terms({r[2] for r in best}, chosen, lists, weights, idfs, avg)
+        shared = {
+            member.decode(): [(chosen[t], c) for t, c in contributions]
+            for member, contributions in shared_terms(
+                scored, [r[2].encode() for r in best], term_weights
+            ).items()
+        }
         matches = []
         for sig_equal, score, doc_id, row in best:
             terms_of = sorted(shared.get(doc_id, []), key=lambda tc: tc[1], reverse=True)
@@ -559,7 +563,7 @@ class RelatedIndex:
 
     def _posting_lists(
         self, chosen: list[str], doc: IndexedDoc, k: int
-    ) -> tuple[list[dict[bytes, float]], set[str]]:
+    ) -> tuple[list[PostingList], set[str]]:
         """The chosen terms' posting lists, read from the sorted sets; the same-crash ids."""
         end = self.method.posting_limit - 1 if self.method.posting_limit else -1
         pipe = self.redis.pipeline(transaction=False)
@@ -575,7 +579,7 @@ class RelatedIndex:
 
     def _cached_postings(
         self, chosen: list[str], doc: IndexedDoc, k: int, fresh: dict[str, bytes]
-    ) -> tuple[list[dict[bytes, float]], set[str]]:
+    ) -> tuple[list[PostingList], set[str]]:
         """The same as _posting_lists, from the cached copies that are still current.
 
         Lists read in full are packed into `fresh` (key -> copy) for the caller to store.
@@ -590,7 +594,7 @@ class RelatedIndex:
             pipe.zrevrange(self._sig(doc.crash_signature), 0, k - 1)
         versions, blobs, *rest = pipe.execute()
         same_sig = {_text(d) for d in rest[0]} if doc.crash_signature else set()
-        lists: list[dict[bytes, float] | None] = [
+        lists: list[PostingList | None] = [
             _unpack_top(blob, int(version)) if blob is not None and version is not None else None
             for version, blob in zip(versions, blobs, strict=True)
         ]
@@ -609,28 +613,8 @@ class RelatedIndex:
                 blob = _pack_top(int(version), postings)
                 if blob is not None:
                     fresh[self._top(chosen[i])] = blob
-        return [postings or {} for postings in lists], same_sig
-
-    def _shared_terms(
-        self,
-        doc_ids: set[str],
-        chosen: list[str],
-        lists: list[dict[bytes, float]],
-        weights: dict[str, float],
-        idfs: dict[str, float],
-        avg: Averages,
-    ) -> dict[str, list[tuple[str, float]]]:
-        """For each of `doc_ids`, the query terms it shares and their contributions."""
-        members = {d.encode() for d in doc_ids}
-        shared: dict[str, list[tuple[str, float]]] = {}
-        for term, postings in zip(chosen, lists, strict=True):
-            for m in members:
-                packed = postings.get(m)
-                if packed is not None:
-                    tf = pseudo_tf(self.method, Posting.unpack(packed), avg)
-                    c = weights[term] * idfs[term] * saturate(tf)
-                    shared.setdefault(m.decode(), []).append((term, c))
-        return shared
+        empty = PostingList([], np.zeros(0))
+        return [empty if postings is None else postings for postings in lists], same_sig
 
     def _stored(self, doc_id: str) -> tuple[IndexedDoc, FieldTerms, str | None] | None:
         """An indexed report's fields and terms (the hub keeps its terms, not its body)."""

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
+
+import numpy as np
+import numpy.typing as npt
 
 from rules.related.tokenize import plain_terms, terms
 
@@ -173,10 +177,10 @@ def accumulate(
     avg: Averages,
     scores: dict[bytes, float],
 ) -> None:
-    """Add one query term's BM25F contributions to `scores` (the query's hot loop).
+    """Add one query term's BM25F contributions to `scores`, one posting at a time.
 
-    The same formula as pseudo_tf and saturate, unrolled over the packed integers:
-    a query reads thousands of postings and a dataclass per posting costs too much.
+    The scalar reference of `score_lists` (which the query uses): the same formula as
+    pseudo_tf and saturate, unrolled over the packed integers.
     """
     wt, wb = method.title_weight, method.body_weight
     at, ab = max(avg.title, 1.0), max(avg.body, 1.0)
@@ -191,6 +195,122 @@ def accumulate(
         if tb:
             tf += wb * tb / (1.0 - B + B * (v & 0x3FFF) / ab)
         scores[member] = get(member, 0.0) + weight * tf / (K1 + tf)
+
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+
+@dataclass(frozen=True)
+class PostingList:
+    """One term's postings as read, best first: doc ids and their packed scores."""
+
+    members: list[bytes]
+    packed: FloatArray
+
+    @classmethod
+    def of(cls, postings: dict[bytes, float]) -> PostingList:
+        """A posting list from doc id -> packed score, in the dict's order."""
+        return cls(list(postings), np.fromiter(postings.values(), np.float64, len(postings)))
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A query's text scores, and what each posting read contributed to them."""
+
+    # Per posting, the lists concatenated in term order: its document, its document's
+    # first posting (a document is known by that position), its term (index into the
+    # lists) and its BM25F pseudo tf.
+    members: list[bytes]
+    doc: IntArray
+    term: IntArray
+    tf: FloatArray
+    # Each document's first posting, and the positions of those in ascending order (the
+    # order documents first appear, in which heapq.nlargest broke ties).
+    position: dict[bytes, int]
+    first: IntArray
+    # Text scores by first posting (0 at the other positions).
+    totals: FloatArray
+
+
+def score_lists(
+    method: Method, weights: Sequence[float], lists: Sequence[PostingList], avg: Averages
+) -> Scored:
+    """Sum each document's BM25F contributions over the query terms' posting lists.
+
+    Vectorized `accumulate`, giving the same floats: each contribution is computed with the
+    same operations in the same order (a field with tf 0 adds exactly 0.0 here instead of
+    being skipped), and np.bincount adds a document's contributions in posting order,
+    from 0.0, as the scalar loop does.
+    """
+    lengths = [len(p) for p in lists]
+    members = list(chain.from_iterable(p.members for p in lists))
+    n = len(members)
+    # One dict operation per posting, looped in C (map over two iterables): each posting
+    # gets the position of its document's first posting.
+    position: dict[bytes, int] = {}
+    doc = np.fromiter(map(position.setdefault, members, range(n)), np.intp, n)
+    packed = np.concatenate([p.packed for p in lists]) if lists else np.zeros(0)
+    v = packed.astype(np.int64)
+    at, ab = max(avg.title, 1.0), max(avg.body, 1.0)
+    title_tf = method.title_weight * ((v >> 31) & 0x3F) / (1.0 - B + B * ((v >> 14) & 0x7F) / at)
+    body_tf = method.body_weight * ((v >> 21) & 0x3FF) / (1.0 - B + B * (v & 0x3FFF) / ab)
+    tf = title_tf + body_tf
+    weight = np.repeat(np.asarray(weights, dtype=np.float64), lengths)
+    contribution = weight * tf / (K1 + tf)
+    # A weighted bincount is float64 (numpy's stubs say int).
+    totals = np.bincount(doc, weights=contribution, minlength=n).astype(np.float64, copy=False)
+    term = np.repeat(np.arange(len(lists), dtype=np.intp), lengths)
+    first = np.flatnonzero(doc == np.arange(n, dtype=np.intp))
+    return Scored(members, doc, term, tf, position, first, totals)
+
+
+def top_scored(scored: Scored, n: int, exclude: bytes | None = None) -> list[tuple[bytes, float]]:
+    """The n best documents and their scores, best first, ties in order of appearance.
+
+    The same as heapq.nlargest over the scores in appearance order (which is stable).
+    """
+    if n <= 0:
+        return []
+    candidates = scored.first
+    if exclude is not None and exclude in scored.position:
+        candidates = candidates[candidates != scored.position[exclude]]
+    values = scored.totals[candidates]
+    if len(values) > n:
+        # The n-th best score: only documents at or above it (ties included) are sorted.
+        nth = np.partition(values, len(values) - n)[len(values) - n]
+        keep = values >= nth
+        candidates, values = candidates[keep], values[keep]
+    # Stable on descending scores: equal scores keep their (ascending) appearance order.
+    order = np.argsort(-values, kind="stable")[:n]
+    members = scored.members
+    return [
+        (members[i], s)
+        for i, s in zip(candidates[order].tolist(), values[order].tolist(), strict=True)
+    ]
+
+
+def shared_terms(
+    scored: Scored, members: Iterable[bytes], weights: Sequence[float]
+) -> dict[bytes, list[tuple[int, float]]]:
+    """For each of `members`, the terms (indexes into the lists) it has and their contributions.
+
+    A contribution is weight x saturate(pseudo tf), in the query terms' order.
+    """
+    position = scored.position
+    wanted = np.array([position[m] for m in members if m in position], dtype=np.intp)
+    out: dict[bytes, list[tuple[int, float]]] = {}
+    if not len(wanted):
+        return out
+    hits = np.flatnonzero(np.isin(scored.doc, wanted))
+    for d, t, tf in zip(
+        scored.doc[hits].tolist(), scored.term[hits].tolist(), scored.tf[hits].tolist(), strict=True
+    ):
+        out.setdefault(scored.members[d], []).append((t, weights[t] * saturate(tf)))
+    return out
 
 
 def recency(method: Method, age_seconds: float) -> float:

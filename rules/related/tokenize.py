@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 # Identifiers as they appear in bug reports: dotted packages and classes
 # (org.apache.hadoop.fs.Path), snake_case, camelCase, Class#method, $inner.
@@ -55,20 +56,28 @@ def _wholes_and_parts(token: str) -> tuple[list[str], list[str]]:
     return wholes, parts
 
 
+@lru_cache(maxsize=1 << 16)
+def _token_terms(token: str) -> tuple[str, ...]:
+    """The index terms of one token (memoized: reports repeat their words and identifiers)."""
+    out: list[str] = []
+    wholes, parts = _wholes_and_parts(token)
+    for whole in wholes:
+        if len(whole) <= MAX_TERM:
+            out.append(whole)
+    for part in parts:
+        word = part.lower()
+        if word in STOPWORDS or len(word) > MAX_TERM:
+            continue
+        if len(word) == 1 and not word.isdigit():
+            continue
+        out.append(stem(word))
+    return tuple(out)
+
+
 def terms(text: str) -> Iterator[str]:
     """Index terms of a text, in order: each word, and for identifiers the whole and its parts."""
-    for match in _TOKEN.finditer(text):
-        wholes, parts = _wholes_and_parts(match.group())
-        for whole in wholes:
-            if len(whole) <= MAX_TERM:
-                yield whole
-        for part in parts:
-            word = part.lower()
-            if word in STOPWORDS or len(word) > MAX_TERM:
-                continue
-            if len(word) == 1 and not word.isdigit():
-                continue
-            yield stem(word)
+    for token in _TOKEN.findall(text):
+        yield from _token_terms(token)
 
 
 def plain_terms(text: str) -> list[str]:

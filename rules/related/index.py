@@ -31,13 +31,15 @@ posting lists whose cached copies are missing or out of date.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import math
 import struct
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -192,6 +194,26 @@ def _unpack_top(blob: bytes, version: int) -> PostingList | None:
     scores = np.frombuffer(blob, dtype="<f8", count=n, offset=start)
     members = blob[start + 8 * n :].split(b"\0") if n else []
     return PostingList(members, scores)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while posting replies are read and converted.
+
+    Over RESP3 (redis-py 8's default) ZRANGE WITHSCORES answers each posting as a
+    [member, score] list of its own: some 10,000 containers a query, freed by reference
+    counting as soon as they are turned into arrays. Counted as allocations, they set off
+    the collector's full runs every few queries, which walk the whole heap, and those runs
+    were the query's p99 (docs/related.md). They hold no cycles: pausing it finds nothing
+    less, and the count falls back as they are freed.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _score_pairs(reply: list[Any]) -> PostingList:
@@ -573,9 +595,12 @@ class RelatedIndex:
             pipe.execute_command("ZRANGE", self._post(term), 0, end, "REV", "WITHSCORES")
         if doc.crash_signature:
             pipe.zrevrange(self._sig(doc.crash_signature), 0, k - 1)
-        replies = pipe.execute()
-        same_sig = {_text(d) for d in replies.pop()} if doc.crash_signature else set()
-        return [_score_pairs(reply) for reply in replies], same_sig
+        with _collector_paused():
+            replies = pipe.execute()
+            same_sig = {_text(d) for d in replies.pop()} if doc.crash_signature else set()
+            lists = [_score_pairs(reply) for reply in replies]
+            del replies
+        return lists, same_sig
 
     def _cached_postings(
         self, chosen: list[str], doc: IndexedDoc, k: int, fresh: dict[str, bytes]
@@ -606,13 +631,15 @@ class RelatedIndex:
             pipe.eval(_VERSIONS, 2, self._ver, self._epoch, *(hashes[i] for i in missed))
             for i in missed:
                 pipe.execute_command("ZRANGE", self._post(chosen[i]), 0, end, "REV", "WITHSCORES")
-            read_versions, *replies = pipe.execute()
-            for i, version, reply in zip(missed, read_versions, replies, strict=True):
-                postings = _score_pairs(reply)
-                lists[i] = postings
-                blob = _pack_top(int(version), postings)
-                if blob is not None:
-                    fresh[self._top(chosen[i])] = blob
+            with _collector_paused():
+                read_versions, *replies = pipe.execute()
+                for i, version, reply in zip(missed, read_versions, replies, strict=True):
+                    postings = _score_pairs(reply)
+                    lists[i] = postings
+                    blob = _pack_top(int(version), postings)
+                    if blob is not None:
+                        fresh[self._top(chosen[i])] = blob
+                del replies, reply
         empty = PostingList([], np.zeros(0))
         return [empty if postings is None else postings for postings in lists], same_sig
 

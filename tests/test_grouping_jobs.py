@@ -182,6 +182,23 @@ def test_running_the_grouping_jobs_again_changes_nothing(
     assert "3 reporters" in card.text
 
 
+def test_a_retried_problem_does_not_read_the_tickets_it_already_linked(
+    redis: Redis, filed: list[int], zendesk_sandbox: ZendeskSandbox
+) -> None:
+    # Under Zendesk 500s the problem job fails mid-way and is retried: each try must go
+    # on where the last one stopped, not read every member again (and fail again).
+    group = group_of(redis, filed[0])
+    assert group is not None
+    zendesk_sandbox.reset_stats()
+
+    replay(redis, "open_problem", group)
+    run_jobs(redis)
+
+    assert zendesk_sandbox.stats()["requests"] == 0
+    problem = problem_of(redis, group)
+    assert all(zendesk_sandbox.tickets[t]["problem_id"] == problem for t in filed)
+
+
 def test_solving_the_problem_tells_the_thread_and_the_reporters(
     redis: Redis,
     filed: list[int],

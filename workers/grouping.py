@@ -420,7 +420,16 @@ def _open_problem(group_id: str) -> dict[str, Any]:
         pipe.set(_problem_key(problem_id), group_id, ex=KEEP_SECONDS)
         pipe.execute()
         logs.event(log, "grouping.problem.opened", group=group_id, problem=problem_id)
-    linked = [m for m in index.group_members(group_id) if _link(gateway, int(m), problem_id)]
+    members = [int(m) for m in index.group_members(group_id)]
+    # A retry (Zendesk failing mid-way) goes on where the last attempt stopped: the
+    # tickets it linked are not read from Zendesk again.
+    pipe = redis.pipeline(transaction=False)
+    for m in members:
+        pipe.hget(_ticket_key(m), "incident_of")
+    done = {
+        m for m, of in zip(members, pipe.execute(), strict=True) if _text(of) == str(problem_id)
+    }
+    linked = [m for m in members if m not in done and _link(gateway, redis, m, problem_id)]
     enqueue_once(
         redis,
         NOTIFY,
@@ -433,7 +442,7 @@ def _open_problem(group_id: str) -> dict[str, Any]:
     return {"problem": problem_id, "created": created, "linked": len(linked)}
 
 
-def _link(gateway: ZendeskGateway, ticket_id: int, problem_id: int) -> bool:
+def _link(gateway: ZendeskGateway, redis: Redis, ticket_id: int, problem_id: int) -> bool:
     """Link one ticket; a closed ticket cannot change any more and stays as it is."""
     try:
         _, changed = gateway.link_incident(ticket_id, problem_id)
@@ -442,6 +451,10 @@ def _link(gateway: ZendeskGateway, ticket_id: int, problem_id: int) -> bool:
             raise
         logs.event(log, "grouping.link.refused", ticket=ticket_id, problem=problem_id)
         return False
+    pipe = redis.pipeline()
+    pipe.hset(_ticket_key(ticket_id), "incident_of", problem_id)
+    pipe.expire(_ticket_key(ticket_id), KEEP_SECONDS)
+    pipe.execute()
     return changed
 
 
@@ -453,7 +466,7 @@ def link_incident(ticket_id: int, problem_id: int) -> Any:
 def _link_incident(ticket_id: int, problem_id: int) -> bool:
     settings = Settings.from_env("worker")
     redis = _connection()
-    return _link(ZendeskGateway.from_settings(settings, redis), ticket_id, problem_id)
+    return _link(ZendeskGateway.from_settings(settings, redis), redis, ticket_id, problem_id)
 
 
 # ---------------------------------------------------------------- 4. the problem (Slack)

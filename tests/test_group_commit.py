@@ -4,6 +4,7 @@ still answered only after Redis holds its own job."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -151,3 +152,30 @@ def test_a_command_error_in_a_batch_is_its_callers_alone(redis: Redis) -> None:
     assert isinstance(results[3], RedisError) and "WRONGTYPE" in str(results[3])
     assert [r for i, r in enumerate(results) if i != 3] == [[True]] * 6
     assert all(redis.get(f"fine-{n}") == b"1" for n in range(6))
+
+
+def test_callers_stuck_behind_a_slow_trip_give_up_and_the_writer_recovers(redis: Redis) -> None:
+    # A round trip that outlasts the followers' patience (Redis holding writes for 1 s):
+    # they are told, so the request can answer "please retry", and the writer still works.
+    writer = GroupCommit(redis, wait_seconds=0.3)
+    Redis(connection_pool=redis.connection_pool).execute_command("CLIENT", "PAUSE", 1000, "WRITE")
+    start = threading.Barrier(4)
+
+    def write(n: int) -> Any:
+        start.wait()
+        if n:
+            time.sleep(0.05)  # the first caller leads
+        try:
+            return writer.write(lambda pipe: pipe.set(f"slow-{n}", "1"))
+        except RedisError as exc:
+            return exc
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(write, range(4)))
+
+    assert results[0] == [True]
+    gave_up = [r for r in results[1:] if isinstance(r, RedisError)]
+    assert gave_up and all("did not start" in str(r) for r in gave_up)
+    # Nobody gave up on a write that then happened anyway, and nothing is left stuck.
+    assert all(redis.get(f"slow-{n}") is None for n, r in enumerate(results) if r in gave_up)
+    assert writer.write(lambda pipe: pipe.set("after", "1")) == [True]

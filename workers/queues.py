@@ -123,11 +123,11 @@ def enqueue_once(
     # would put whole reports in the logs.
     fields = template.fields_for(args, description=f"{func.rsplit('.', 1)[-1]} {jid}")
     job_key = Job.key_for(jid)
+
     # What rq's enqueue(unique=True) does, in one round trip instead of two: its
     # own atomic check-save-push script (rq.scripts), by EVALSHA in a pipeline
     # with the queue's registration and the caller's writes. Every round trip
     # counts against Slack's 3 s and the intake's throughput.
-
     def stage(pipe: Pipeline) -> None:
         pipe.sadd(q.redis_queues_keys, q.key)
         pipe.evalsha(_UNIQUE_ENQUEUE_SHA, 2, job_key, q.key, jid, "R", template.ttl, *fields)
@@ -256,7 +256,8 @@ class GroupCommit:
         while not entry.lead and entry.results is None and entry.error is None:
             if not entry.ready.wait(self.wait_seconds):
                 with self._lock:
-                    if entry in self._pending:
+                    # Given the lead meanwhile (under this lock): it must send, not leave.
+                    if not entry.lead and entry in self._pending:
                         self._pending.remove(entry)
                         raise RedisTimeoutError("the intake's write to Redis did not start")
                 continue

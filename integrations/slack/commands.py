@@ -25,12 +25,11 @@ from integrations import logs
 from integrations.errors import HubError, Rejected
 from integrations.slack import messages, reports
 from integrations.slack.payloads import SlashCommand, parse_command
+from integrations.slack.views import SlackIntake, intake
 from integrations.web import HTTP_REQUESTS, Hub
 
 if TYPE_CHECKING:
     from flask import Flask
-
-    from integrations.slack.views import SlackIntake
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +52,7 @@ class SlashCommands:
     @property
     def intake(self) -> SlackIntake:
         """The verifier and views.open client the Slack views share (tests swap its clock)."""
-        found: SlackIntake = self.app.extensions["slack"]
-        return found
+        return intake(self.app)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from redis import Redis
 
-from rules.related.index import IndexedDoc, RelatedIndex
+from rules.related.index import IndexedDoc, RelatedIndex, _unpack_top
 from rules.related.scoring import HUB, Match
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -112,15 +112,23 @@ def test_a_repeated_query_reads_no_sorted_set(redis: Redis) -> None:
     calls = zrange_calls(redis)
     assert idx.query(query) == first != []
     assert zrange_calls(redis) == calls
-    # A report that enters a term's best postings makes the next query read that term again.
+    plain = RelatedIndex(redis, prefix="t:rel", method=SMALL, posting_cache=False)
+    # A report that enters a term's best postings is written into its cached copies: the
+    # next query finds it without reading any sorted set.
     strong = dataclasses.replace(query, id="new", title=" ".join([query.title] * 3))
     idx.add(strong)
+    calls = zrange_calls(redis)
     again = idx.query(query)
     assert again[0].doc_id == "new"
+    assert zrange_calls(redis) == calls
+    assert again == plain.query(query)
+    # Removing it drops those copies (what moves up into the best postings is not in them).
+    idx.remove("new")
+    calls = zrange_calls(redis)
+    after = idx.query(query)
+    assert "new" not in [m.doc_id for m in after]
     assert zrange_calls(redis) > calls
-    assert again == RelatedIndex(redis, prefix="t:rel", method=SMALL, posting_cache=False).query(
-        query
-    )
+    assert after == plain.query(query)
 
 
 def test_an_index_built_before_the_cache_answers_the_same(redis: Redis) -> None:
@@ -135,3 +143,44 @@ def test_an_index_built_before_the_cache_answers_the_same(redis: Redis) -> None:
     assert answers(idx, queries) == answers(plain, queries)
     idx.add_many([report(rng, str(i), 0) for i in range(40, 60)])
     assert answers(idx, queries) == answers(plain, queries)
+
+
+def current_copies_match_sorted_sets(redis: Redis, prefix: str, limit: int) -> int:
+    """Every cached copy still of its term's version holds exactly ZRANGE's best postings."""
+    checked = 0
+    for key in redis.scan_iter(f"{prefix}:top:*"):
+        h = key.decode().rsplit(":", 1)[1]
+        version, blob = redis.hget(f"{prefix}:ver", h), redis.get(key)
+        assert isinstance(blob, bytes)
+        copy = _unpack_top(blob, int(version)) if version is not None else None
+        if copy is None:
+            continue
+        best = redis.zrange(f"{prefix}:post:{h}", 0, limit - 1, desc=True, withscores=True)
+        assert [(m, float(s)) for m, s in zip(copy.members, copy.packed, strict=True)] == best
+        checked += 1
+    return checked
+
+
+def test_copies_take_each_added_report_at_its_rank_ties_included(redis: Redis) -> None:
+    """The worker's pattern: query with a report, then index it, one at a time."""
+    rng = random.Random(11)
+    kw: dict = {"prefix": "t:rel", "method": SMALL, "window_days": None}
+    idx = RelatedIndex(redis, **kw)
+    plain = RelatedIndex(redis, posting_cache=False, **kw)
+    idx.add_many([report(rng, str(i), 0) for i in range(30)])
+    queries = [report(rng, f"q{i}", 1) for i in range(8)]
+    answers(idx, queries)  # fill the copies
+    checked = 0
+    for step in range(60):
+        doc = report(rng, str(100 + step), 1)
+        if step % 3 == 0:
+            # The same words as an earlier report: equal scores, ordered by member
+            # (ids of different lengths: "9" sorts after "10").
+            twin = queries[step % len(queries)]
+            doc = dataclasses.replace(twin, id=str(rng.choice([7, 9, 10, 1000 + step])))
+        idx.query(doc, k=5)
+        idx.add(doc)
+        checked += current_copies_match_sorted_sets(redis, "t:rel", SMALL.posting_limit)
+        assert answers(idx, queries) == answers(plain, queries)
+    # The copies were updated in place, not just dropped and read again.
+    assert checked > 300

@@ -20,8 +20,12 @@ as one packed string (MGET, decoded by numpy) costs a fraction of ZRANGE WITHSCO
 A write that changes a term's best postings (a posting added or removed within the limit's
 ranks) gives the term a new version from {p}:epoch, in the same transaction. A
 cached copy carries the version it was read at and is used only while it is current, so
-a query reads exactly what ZRANGE would. Every writer of one prefix must use the same
-posting_limit (they share a method anyway: same tokenizer, same postings).
+a query reads exactly what ZRANGE would. A posting added to a current copy's term is
+inserted into the copy at its rank in that same transaction, and the copy takes the new
+version: a worker that indexes each report after querying with it keeps its copies warm.
+A removal within the best postings drops the copy (the posting that moves up is not in
+it). Every writer of one prefix must use the same posting_limit (they share a method
+anyway: same tokenizer, same postings).
 
 A query costs four round trips whatever the index size: the query terms' document
 frequencies, their posting lists (best impact first, bounded), the candidates'
@@ -149,6 +153,93 @@ while i <= #ARGV do
   i = i + 2 + count
 end
 """
+
+# Run in the write's transaction, after its ZADDs. KEYS: ver, epoch. ARGV: prefix, limit,
+# then per term: hash, count, members added. A term whose best postings the members enter
+# gets a new version. Its cached copy, if current, takes them at their ranks (ZREVRANK:
+# Redis's order, equal scores by member descending) and the new version; else it is
+# dropped. A negative count means only drop (a bulk load: inserting is not worth it).
+# The copy's layout is _pack_top's: <qI header (version, n), n little-endian doubles,
+# then the members joined by NUL.
+_ADDED = """
+local prefix, limit = ARGV[1], tonumber(ARGV[2])
+local function nth_nul(s, n)
+  local pos = 0
+  for _ = 1, n do
+    pos = string.find(s, '\\0', pos + 1, true)
+  end
+  return pos
+end
+local function insert(blob, old, version, entering, post)
+  local stored, n = struct.unpack('<i8I4', blob)
+  if stored ~= old then
+    return nil
+  end
+  local scores = string.sub(blob, 13, 12 + 8 * n)
+  local members = string.sub(blob, 13 + 8 * n)
+  for _, entry in ipairs(entering) do
+    local rank, member = entry[1], entry[2]
+    if string.find(member, '\\0', 1, true) then
+      return nil
+    end
+    local score = tonumber(redis.call('ZSCORE', post, member))
+    scores = string.sub(scores, 1, 8 * rank) .. struct.pack('<d', score)
+      .. string.sub(scores, 8 * rank + 1)
+    if n == 0 then
+      members = member
+    elseif rank == 0 then
+      members = member .. '\\0' .. members
+    elseif rank == n then
+      members = members .. '\\0' .. member
+    else
+      local at = nth_nul(members, rank)
+      members = string.sub(members, 1, at) .. member .. '\\0' .. string.sub(members, at + 1)
+    end
+    n = n + 1
+  end
+  if n > limit then
+    scores = string.sub(scores, 1, 8 * limit)
+    members = string.sub(members, 1, nth_nul(members, limit) - 1)
+    n = limit
+  end
+  return struct.pack('<i8I4', version, n) .. scores .. members
+end
+local i = 3
+while i <= #ARGV do
+  local h, count = ARGV[i], tonumber(ARGV[i + 1])
+  local post = prefix .. ':post:' .. h
+  local entering = {}
+  for j = i + 2, i + 1 + math.abs(count) do
+    local rank = redis.call('ZREVRANK', post, ARGV[j])
+    if rank and rank < limit then
+      entering[#entering + 1] = {rank, ARGV[j]}
+    end
+  end
+  if #entering > 0 then
+    local top = prefix .. ':top:' .. h
+    local old = tonumber(redis.call('HGET', KEYS[1], h))
+    local version = redis.call('INCR', KEYS[2])
+    redis.call('HSET', KEYS[1], h, version)
+    local blob = count > 0 and old and redis.call('GET', top)
+    local updated = false
+    if blob and string.len(blob) >= 12 then
+      -- Lowest rank first: each lands where it ends up, behind those above it.
+      table.sort(entering, function(a, b) return a[1] < b[1] end)
+      updated = insert(blob, old, version, entering, post)
+    end
+    if updated then
+      redis.call('SET', top, updated, 'KEEPTTL')
+    else
+      redis.call('DEL', top)
+    end
+  end
+  i = i + 2 + math.abs(count)
+end
+"""
+
+# A term whose batch adds more postings than this drops its cached copy instead of
+# updating it (a bulk load or backfill; workers add one report at a time).
+MAX_INSERTED = 16
 
 # The current versions of terms, giving one to a term that has none yet (an index built
 # before the cache). KEYS: ver, epoch. ARGV: term hashes.
@@ -318,6 +409,21 @@ class RelatedIndex:
             args += [term_key(term), len(ids), *ids]
         pipe.eval(_TOUCH, 2, self._ver, self._epoch, *args)
 
+    def _added(self, pipe: Pipeline, postings: dict[str, dict[str, int]]) -> None:
+        """Queue the cache's update for postings just added (term -> member -> score)."""
+        limit = self.method.posting_limit
+        if not limit or not postings:
+            return
+        args: list[str | int] = [self.prefix, limit]
+        for term, members in postings.items():
+            if len(members) <= MAX_INSERTED:
+                args += [term_key(term), len(members), *members]
+            else:
+                # Only the best new posting can tell whether the best postings change
+                # (Redis orders equal scores by member, as max does here).
+                args += [term_key(term), -1, max(members.items(), key=_by_score)[0]]
+        pipe.eval(_ADDED, 2, self._ver, self._epoch, *args)
+
     # ------------------------------------------------------------------ writing
 
     def add(self, doc: IndexedDoc) -> None:
@@ -379,9 +485,7 @@ class RelatedIndex:
             for term, members in postings.items():
                 pipe.zadd(self._post(term), members)
                 pipe.hincrby(self._df, term_key(term), len(members))
-            # A term's best postings change only if its best new one is among them (Redis
-            # orders equal scores by member, as max does here).
-            self._touch(pipe, {t: [max(m.items(), key=_by_score)[0]] for t, m in postings.items()})
+            self._added(pipe, postings)
             pipe.hincrby(self._stats, "n", len(indexed))
             pipe.hincrby(self._stats, "title_len", totals[0])
             pipe.hincrby(self._stats, "body_len", totals[1])

@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 from redis import Redis
 
-from rules.related.index import IndexedDoc, RelatedIndex, _unpack_top
+from rules.related.index import (
+    ADDITIONS_MERGED,
+    IndexedDoc,
+    RelatedIndex,
+    _unpack_top,
+    term_key,
+)
 from rules.related.scoring import HUB, Match
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -145,20 +151,24 @@ def test_an_index_built_before_the_cache_answers_the_same(redis: Redis) -> None:
     assert answers(idx, queries) == answers(plain, queries)
 
 
-def current_copies_match_sorted_sets(redis: Redis, prefix: str, limit: int) -> int:
-    """Every cached copy still of its term's version holds exactly ZRANGE's best postings."""
-    checked = 0
+def current_copies_match_sorted_sets(redis: Redis, prefix: str, limit: int) -> tuple[int, int]:
+    """Every cached copy still of its term's version, with its additions, holds exactly
+    ZRANGE's best postings. Returns how many were checked, and how many had additions."""
+    checked = with_additions = 0
     for key in redis.scan_iter(f"{prefix}:top:*"):
         h = key.decode().rsplit(":", 1)[1]
         version, blob = redis.hget(f"{prefix}:ver", h), redis.get(key)
+        additions = redis.get(f"{prefix}:topadd:{h}")
         assert isinstance(blob, bytes)
-        copy = _unpack_top(blob, int(version)) if version is not None else None
+        assert additions is None or isinstance(additions, bytes)
+        copy = _unpack_top(blob, int(version), additions, limit) if version is not None else None
         if copy is None:
             continue
         best = redis.zrange(f"{prefix}:post:{h}", 0, limit - 1, desc=True, withscores=True)
         assert [(m, float(s)) for m, s in zip(copy.members, copy.packed, strict=True)] == best
         checked += 1
-    return checked
+        with_additions += bool(additions)
+    return checked, with_additions
 
 
 def test_copies_take_each_added_report_at_its_rank_ties_included(redis: Redis) -> None:
@@ -170,7 +180,7 @@ def test_copies_take_each_added_report_at_its_rank_ties_included(redis: Redis) -
     idx.add_many([report(rng, str(i), 0) for i in range(30)])
     queries = [report(rng, f"q{i}", 1) for i in range(8)]
     answers(idx, queries)  # fill the copies
-    checked = 0
+    checked = with_additions = 0
     for step in range(60):
         doc = report(rng, str(100 + step), 1)
         if step % 3 == 0:
@@ -180,7 +190,29 @@ def test_copies_take_each_added_report_at_its_rank_ties_included(redis: Redis) -
             doc = dataclasses.replace(twin, id=str(rng.choice([7, 9, 10, 1000 + step])))
         idx.query(doc, k=5)
         idx.add(doc)
-        checked += current_copies_match_sorted_sets(redis, "t:rel", SMALL.posting_limit)
+        counts = current_copies_match_sorted_sets(redis, "t:rel", SMALL.posting_limit)
+        checked, with_additions = checked + counts[0], with_additions + counts[1]
         assert answers(idx, queries) == answers(plain, queries)
-    # The copies were updated in place, not just dropped and read again.
+    # Copies stayed current through the adds by way of their additions.
+    assert with_additions > 100
     assert checked > 300
+
+
+def test_a_copy_with_many_additions_is_written_back_merged(redis: Redis) -> None:
+    idx = RelatedIndex(redis, prefix="t:rel", window_days=None)
+    plain = RelatedIndex(redis, prefix="t:rel", window_days=None, posting_cache=False)
+    rng = random.Random(2)
+    idx.add_many([report(rng, str(i), 0) for i in range(20)])
+    query = IndexedDoc("q", T0, "export crash", "the export crashes")
+    idx.query(query)
+    key = f"t:rel:topadd:{term_key('export')}"
+    for i in range(60):
+        idx.add(IndexedDoc(f"n{i}", T0, "export", "export fails again"))
+    assert len(redis.get(key) or b"") >= ADDITIONS_MERGED
+    assert idx.query(query) == plain.query(query)
+    # That query merged the additions into the copy: none are left, and it is current.
+    assert redis.get(key) is None
+    expected = plain.query(query)
+    calls = zrange_calls(redis)
+    assert idx.query(query) == expected
+    assert zrange_calls(redis) == calls

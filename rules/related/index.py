@@ -12,6 +12,7 @@ Redis layout under `prefix` (default `hub:related`):
     {p}:sig:{h}      zset    doc id -> created_at, per crash signature hash
     {p}:group:{g}    zset    doc id -> joined at: the reports of group g (count = ZCARD)
     {p}:top:{h}      string  cached copy of the best postings of term hash h (see below)
+    {p}:topadd:{h}   string  postings added to that copy since it was written
     {p}:ver          hash    term hash h -> version of the best postings of h
     {p}:epoch        string  counter the versions are drawn from (never repeats)
 
@@ -20,12 +21,14 @@ as one packed string (MGET, decoded by numpy) costs a fraction of ZRANGE WITHSCO
 A write that changes a term's best postings (a posting added or removed within the limit's
 ranks) gives the term a new version from {p}:epoch, in the same transaction. A
 cached copy carries the version it was read at and is used only while it is current, so
-a query reads exactly what ZRANGE would. A posting added to a current copy's term is
-inserted into the copy at its rank in that same transaction, and the copy takes the new
-version: a worker that indexes each report after querying with it keeps its copies warm.
-A removal within the best postings drops the copy (the posting that moves up is not in
-it). Every writer of one prefix must use the same posting_limit (they share a method
-anyway: same tokenizer, same postings).
+a query reads exactly what ZRANGE would. Postings that enter the best postings of a term
+whose copy is current are appended, in the same transaction, to the copy's additions
+({p}:topadd:{h}, each tagged with the version it made), and the query merges them in
+Redis's order: a worker that indexes each report after querying with it keeps its copies
+current, at the cost of a short append in Redis instead of a rewrite of the copy. A
+removal within the best postings drops the copy (what moves up is not in it). A query
+that finds many additions writes the merged copy back. Every writer of one prefix must
+use the same posting_limit (they share a method anyway: same tokenizer, same postings).
 
 A query costs four round trips whatever the index size: the query terms' document
 frequencies, their posting lists (best impact first, bounded), the candidates'
@@ -146,7 +149,7 @@ while i <= #ARGV do
     local rank = redis.call('ZREVRANK', post, ARGV[j])
     if rank and rank < limit then
       redis.call('HSET', KEYS[1], h, redis.call('INCR', KEYS[2]))
-      redis.call('DEL', prefix .. ':top:' .. h)
+      redis.call('DEL', prefix .. ':top:' .. h, prefix .. ':topadd:' .. h)
       break
     end
   end
@@ -155,91 +158,76 @@ end
 """
 
 # Run in the write's transaction, after its ZADDs. KEYS: ver, epoch. ARGV: prefix, limit,
-# then per term: hash, count, members added. A term whose best postings the members enter
-# gets a new version. Its cached copy, if current, takes them at their ranks (ZREVRANK:
-# Redis's order, equal scores by member descending) and the new version; else it is
-# dropped. A negative count means only drop (a bulk load: inserting is not worth it).
-# The copy's layout is _pack_top's: <qI header (version, n), n little-endian doubles,
-# then the members joined by NUL.
+# ttl, the most bytes of additions a copy keeps, then per term: hash, count, then the
+# members added with their scores. A term whose best postings they enter gets a new
+# version. If its cached
+# copy is current (its additions' last version, or else its own, is the version before),
+# each entering posting is appended to the additions as the member then <dHq (score,
+# member length, the new version): read from the end, the last 8 bytes are the version
+# the copy is current at. Else the copy is dropped. A negative count only drops (a bulk
+# load: not worth appending).
 _ADDED = """
-local prefix, limit = ARGV[1], tonumber(ARGV[2])
-local function nth_nul(s, n)
-  local pos = 0
-  for _ = 1, n do
-    pos = string.find(s, '\\0', pos + 1, true)
-  end
-  return pos
-end
-local function insert(blob, old, version, entering, post)
-  local stored, n = struct.unpack('<i8I4', blob)
-  if stored ~= old then
-    return nil
-  end
-  local scores = string.sub(blob, 13, 12 + 8 * n)
-  local members = string.sub(blob, 13 + 8 * n)
-  for _, entry in ipairs(entering) do
-    local rank, member = entry[1], entry[2]
-    if string.find(member, '\\0', 1, true) then
-      return nil
-    end
-    local score = tonumber(redis.call('ZSCORE', post, member))
-    scores = string.sub(scores, 1, 8 * rank) .. struct.pack('<d', score)
-      .. string.sub(scores, 8 * rank + 1)
-    if n == 0 then
-      members = member
-    elseif rank == 0 then
-      members = member .. '\\0' .. members
-    elseif rank == n then
-      members = members .. '\\0' .. member
-    else
-      local at = nth_nul(members, rank)
-      members = string.sub(members, 1, at) .. member .. '\\0' .. string.sub(members, at + 1)
-    end
-    n = n + 1
-  end
-  if n > limit then
-    scores = string.sub(scores, 1, 8 * limit)
-    members = string.sub(members, 1, nth_nul(members, limit) - 1)
-    n = limit
-  end
-  return struct.pack('<i8I4', version, n) .. scores .. members
-end
-local i = 3
+local prefix, limit, ttl, most = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local i = 5
 while i <= #ARGV do
   local h, count = ARGV[i], tonumber(ARGV[i + 1])
   local post = prefix .. ':post:' .. h
   local entering = {}
-  for j = i + 2, i + 1 + math.abs(count) do
+  for j = i + 2, i + 2 * math.abs(count), 2 do
     local rank = redis.call('ZREVRANK', post, ARGV[j])
     if rank and rank < limit then
-      entering[#entering + 1] = {rank, ARGV[j]}
+      entering[#entering + 1] = j
     end
   end
   if #entering > 0 then
-    local top = prefix .. ':top:' .. h
+    local top, adds = prefix .. ':top:' .. h, prefix .. ':topadd:' .. h
     local old = tonumber(redis.call('HGET', KEYS[1], h))
     local version = redis.call('INCR', KEYS[2])
     redis.call('HSET', KEYS[1], h, version)
-    local blob = count > 0 and old and redis.call('GET', top)
-    local updated = false
-    if blob and string.len(blob) >= 12 then
-      -- Lowest rank first: each lands where it ends up, behind those above it.
-      table.sort(entering, function(a, b) return a[1] < b[1] end)
-      updated = insert(blob, old, version, entering, post)
+    local at = redis.call('GETRANGE', adds, -8, -1)
+    if at == '' then
+      at = redis.call('GETRANGE', top, 0, 7)
     end
-    if updated then
-      redis.call('SET', top, updated, 'KEEPTTL')
+    local current = count > 0 and old ~= nil and string.len(at) == 8
+      and struct.unpack('<i8', at) == old
+    local records = {}
+    for _, j in ipairs(entering) do
+      local member, score = ARGV[j], tonumber(ARGV[j + 1])
+      if not current or string.find(member, '\\0', 1, true) then
+        current = false
+        break
+      end
+      records[#records + 1] = member .. struct.pack('<dHi8', score, string.len(member), version)
+    end
+    local length = current and redis.call('APPEND', adds, table.concat(records))
+    if length and length <= most then
+      if redis.call('TTL', adds) < 0 then
+        redis.call('EXPIRE', adds, ttl)
+      end
     else
-      redis.call('DEL', top)
+      redis.call('DEL', top, adds)
     end
   end
-  i = i + 2 + math.abs(count)
+  i = i + 2 + 2 * math.abs(count)
+end
+"""
+
+# Write the copies a query read in full, each with its additions cleared, atomically
+# (an addition appended since the read carries a later version: the copy is not used).
+# KEYS: per term, copy then additions. ARGV: ttl, then the copies.
+_FILL = """
+for i = 1, #KEYS, 2 do
+  redis.call('SET', KEYS[i], ARGV[(i + 1) / 2 + 1], 'EX', ARGV[1])
+  redis.call('DEL', KEYS[i + 1])
 end
 """
 
 # A term whose batch adds more postings than this drops its cached copy instead of
-# updating it (a bulk load or backfill; workers add one report at a time).
+# appending to its additions (a bulk load or backfill; workers add one at a time).
 MAX_INSERTED = 16
+# A query that finds this many bytes of additions on a copy (some 30 postings) writes the
+# merged copy back; a writer drops a copy whose additions reach four times as many.
+ADDITIONS_MERGED = 1024
 
 # The current versions of terms, giving one to a term that has none yet (an index built
 # before the cache). KEYS: ver, epoch. ARGV: term hashes.
@@ -275,16 +263,62 @@ def _pack_top(version: int, postings: PostingList) -> bytes | None:
     return _TOP_HEADER.pack(version, len(members)) + scores + b"\0".join(members)
 
 
-def _unpack_top(blob: bytes, version: int) -> PostingList | None:
-    """The postings of a cached copy, or None if it is not of `version`."""
+_ADDITION = struct.Struct("<dHq")  # score, member length, version; after the member
+
+
+def _unpack_top(
+    blob: bytes, version: int, additions: bytes | None = None, limit: int = 0
+) -> PostingList | None:
+    """The postings of a cached copy and its additions (cut to `limit`), or None if the
+    copy is not of `version`."""
     stored, n = _TOP_HEADER.unpack_from(blob)
+    if additions:
+        stored = _ADDITION.unpack_from(additions, len(additions) - _ADDITION.size)[2]
     if stored != version:
         return None
     start = _TOP_HEADER.size
     # A view on the blob, no copy: little-endian doubles on any machine.
     scores = np.frombuffer(blob, dtype="<f8", count=n, offset=start)
     members = blob[start + 8 * n :].split(b"\0") if n else []
+    if additions:
+        return _merged(PostingList(members, scores), _additions(additions), limit)
     return PostingList(members, scores)
+
+
+def _additions(data: bytes) -> list[tuple[float, bytes]]:
+    """The (score, member) pairs appended to a copy, in the order they were appended."""
+    out = []
+    end = len(data)
+    while end > 0:
+        score, length, _version = _ADDITION.unpack_from(data, end - _ADDITION.size)
+        start = end - _ADDITION.size - length
+        out.append((score, data[start : end - _ADDITION.size]))
+        end = start
+    out.reverse()
+    return out
+
+
+def _merged(base: PostingList, added: list[tuple[float, bytes]], limit: int) -> PostingList:
+    """`base` with postings inserted where ZRANGE REV puts them (equal scores: member
+    descending), cut to `limit`. None of them is in `base`: a removal drops the copy."""
+    members = list(base.members)
+    scores = base.packed.tolist()
+    for score, member in added:
+        # Scores descend: find the first not above this one, then go past equal scores
+        # whose members sort after this one.
+        lo, hi = 0, len(scores)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if scores[mid] > score:
+                lo = mid + 1
+            else:
+                hi = mid
+        while lo < len(scores) and scores[lo] == score and members[lo] > member:
+            lo += 1
+        members.insert(lo, member)
+        scores.insert(lo, score)
+    del members[limit:], scores[limit:]
+    return PostingList(members, np.array(scores, dtype=np.float64))
 
 
 @contextmanager
@@ -391,6 +425,9 @@ class RelatedIndex:
     def _top(self, term: str) -> str:
         return f"{self.prefix}:top:{term_key(term)}"
 
+    def _topadd(self, term: str) -> str:
+        return f"{self.prefix}:topadd:{term_key(term)}"
+
     @property
     def _ver(self) -> str:
         return f"{self.prefix}:ver"
@@ -414,14 +451,17 @@ class RelatedIndex:
         limit = self.method.posting_limit
         if not limit or not postings:
             return
-        args: list[str | int] = [self.prefix, limit]
+        args: list[str | int] = [self.prefix, limit, TOP_TTL_S, 4 * ADDITIONS_MERGED]
         for term, members in postings.items():
-            if len(members) <= MAX_INSERTED:
-                args += [term_key(term), len(members), *members]
-            else:
+            if len(members) > MAX_INSERTED:
                 # Only the best new posting can tell whether the best postings change
                 # (Redis orders equal scores by member, as max does here).
-                args += [term_key(term), -1, max(members.items(), key=_by_score)[0]]
+                members = dict([max(members.items(), key=_by_score)])
+                args += [term_key(term), -1]
+            else:
+                args += [term_key(term), len(members)]
+            for member, score in members.items():
+                args += [member, score]
         pipe.eval(_ADDED, 2, self._ver, self._epoch, *args)
 
     # ------------------------------------------------------------------ writing
@@ -633,8 +673,9 @@ class RelatedIndex:
         # Round trip 3: the candidates' creation times, in one command, for the prior;
         # and the cached copies of posting lists this query had to read in full.
         pipe = self.redis.pipeline(transaction=False)
-        for key, blob in fresh.items():
-            pipe.set(key, blob, ex=TOP_TTL_S)
+        if fresh:
+            keys = [k for term in fresh for k in (self._top(term), self._topadd(term))]
+            pipe.eval(_FILL, len(keys), *keys, TOP_TTL_S, *fresh.values())
         if candidates:
             pipe.zmscore(self._time, candidates)
         created = pipe.execute()[-1] if candidates else []
@@ -711,22 +752,33 @@ class RelatedIndex:
     ) -> tuple[list[PostingList], set[str]]:
         """The same as _posting_lists, from the cached copies that are still current.
 
-        Lists read in full are packed into `fresh` (key -> copy) for the caller to store.
+        Lists read in full, and copies with many additions, are packed into `fresh`
+        (term -> copy) for the caller to store.
         """
         if not chosen:
             return self._posting_lists(chosen, doc, k)
         hashes = [term_key(t) for t in chosen]
+        limit = self.method.posting_limit
         pipe = self.redis.pipeline(transaction=False)
         pipe.hmget(self._ver, hashes)
-        pipe.mget([self._top(t) for t in chosen])
+        pipe.mget([self._top(t) for t in chosen] + [self._topadd(t) for t in chosen])
         if doc.crash_signature:
             pipe.zrevrange(self._sig(doc.crash_signature), 0, k - 1)
-        versions, blobs, *rest = pipe.execute()
+        versions, copies, *rest = pipe.execute()
         same_sig = {_text(d) for d in rest[0]} if doc.crash_signature else set()
-        lists: list[PostingList | None] = [
-            _unpack_top(blob, int(version)) if blob is not None and version is not None else None
-            for version, blob in zip(versions, blobs, strict=True)
-        ]
+        lists: list[PostingList | None] = []
+        for term, version, blob, additions in zip(
+            chosen, versions, copies[: len(chosen)], copies[len(chosen) :], strict=True
+        ):
+            if blob is None or version is None:
+                lists.append(None)
+                continue
+            postings = _unpack_top(blob, int(version), additions, limit)
+            lists.append(postings)
+            if postings is not None and additions and len(additions) >= ADDITIONS_MERGED:
+                merged = _pack_top(int(version), postings)
+                if merged is not None:
+                    fresh[term] = merged
         missed = [i for i, postings in enumerate(lists) if postings is None]
         if missed:
             # Versions and lists read in one transaction: each copy is exact for its version.
@@ -742,7 +794,7 @@ class RelatedIndex:
                     lists[i] = postings
                     blob = _pack_top(int(version), postings)
                     if blob is not None:
-                        fresh[self._top(chosen[i])] = blob
+                        fresh[chosen[i]] = blob
                 del replies, reply
         empty = PostingList([], np.zeros(0))
         return [empty if postings is None else postings for postings in lists], same_sig

@@ -420,6 +420,9 @@ def measure(
             load(port, warm, 2.0, args.connections, work)
         else:
             run_python(port, warm, 2, args.connections)
+        # Requests still in the app when the warm-up's load stopped are enqueued after it:
+        # wait for them, or their jobs would count against the measured round.
+        settle(redis)
         redis.flushall()
         reqs = signed(pool)
         cpu0, redis0 = cpu_seconds(proc.pid), cpu_seconds(redis_pid)
@@ -435,13 +438,14 @@ def measure(
 
     jobs = queue(redis, TICKETS).count
     answered = int(stats["requests"])
-    errors = sum(int(stats.get(k, 0)) for k in ("connect", "read", "write", "status", "timeout"))
-    note = ""
+    kinds = {k: int(stats.get(k, 0)) for k in ("connect", "read", "write", "status", "timeout")}
+    errors = sum(kinds.values())
+    note = ", ".join(f"{n} {kind}" for kind, n in kinds.items() if n)
     # Every answered request must be a queued job (the pool is large enough not to repeat).
     if name == "floor":
         pass  # queues nothing by design
     elif not stats.get("wrapped") and not answered <= jobs <= answered + args.connections:
-        note = f"queued {jobs} jobs for {answered} answers"
+        note = f"{note}; queued {jobs} jobs for {answered} answers".lstrip("; ")
         errors += abs(jobs - answered)
     if stats.get("wrapped"):
         note = "request pool wrapped: repeats were deduplicated; use a larger --pool"
@@ -450,6 +454,19 @@ def measure(
         name, answered, stats["duration_us"] / 1e6, errors, stats["p50_us"] / 1000,
         stats["p99_us"] / 1000, jobs, app_cpu, redis_cpu, note,
     )  # fmt: skip
+
+
+def settle(redis: Redis, quiet_s: float = 0.3, timeout_s: float = 10.0) -> None:
+    """Wait until the tickets queue has stopped growing."""
+    from workers.queues import TICKETS, queue
+
+    deadline = time.monotonic() + timeout_s
+    count = queue(redis, TICKETS).count
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        count, before = queue(redis, TICKETS).count, count
+        if count == before:
+            return
 
 
 def _loadavg() -> str:
@@ -464,6 +481,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--pool", type=int, default=60_000, help="distinct signed requests")
     parser.add_argument("--python-load", action="store_true", help="do not use wrk")
+    parser.add_argument(
+        "--apps", default="hub,bolt,bolt-plain,floor", help="comma-separated: which apps to run"
+    )
     args = parser.parse_args()
     args.commands = set()
     args.load_before = _loadavg()
@@ -497,6 +517,8 @@ def main() -> int:
                 ("floor", FLOOR_APP),
             )
             for name, target in apps:
+                if name not in args.apps.split(","):
+                    continue
                 results.append(measure(name, target, env, redis, redis_proc.pid, pool, args, work))
                 r = results[-1]
                 print(
@@ -527,6 +549,8 @@ def main() -> int:
     medians = {}
     for name in ("hub", "bolt", "bolt-plain", "floor"):
         mine = [r for r in results if r.app == name]
+        if not mine:
+            continue
         best = sorted(mine, key=lambda r: r.rps)[len(mine) // 2]  # the median round
         medians[name] = best
         errors = sum(r.errors for r in mine)
@@ -544,6 +568,8 @@ def main() -> int:
         ("bolt", "Bolt with the hub's own Report and enqueue code: the frameworks alone"),
         ("bolt-plain", "Bolt + plain rq enqueue of the payload, as a team would write it"),
     ):
+        if "hub" not in medians or other not in medians:
+            continue
         ratio = medians["hub"].rps / medians[other].rps
         cpu_ratio = medians[other].cpu_ms / medians["hub"].cpu_ms
         print(

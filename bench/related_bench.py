@@ -61,7 +61,8 @@ def synthesize(
     for i in range(n):
         t, b = rng.choice(shapes)
         yield IndexedDoc(
-            id=f"s{i}",
+            # Numbers, as the workers index Zendesk ticket ids.
+            id=str(1_000_000 + i),
             created_at=now - timedelta(seconds=rng.uniform(0, 89 * 86400)),
             title=" ".join(rng.choices(title_words, k=max(t, 1))),
             body=" ".join(rng.choices(body_words, k=b)),

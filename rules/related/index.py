@@ -69,6 +69,7 @@ from rules.related.scoring import (
     decide_group,
     field_terms,
     idf,
+    numeric_ids,
     postings_of,
     pseudo_tf,
     query_weights,
@@ -188,8 +189,9 @@ while i <= #ARGV do
     if at == '' then
       at = redis.call('GETRANGE', top, 0, 7)
     end
+    -- A copy of decimal ids stores its version negated (_pack_top).
     local current = count > 0 and old ~= nil and string.len(at) == 8
-      and struct.unpack('<i8', at) == old
+      and math.abs(struct.unpack('<i8', at)) == old
     local records = {}
     for _, j in ipairs(entering) do
       local member, score = ARGV[j], tonumber(ARGV[j + 1])
@@ -255,12 +257,21 @@ def _by_score(entry: tuple[str, int]) -> tuple[int, str]:
 
 
 def _pack_top(version: int, postings: PostingList) -> bytes | None:
-    """A term's best postings as one string, or None if a member cannot be packed."""
+    """A term's best postings as one string, or None if a member cannot be packed.
+
+    Doc ids that are all decimal are packed as little-endian int64s, and the version as
+    its negative: code that knows only the other layout sees a version that is never
+    current, and reads the sorted set instead.
+    """
+    scores = postings.packed.astype("<f8", copy=False).tobytes()
+    n = len(postings)
+    if postings.ids is not None:
+        ids = postings.ids.astype("<i8", copy=False).tobytes()
+        return _TOP_HEADER.pack(-version, n) + scores + ids
     members = postings.members
     if any(b"\0" in m for m in members):
         return None
-    scores = postings.packed.astype("<f8", copy=False).tobytes()
-    return _TOP_HEADER.pack(version, len(members)) + scores + b"\0".join(members)
+    return _TOP_HEADER.pack(version, n) + scores + b"\0".join(members)
 
 
 _ADDITION = struct.Struct("<dHq")  # score, member length, version; after the member
@@ -272,17 +283,23 @@ def _unpack_top(
     """The postings of a cached copy and its additions (cut to `limit`), or None if the
     copy is not of `version`."""
     stored, n = _TOP_HEADER.unpack_from(blob)
+    numeric = stored < 0
+    current = -stored if numeric else stored
     if additions:
-        stored = _ADDITION.unpack_from(additions, len(additions) - _ADDITION.size)[2]
-    if stored != version:
+        current = _ADDITION.unpack_from(additions, len(additions) - _ADDITION.size)[2]
+    if current != version:
         return None
     start = _TOP_HEADER.size
-    # A view on the blob, no copy: little-endian doubles on any machine.
+    # Views on the blob, no copies: little-endian numbers on any machine.
     scores = np.frombuffer(blob, dtype="<f8", count=n, offset=start)
-    members = blob[start + 8 * n :].split(b"\0") if n else []
+    if numeric:
+        ids = np.frombuffer(blob, dtype="<i8", count=n, offset=start + 8 * n)
+        postings = PostingList.numeric(ids.astype(np.int64, copy=False), scores)
+    else:
+        postings = PostingList(blob[start + 8 * n :].split(b"\0") if n else [], scores)
     if additions:
-        return _merged(PostingList(members, scores), _additions(additions), limit)
-    return PostingList(members, scores)
+        return _merged(postings, _additions(additions), limit)
+    return postings
 
 
 def _additions(data: bytes) -> list[tuple[float, bytes]]:
@@ -301,11 +318,21 @@ def _additions(data: bytes) -> list[tuple[float, bytes]]:
 def _merged(base: PostingList, added: list[tuple[float, bytes]], limit: int) -> PostingList:
     """`base` with postings inserted where ZRANGE REV puts them (equal scores: member
     descending), cut to `limit`. None of them is in `base`: a removal drops the copy."""
-    members = list(base.members)
     scores = base.packed.tolist()
-    for score, member in added:
+    added_ids = numeric_ids([m for _, m in added]) if base.ids is not None else None
+    numeric = base.ids is not None and added_ids is not None
+    keys: list[Any]
+    if base.ids is not None and added_ids is not None:
+        keys, new_keys = base.ids.tolist(), added_ids.tolist()
+    else:
+        keys, new_keys = list(base.members), [m for _, m in added]
+
+    def text(key: Any) -> bytes:
+        return b"%d" % key if isinstance(key, int) else key
+
+    for (score, _), key in zip(added, new_keys, strict=True):
         # Scores descend: find the first not above this one, then go past equal scores
-        # whose members sort after this one.
+        # whose ids sort after this one (as bytes, as Redis compares them).
         lo, hi = 0, len(scores)
         while lo < hi:
             mid = (lo + hi) // 2
@@ -313,12 +340,15 @@ def _merged(base: PostingList, added: list[tuple[float, bytes]], limit: int) -> 
                 lo = mid + 1
             else:
                 hi = mid
-        while lo < len(scores) and scores[lo] == score and members[lo] > member:
+        while lo < len(scores) and scores[lo] == score and text(keys[lo]) > text(key):
             lo += 1
-        members.insert(lo, member)
+        keys.insert(lo, key)
         scores.insert(lo, score)
-    del members[limit:], scores[limit:]
-    return PostingList(members, np.array(scores, dtype=np.float64))
+    del keys[limit:], scores[limit:]
+    packed = np.array(scores, dtype=np.float64)
+    if numeric:
+        return PostingList.numeric(np.array(keys, dtype=np.int64), packed)
+    return PostingList(keys, packed)
 
 
 @contextmanager
@@ -349,10 +379,13 @@ def _score_pairs(reply: list[Any]) -> PostingList:
         # RESP2: member, score, member, score, ... with scores as text (parsed by float(),
         # as before: the same doubles).
         n = len(reply) // 2
-        return PostingList(reply[0::2], np.fromiter(map(float, reply[1::2]), np.float64, n))
+        members = reply[0::2]
+        scores = np.fromiter(map(float, reply[1::2]), np.float64, n)
+        return PostingList(members, scores, numeric_ids(members))
     # RESP3 pairs already hold floats.
-    members, scores = zip(*reply, strict=True)
-    return PostingList(list(members), np.array(scores, dtype=np.float64))
+    pairs, values = zip(*reply, strict=True)
+    members = list(pairs)
+    return PostingList(members, np.array(values, dtype=np.float64), numeric_ids(members))
 
 
 def _pack_terms(terms: FieldTerms) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 
@@ -201,17 +201,58 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 
 
+Int64Array = npt.NDArray[np.int64]
+# Decimal doc ids up to this many digits fit an int64 (Zendesk ticket ids do).
+MAX_NUMERIC_DIGITS = 18
+
+
+def numeric_ids(members: Sequence[bytes]) -> Int64Array | None:
+    """The doc ids as integers if every one is a canonical decimal (no sign, no leading
+    zero), so that the integer's decimal text is the id again; else None."""
+    for m in members:
+        if not m.isdigit() or len(m) > MAX_NUMERIC_DIGITS or (m[0] == 48 and len(m) > 1):
+            return None
+    return np.array([int(m) for m in members], dtype=np.int64)
+
+
+class DecimalIds(Sequence[bytes]):
+    """Numeric doc ids seen as the bytes they stand for (b"%d"), made when asked."""
+
+    def __init__(self, ids: Int64Array) -> None:
+        self.ids = ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> bytes:  # type: ignore[override]
+        return b"%d" % int(self.ids[i])
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (b"%d" % i for i in self.ids.tolist())
+
+
 @dataclass(frozen=True)
 class PostingList:
-    """One term's postings as read, best first: doc ids and their packed scores."""
+    """One term's postings as read, best first: doc ids and their packed scores.
 
-    members: list[bytes]
+    `ids` holds the doc ids as integers when all of them are decimal (numeric_ids):
+    scoring then finds each posting's document with a sort instead of a dict.
+    """
+
+    members: Sequence[bytes]
     packed: FloatArray
+    ids: Int64Array | None = None
 
     @classmethod
     def of(cls, postings: dict[bytes, float]) -> PostingList:
         """A posting list from doc id -> packed score, in the dict's order."""
-        return cls(list(postings), np.fromiter(postings.values(), np.float64, len(postings)))
+        members = list(postings)
+        scores = np.fromiter(postings.values(), np.float64, len(postings))
+        return cls(members, scores, numeric_ids(members))
+
+    @classmethod
+    def numeric(cls, ids: Int64Array, packed: FloatArray) -> PostingList:
+        return cls(DecimalIds(ids), packed, ids)
 
     def __len__(self) -> int:
         return len(self.members)
@@ -224,13 +265,13 @@ class Scored:
     # Per posting, the lists concatenated in term order: its document, its document's
     # first posting (a document is known by that position), its term (index into the
     # lists) and its BM25F pseudo tf.
-    members: list[bytes]
+    members: Sequence[bytes]
     doc: IntArray
     term: IntArray
     tf: FloatArray
     # Each document's first posting, and the positions of those in ascending order (the
     # order documents first appear, in which heapq.nlargest broke ties).
-    position: dict[bytes, int]
+    position: Mapping[bytes, int]
     first: IntArray
     # Text scores by first posting (0 at the other positions).
     totals: FloatArray
@@ -247,12 +288,24 @@ def score_lists(
     from 0.0, as the scalar loop does.
     """
     lengths = [len(p) for p in lists]
-    members = list(chain.from_iterable(p.members for p in lists))
-    n = len(members)
-    # One dict operation per posting, looped in C (map over two iterables): each posting
-    # gets the position of its document's first posting.
-    position: dict[bytes, int] = {}
-    doc = np.fromiter(map(position.setdefault, members, range(n)), np.intp, n)
+    members: Sequence[bytes]
+    position: Mapping[bytes, int]
+    if lists and all(p.ids is not None for p in lists):
+        # Each posting gets the position of its document's first posting: with integer
+        # ids, np.unique's first indexes, by a sort rather than a dict of 10,000 bytes.
+        ids = np.concatenate([p.ids for p in lists if p.ids is not None])
+        n = len(ids)
+        unique, firsts, inverse = np.unique(ids, return_index=True, return_inverse=True)
+        doc = firsts[inverse.reshape(-1)].astype(np.intp, copy=False)
+        members = DecimalIds(ids)
+        position = _NumericPositions(unique, firsts)
+    else:
+        members = list(chain.from_iterable(p.members for p in lists))
+        n = len(members)
+        # One dict operation per posting, looped in C (map over two iterables).
+        positions: dict[bytes, int] = {}
+        doc = np.fromiter(map(positions.setdefault, members, range(n)), np.intp, n)
+        position = positions
     packed = np.concatenate([p.packed for p in lists]) if lists else np.zeros(0)
     v = packed.astype(np.int64)
     at, ab = max(avg.title, 1.0), max(avg.body, 1.0)
@@ -266,6 +319,40 @@ def score_lists(
     term = np.repeat(np.arange(len(lists), dtype=np.intp), lengths)
     first = np.flatnonzero(doc == np.arange(n, dtype=np.intp))
     return Scored(members, doc, term, tf, position, first, totals)
+
+
+class _NumericPositions(Mapping[bytes, int]):
+    """Doc id -> position of its first posting, for integer ids (sorted, with firsts)."""
+
+    def __init__(self, unique: Int64Array, firsts: IntArray) -> None:
+        self.unique = unique
+        self.firsts = firsts
+
+    def _find(self, member: object) -> int | None:
+        if not isinstance(member, bytes):
+            return None
+        ids = numeric_ids([member])
+        if ids is None:
+            return None
+        at = int(np.searchsorted(self.unique, ids[0]))
+        if at < len(self.unique) and self.unique[at] == ids[0]:
+            return int(self.firsts[at])
+        return None
+
+    def __contains__(self, member: object) -> bool:
+        return self._find(member) is not None
+
+    def __getitem__(self, member: bytes) -> int:
+        found = self._find(member)
+        if found is None:
+            raise KeyError(member)
+        return found
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (b"%d" % i for i in self.unique.tolist())
+
+    def __len__(self) -> int:
+        return len(self.unique)
 
 
 def top_scored(scored: Scored, n: int, exclude: bytes | None = None) -> list[tuple[bytes, float]]:
@@ -286,11 +373,14 @@ def top_scored(scored: Scored, n: int, exclude: bytes | None = None) -> list[tup
         candidates, values = candidates[keep], values[keep]
     # Stable on descending scores: equal scores keep their (ascending) appearance order.
     order = np.argsort(-values, kind="stable")[:n]
+    best = candidates[order]
     members = scored.members
-    return [
-        (members[i], s)
-        for i, s in zip(candidates[order].tolist(), values[order].tolist(), strict=True)
-    ]
+    chosen = (
+        [b"%d" % i for i in members.ids[best].tolist()]
+        if isinstance(members, DecimalIds)
+        else [members[i] for i in best.tolist()]
+    )
+    return list(zip(chosen, values[order].tolist(), strict=True))
 
 
 def shared_terms(

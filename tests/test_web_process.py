@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import requests
 
-from workers.procs import free_port, process_env, procfile_args, stop, wait_for_port
+from workers.procs import (
+    free_port,
+    process_env,
+    procfile_args,
+    stop,
+    stop_together,
+    wait_for_port,
+)
 
 
 def start_web(env: dict[str, str], repo_root: Path) -> subprocess.Popen[str]:
@@ -56,3 +65,20 @@ def test_web_serves_health_through_gunicorn(env: dict[str, str], repo_root: Path
         assert ready.status_code == 200, ready.text
     finally:
         stop(proc)
+
+
+def test_processes_are_asked_to_stop_together_then_made_to() -> None:
+    stubborn = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print(1, flush=True); time.sleep(60)"
+    )
+    polite = "import time; print(1, flush=True); time.sleep(60)"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+        for code in (stubborn, polite, stubborn)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline()  # running, handler set
+    stop_together(procs, timeout=1.0)
+    # SIGTERM ends the polite one; the two that ignore it are killed.
+    assert [p.returncode for p in procs] == [-signal.SIGKILL, -signal.SIGTERM, -signal.SIGKILL]

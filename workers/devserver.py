@@ -27,7 +27,7 @@ from workers.procs import (
     process_env,
     procfile_args,
     start_redis,
-    stop,
+    stop_together,
     wait_for_port,
 )
 
@@ -248,8 +248,11 @@ def _shown(path: Path) -> str:
 
 
 def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in reversed(procs):
-        stop(proc)
+    """The web and worker processes together (each may finish what it is doing), then
+    the private redis-server they write to as they stop."""
+    redis = [p for p in procs if "redis-server" in str(p.args)]
+    stop_together([p for p in procs if p not in redis])
+    stop_together(redis)
 
 
 def _wait(procs: list[subprocess.Popen[bytes]]) -> int:

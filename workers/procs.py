@@ -110,13 +110,22 @@ def _expand(command: str, env: Mapping[str, str]) -> str:
 
 def stop(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
     """Stop a process politely (SIGTERM), then firmly, and close its pipes."""
-    if proc.poll() is None:
-        proc.terminate()
+    stop_together([proc], timeout)
+
+
+def stop_together(procs: list[subprocess.Popen[Any]], timeout: float = 10.0) -> None:
+    """Stop processes politely (SIGTERM to all at once), those still running after
+    `timeout` firmly, and close their pipes: a slow one costs its own wait, not the sum."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + timeout
+    for proc in procs:
         try:
-            proc.wait(timeout)
+            proc.wait(max(deadline - time.monotonic(), 0.0))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    for stream in (proc.stdin, proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import requests
@@ -67,18 +68,29 @@ def test_web_serves_health_through_gunicorn(env: dict[str, str], repo_root: Path
         stop(proc)
 
 
-def test_processes_are_asked_to_stop_together_then_made_to() -> None:
+def test_processes_are_asked_to_stop_together_then_made_to(tmp_path: Path) -> None:
+    # Two that note when SIGTERM came and stay, one that SIGTERM ends.
     stubborn = (
-        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-        "print(1, flush=True); time.sleep(60)"
+        "import signal, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: print(time.monotonic(), flush=True))\n"
+        "print('up', flush=True)\n"
+        "while True: time.sleep(1)\n"
     )
-    polite = "import time; print(1, flush=True); time.sleep(60)"
-    procs = [
-        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
-        for code in (stubborn, polite, stubborn)
-    ]
-    for proc in procs:
-        assert proc.stdout is not None and proc.stdout.readline()  # running, handler set
-    stop_together(procs, timeout=1.0)
-    # SIGTERM ends the polite one; the two that ignore it are killed.
+    polite = "import time; print('up', flush=True); time.sleep(60)"
+    outputs = [tmp_path / f"{n}.out" for n in range(3)]
+    procs = []
+    for code, output in zip((stubborn, polite, stubborn), outputs, strict=True):
+        with output.open("w") as out:
+            procs.append(subprocess.Popen([sys.executable, "-c", code], stdout=out))
+    deadline = time.monotonic() + 30
+    while not all(o.read_text().startswith("up") for o in outputs):  # handlers are set
+        assert time.monotonic() < deadline, "the processes did not start"
+        time.sleep(0.05)
+
+    stop_together(procs, timeout=2.0)
+
+    # SIGTERM ends the polite one; the two that stay are killed.
     assert [p.returncode for p in procs] == [-signal.SIGKILL, -signal.SIGTERM, -signal.SIGKILL]
+    # Asked together: the last had SIGTERM without waiting out the first one's 2 s.
+    asked_first, asked_last = (float(o.read_text().split()[1]) for o in (outputs[0], outputs[2]))
+    assert abs(asked_last - asked_first) < 1.0

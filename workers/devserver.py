@@ -46,6 +46,8 @@ def run_dev() -> int:
     env = process_env({})
     env.setdefault("PORT", "5000")
     hub_url = f"http://127.0.0.1:{env['PORT']}"
+    # The servers dev starts (redis-server) and the hub's own processes (web, worker).
+    servers: list[subprocess.Popen[bytes]] = []
     procs: list[subprocess.Popen[bytes]] = []
     state: dict[str, object] = {"hub_url": hub_url}
     workdir = Path(tempfile.mkdtemp(prefix="feedback-hub-dev-"))
@@ -57,12 +59,15 @@ def run_dev() -> int:
         cleanup.callback(clear_state)
         # Stopped after the processes that use them (an ExitStack unwinds last-in first-out).
         services = cleanup.enter_context(contextlib.ExitStack())
-        cleanup.callback(_stop_all, procs)
+        # The web and worker together (each may finish what it is doing), then the
+        # redis-server they write to as they stop.
+        cleanup.callback(stop_together, servers)
+        cleanup.callback(stop_together, procs)
         try:
             if _in_use(int(env["PORT"])):
                 say(f"port {env['PORT']} is taken: stop what uses it, or set PORT")
                 return 1
-            redis_line = _redis(env, procs, services, workdir)
+            redis_line = _redis(env, servers, services, workdir)
             _sandboxes(env, state, services, hub_url)
             if not env.get("SLACK_SIGNING_SECRET"):
                 env["SLACK_SIGNING_SECRET"] = secrets.token_hex(16)
@@ -86,7 +91,7 @@ def run_dev() -> int:
                 procs.append(subprocess.Popen(procfile_args("worker", env), env=env, cwd=ROOT))
             path = write_state(state)
             _summary(hub_url, state, redis_line, path)
-            return _wait(procs)
+            return _wait([*servers, *procs])
         except KeyboardInterrupt:
             return 0
 
@@ -245,14 +250,6 @@ def _shown(path: Path) -> str:
     with contextlib.suppress(ValueError):
         return str(path.relative_to(ROOT))
     return str(path)
-
-
-def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
-    """The web and worker processes together (each may finish what it is doing), then
-    the private redis-server they write to as they stop."""
-    redis = [p for p in procs if "redis-server" in str(p.args)]
-    stop_together([p for p in procs if p not in redis])
-    stop_together(redis)
 
 
 def _wait(procs: list[subprocess.Popen[bytes]]) -> int:

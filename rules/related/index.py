@@ -161,12 +161,11 @@ end
 # Run in the write's transaction, after its ZADDs. KEYS: ver, epoch. ARGV: prefix, limit,
 # ttl, the most bytes of additions a copy keeps, then per term: hash, count, then the
 # members added with their scores. A term whose best postings they enter gets a new
-# version. If its cached
-# copy is current (its additions' last version, or else its own, is the version before),
-# each entering posting is appended to the additions as the member then <dHq (score,
-# member length, the new version): read from the end, the last 8 bytes are the version
-# the copy is current at. Else the copy is dropped. A negative count only drops (a bulk
-# load: not worth appending).
+# version. If its cached copy is current (its additions' last version, or else its own,
+# is the version before), each entering posting is appended to the additions as the
+# member then <dHq (score, member length, the new version): read from the end, the last
+# 8 bytes are the version the copy is current at. Else the copy is dropped. A negative
+# count only drops (a bulk load: not worth appending).
 _ADDED = """
 local prefix, limit, ttl, most = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local i = 5
@@ -227,7 +226,7 @@ end
 # A term whose batch adds more postings than this drops its cached copy instead of
 # appending to its additions (a bulk load or backfill; workers add one at a time).
 MAX_INSERTED = 16
-# A query that finds this many bytes of additions on a copy (some 30 postings) writes the
+# A query that finds this many bytes of additions on a copy (some 40 postings) writes the
 # merged copy back; a writer drops a copy whose additions reach four times as many.
 ADDITIONS_MERGED = 1024
 
@@ -320,12 +319,11 @@ def _merged(base: PostingList, added: list[tuple[float, bytes]], limit: int) -> 
     descending), cut to `limit`. None of them is in `base`: a removal drops the copy."""
     scores = base.packed.tolist()
     added_ids = numeric_ids([m for _, m in added]) if base.ids is not None else None
-    numeric = base.ids is not None and added_ids is not None
     keys: list[Any]
     if base.ids is not None and added_ids is not None:
-        keys, new_keys = base.ids.tolist(), added_ids.tolist()
+        keys, new_keys, numeric = base.ids.tolist(), added_ids.tolist(), True
     else:
-        keys, new_keys = list(base.members), [m for _, m in added]
+        keys, new_keys, numeric = list(base.members), [m for _, m in added], False
 
     def text(key: Any) -> bytes:
         return b"%d" % key if isinstance(key, int) else key
@@ -374,7 +372,7 @@ def _collector_paused() -> Iterator[None]:
 def _score_pairs(reply: list[Any]) -> PostingList:
     """A raw ZRANGE WITHSCORES reply as a posting list, in its order, on RESP3 or RESP2."""
     if not reply:
-        return PostingList([], np.zeros(0))
+        return PostingList.of({})
     if not isinstance(reply[0], list | tuple):
         # RESP2: member, score, member, score, ... with scores as text (parsed by float(),
         # as before: the same doubles).
@@ -829,7 +827,7 @@ class RelatedIndex:
                     if blob is not None:
                         fresh[chosen[i]] = blob
                 del replies, reply
-        empty = PostingList([], np.zeros(0))
+        empty = PostingList.of({})
         return [empty if postings is None else postings for postings in lists], same_sig
 
     def _stored(self, doc_id: str) -> tuple[IndexedDoc, FieldTerms, str | None] | None:

@@ -245,7 +245,8 @@ class PostingList:
 
     @classmethod
     def of(cls, postings: dict[bytes, float]) -> PostingList:
-        """A posting list from doc id -> packed score, in the dict's order."""
+        """A posting list from doc id -> packed score, in the dict's order (an empty one
+        has integer ids: it must not keep a query's other lists off that path)."""
         members = list(postings)
         scores = np.fromiter(postings.values(), np.float64, len(postings))
         return cls(members, scores, numeric_ids(members))

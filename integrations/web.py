@@ -65,7 +65,7 @@ class Hub:
             report.to_job(),
             kind="file-report",
             key=report.external_id,
-            also=lambda pipe: status.mark_queued(report.key_digest, pipe),
+            also=lambda commands: status.mark_queued(report.key_digest, commands),
             writer=self.writer,
         )
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
-from redis.client import Pipeline
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Callback, Queue, Retry
@@ -22,6 +21,8 @@ from rq.scripts import UNIQUE_ENQUEUE_SCRIPT, _build_hset_args
 from rq.utils import now, utcformat
 
 from integrations.report import digest
+from workers import wire
+from workers.wire import Commands
 
 # Worker priority order: a report waiting to become a ticket goes first, then
 # Zendesk ticket events, then Slack notifications.
@@ -103,7 +104,7 @@ def enqueue_once(
     retry: Retry | None = DEFAULT_RETRY,
     timeout: int = JOB_TIMEOUT,
     meta: dict[str, Any] | None = None,
-    also: Callable[[Pipeline], object] | None = None,
+    also: Callable[[Commands], object] | None = None,
     writer: GroupCommit | None = None,
 ) -> Enqueued:
     """Enqueue `func(*args)` once per (kind, key); a repeat returns the existing job's id.
@@ -117,28 +118,20 @@ def enqueue_once(
     concurrent callers share round trips (GroupCommit).
     """
     jid = job_id(kind, key)
-    q = queue(connection, queue_name)
-    template = _template(q, func, retry, timeout, meta or {})
+    template = _template(connection, queue_name, func, retry, timeout, meta or {})
+    # What rq's enqueue(unique=True) does, in one round trip instead of two: the
+    # queue's registration, then rq's own atomic check-save-push script (rq.scripts)
+    # by EVALSHA, then the caller's writes. Every round trip counts against Slack's
+    # 3 s and the intake's throughput.
+    commands = Commands().add_encoded(template.registration)
     # rq logs the description; the default is the call with its arguments, which
     # would put whole reports in the logs.
-    fields = template.fields_for(args, description=f"{func.rsplit('.', 1)[-1]} {jid}")
-    job_key = Job.key_for(jid)
-
-    # What rq's enqueue(unique=True) does, in one round trip instead of two: its
-    # own atomic check-save-push script (rq.scripts), by EVALSHA in a pipeline
-    # with the queue's registration and the caller's writes. Every round trip
-    # counts against Slack's 3 s and the intake's throughput.
-    def stage(pipe: Pipeline) -> None:
-        pipe.sadd(q.redis_queues_keys, q.key)
-        pipe.evalsha(_UNIQUE_ENQUEUE_SHA, 2, job_key, q.key, jid, "R", template.ttl, *fields)
-        if also is not None:
-            also(pipe)
-
-    results = writer.write(stage) if writer is not None else _write_now(connection, stage)
+    description = f"{func.rsplit('.', 1)[-1]} {jid}"
+    commands.add_encoded(template.enqueue_command(jid, args, description=description))
+    if also is not None:
+        also(commands)
+    results = writer.write(commands) if writer is not None else _write_now(connection, commands)
     return Enqueued(jid, created=results[1] == 1)
-
-
-Stage = Callable[[Pipeline], object]
 
 
 class JobTemplate:
@@ -176,30 +169,77 @@ class JobTemplate:
         self.func_name = func
         self.serializer = job.serializer
         self.ttl = job.ttl if job.ttl is not None else -1
+        # SADD rq:queues <queue>: rq registers a queue on every enqueue; always the same bytes.
+        self.registration = wire.command("SADD", q.redis_queues_keys, q.key)
+        # rq's unique-enqueue script call, encoded once: what changes per job is named.
+        call: list[Any] = [
+            "EVALSHA", _UNIQUE_ENQUEUE_SHA, 2, _Slot("job_key"), q.key, _Slot("job_id"),
+            "R", self.ttl, *self.fields,
+        ]  # fmt: skip
+        for name in self.PER_JOB:
+            call[8 + self._at[name]] = _Slot(name)
+        self._wire = _encoded_with_slots(call)
+
+    def values_for(self, args: tuple[Any, ...], *, description: str) -> dict[str, Any]:
+        """The fields that differ between two jobs of this kind, for one calling `func(*args)`."""
+        # Job.data and Job.to_dict: (func name, instance, args, kwargs), serialized, zlib'd.
+        data = _deflate(self.serializer.dumps((self.func_name, None, args, {})))
+        stamp = utcformat(now())
+        return {"data": data, "description": description, "created_at": stamp, "enqueued_at": stamp}
 
     def fields_for(self, args: tuple[Any, ...], *, description: str) -> list[Any]:
         """The HSET field/value list of one job of this kind calling `func(*args)`."""
         fields = list(self.fields)
-        at = self._at
-        # Job.data and Job.to_dict: (func name, instance, args, kwargs), serialized, zlib'd.
-        fields[at["data"]] = _deflate(self.serializer.dumps((self.func_name, None, args, {})))
-        fields[at["description"]] = description
-        stamp = utcformat(now())
-        fields[at["created_at"]] = stamp
-        fields[at["enqueued_at"]] = stamp
+        for name, value in self.values_for(args, description=description).items():
+            fields[self._at[name]] = value
         return fields
+
+    def enqueue_command(self, jid: str, args: tuple[Any, ...], *, description: str) -> bytes:
+        """rq's unique-enqueue script call for this job, in wire format (one reply: 1 if new)."""
+        values = self.values_for(args, description=description)
+        values["job_key"] = Job.key_for(jid)
+        values["job_id"] = jid
+        return b"".join(
+            part if isinstance(part, bytes) else wire.bulk(wire.arg(values[part]))
+            for part in self._wire
+        )
+
+
+class _Slot(str):
+    """A per-job argument's name in a command encoded once."""
+
+
+def _encoded_with_slots(call: list[Any]) -> list[bytes | str]:
+    """A command in wire format, with a slot name where each per-job argument goes."""
+    parts: list[bytes | str] = []
+    static = [b"*%d\r\n" % len(call)]
+    for value in call:
+        if isinstance(value, _Slot):
+            parts += [b"".join(static), str(value)]
+            static = []
+        else:
+            static.append(wire.bulk(wire.arg(value)))
+    parts.append(b"".join(static))
+    return [part for part in parts if part]
+
+
+# Below this size a job's data is stored in its zlib stream, not squeezed (level 0): setting
+# up the compressor cost a small report more than the rest of its intake's Python, to save
+# a few hundred bytes of a hash that lives a day. Larger data is compressed as rq does it.
+STORE_BELOW = 4096
 
 
 def _deflate(data: bytes) -> bytes:
-    """zlib.compress(data) as rq does it (level 6), with a quarter of the hash memory.
+    """The job's data as rq writes it: a zlib stream (rq reads it with zlib.decompress).
 
-    zlib.compress sets up some 256 KB of state and clears its 64 KB hash table on every
-    call: for a job of a few hundred bytes that was most of the 70-110 us it took, the
-    largest single cost of an intake request (docs/slack.md). memLevel 4 sets up a
-    fraction of it and is three times faster; the stream is the same zlib format (rq
-    reads it with zlib.decompress), the same bytes for a small job, and within a few
-    percent of the size for a large one.
+    rq compresses at level 6 with zlib.compress, which sets up some 256 KB of state and
+    clears a 64 KB hash table on every call: 12-110 us for a report of a few hundred
+    bytes, on the machines measured (docs/slack.md). A small report goes in stored blocks
+    (level 0: about 1 us, 11 bytes more than the data); a large one at level 6 with
+    memLevel 4, a quarter of the hash memory, within a few percent of zlib.compress's size.
     """
+    if len(data) < STORE_BELOW:
+        return zlib.compress(data, 0)
     deflate = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS, 4)
     return deflate.compress(data) + deflate.flush()
 
@@ -208,11 +248,16 @@ _TEMPLATES: dict[tuple[Any, ...], JobTemplate] = {}
 
 
 def _template(
-    q: Queue, func: str, retry: Retry | None, timeout: int, meta: dict[str, Any]
+    connection: Redis,
+    queue_name: str,
+    func: str,
+    retry: Retry | None,
+    timeout: int,
+    meta: dict[str, Any],
 ) -> JobTemplate:
     """The template of this kind of job, built on first use (a handful of kinds per process)."""
     shape = (
-        q.name,
+        queue_name,
         func,
         (retry.max, tuple(retry.intervals), retry.enqueue_at_front) if retry else None,
         timeout,
@@ -220,6 +265,7 @@ def _template(
     )
     found = _TEMPLATES.get(shape)
     if found is None:
+        q = queue(connection, queue_name)
         found = _TEMPLATES[shape] = JobTemplate(q, func, retry, timeout, meta)
     return found
 
@@ -227,10 +273,10 @@ def _template(
 class _Entry:
     """One caller's commands waiting in a GroupCommit, and what became of them."""
 
-    __slots__ = ("error", "lead", "ready", "results", "stage")
+    __slots__ = ("commands", "error", "lead", "ready", "results")
 
-    def __init__(self, stage: Stage) -> None:
-        self.stage = stage
+    def __init__(self, commands: Commands) -> None:
+        self.commands = commands
         self.ready = threading.Event()
         self.lead = False
         self.results: list[Any] | None = None
@@ -260,9 +306,9 @@ class GroupCommit:
         self._pending: list[_Entry] = []
         self._sending = False
 
-    def write(self, stage: Stage) -> list[Any]:
-        """Run `stage`'s commands in a pipeline (with others'); their results, or raise."""
-        entry = _Entry(stage)
+    def write(self, commands: Commands) -> list[Any]:
+        """Send the commands (with others'); their replies in order, or raise the first error."""
+        entry = _Entry(commands)
         with self._lock:
             self._pending.append(entry)
             entry.lead = not self._sending
@@ -301,9 +347,9 @@ class GroupCommit:
                 entry.ready.set()
 
 
-def _write_now(connection: Redis, stage: Stage) -> list[Any]:
-    """`stage`'s commands in a pipeline of their own: their results, or raise."""
-    entry = _Entry(stage)
+def _write_now(connection: Redis, commands: Commands) -> list[Any]:
+    """The commands in a round trip of their own: their replies, or raise."""
+    entry = _Entry(commands)
     _send(connection, [entry])
     if entry.error is not None:
         raise entry.error
@@ -312,15 +358,13 @@ def _write_now(connection: Redis, stage: Stage) -> list[Any]:
 
 
 def _send(connection: Redis, batch: list[_Entry]) -> None:
-    """One pipeline for the batch; each entry gets its own results or its own error."""
-    spans: list[tuple[_Entry, int, int]] = []
-    pipe = connection.pipeline(transaction=False)
+    """One round trip for the batch; each entry gets its own replies or its own error."""
+    together = Commands()
     for entry in batch:
-        start = len(pipe.command_stack)
-        entry.stage(pipe)
-        spans.append((entry, start, len(pipe.command_stack)))
+        together.parts += entry.commands.parts
+        together.count += entry.commands.count
     try:
-        results = pipe.execute(raise_on_error=False)
+        replies = wire.round_trip(connection, together)
     except RedisError as exc:
         for entry in batch:
             entry.error = exc
@@ -330,8 +374,10 @@ def _send(connection: Redis, batch: list[_Entry]) -> None:
             entry.error = exc
         raise
     retry: list[_Entry] = []
-    for entry, start, end in spans:
-        mine = results[start:end]
+    start = 0
+    for entry in batch:
+        mine = replies[start : start + entry.commands.count]
+        start += entry.commands.count
         if any(isinstance(r, NoScriptError) for r in mine):
             retry.append(entry)
             continue

@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from redis import Redis
-from redis.client import Pipeline
+
+from workers.wire import Commands
 
 State = Literal["queued", "filed", "delayed", "failed"]
 
@@ -60,14 +61,14 @@ class StatusStore:
             self.redis.set(self._key(report_id), data, ex=STATUS_TTL)
         return status
 
-    def mark_queued(self, report_id: str, pipeline: Pipeline) -> None:
-        """Record "queued" for a report just enqueued, on the caller's pipeline.
+    def mark_queued(self, report_id: str, commands: Commands) -> None:
+        """Record "queued" for a report just enqueued, with the caller's commands.
 
         SET NX: any state already recorded (a retry's "delayed", a final "filed")
         is newer than a fresh enqueue and stays; one write, no read before it.
         """
         status = ReportStatus(id=report_id, state="queued", updated_at=time.time())
-        pipeline.set(self._key(report_id), _stored(status), nx=True, ex=STATUS_TTL)
+        commands.add("SET", self._key(report_id), _stored(status), "NX", "EX", STATUS_TTL)
 
     def get(self, report_id: str) -> ReportStatus | None:
         """The report's state, or None when unknown (or expired)."""

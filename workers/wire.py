@@ -1,0 +1,94 @@
+"""Redis commands written in Redis's wire format, and the round trip that sends them.
+
+The intake's write is three commands, one of them rq's enqueue script with some forty
+arguments. redis-py's pipeline encodes every argument of every command on every call
+and runs its pipeline machinery around one socket write: together more CPU than all of
+the rest of a `/feedback` request (docs/slack.md). Here a command is encoded once into
+RESP (Redis's protocol: `*<count>` then `$<length>` and the bytes of each argument), so
+a caller can keep the parts that never change already encoded, and a round trip is a
+single write of the bytes and one reply read per command, on a connection from the
+client's own pool, with the client's own retry policy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import ResponseError
+
+Arg = bytes | str | int | float
+
+
+def arg(value: Arg) -> bytes:
+    """One argument as redis-py sends it: bytes as they are, text as UTF-8, numbers as repr."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bool):
+        # redis-py refuses bools too: True would go out as "True", not 1.
+        raise TypeError("a bool is not a Redis argument; convert it to bytes, str or a number")
+    if isinstance(value, int | float):
+        return repr(value).encode()
+    raise TypeError(f"a {type(value).__name__} is not a Redis argument")
+
+
+def bulk(value: bytes) -> bytes:
+    """One argument in RESP: `$<length>`, the bytes."""
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def command(*args: Arg) -> bytes:
+    """A whole command in RESP."""
+    return b"*%d\r\n" % len(args) + b"".join(bulk(arg(a)) for a in args)
+
+
+class Commands:
+    """Commands in wire format, in order, to go to Redis in one write; one reply each."""
+
+    __slots__ = ("count", "parts")
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.count = 0
+
+    def add(self, *args: Arg) -> Commands:
+        """Append one command given by its arguments, e.g. add("SET", key, value, "NX")."""
+        return self.add_encoded(command(*args))
+
+    def add_encoded(self, encoded: bytes, count: int = 1) -> Commands:
+        """Append `count` commands already in RESP (see `command`)."""
+        self.parts.append(encoded)
+        self.count += count
+        return self
+
+
+def round_trip(connection: Redis, commands: Commands) -> list[Any]:
+    """Send the commands in one write and read their replies, in order.
+
+    A reply that is an error (WRONGTYPE, NOSCRIPT, a script's error) comes back in
+    its place as the ResponseError, as a pipeline's execute(raise_on_error=False)
+    gives it; the others are the raw replies (bytes, ints, None). A connection or
+    timeout error is retried as the client retries any command (its `retry`, on a new
+    connection), then raised: every command sent this way must be safe to repeat.
+    """
+    pool = connection.connection_pool
+    conn = pool.get_connection()
+    data = b"".join(commands.parts)
+
+    def send() -> list[Any]:
+        conn.send_packed_command([data])
+        replies: list[Any] = []
+        for _ in range(commands.count):
+            try:
+                replies.append(conn.read_response())
+            except ResponseError as exc:
+                replies.append(exc)
+        return replies
+
+    try:
+        result: list[Any] = conn.retry.call_with_retry(send, lambda _error: conn.disconnect())
+        return result
+    finally:
+        pool.release(conn)

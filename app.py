@@ -32,7 +32,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the web app; without `settings`, read them from the environment (role web)."""
     if settings is None:
         settings = Settings.from_env("web")
-    logs.configure(settings.secrets)
+    # Every request of the web process logs a line: written in batches, off the request threads.
+    logs.configure(settings.secrets, batched=True)
 
     app = Flask("feedback_hub")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES

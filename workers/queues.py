@@ -273,11 +273,15 @@ def _template(
 class _Entry:
     """One caller's commands waiting in a GroupCommit, and what became of them."""
 
-    __slots__ = ("commands", "error", "lead", "ready", "results")
+    __slots__ = ("commands", "error", "lead", "results", "signal")
 
     def __init__(self, commands: Commands) -> None:
         self.commands = commands
-        self.ready = threading.Event()
+        # Held until the caller is woken, exactly once: given the lead, or its replies are in.
+        # A bare lock is the cheapest one-shot hand-off between threads (an Event is a
+        # Condition, a lock and a list around the same wait).
+        self.signal = threading.Lock()
+        self.signal.acquire()
         self.lead = False
         self.results: list[Any] | None = None
         self.error: Exception | None = None
@@ -314,22 +318,20 @@ class GroupCommit:
             entry.lead = not self._sending
             self._sending = True
         while not entry.lead and entry.results is None and entry.error is None:
-            if not entry.ready.wait(self.wait_seconds):
+            if not entry.signal.acquire(timeout=self.wait_seconds):
                 with self._lock:
                     # Given the lead meanwhile (under this lock): it must send, not leave.
                     if not entry.lead and entry in self._pending:
                         self._pending.remove(entry)
                         raise RedisTimeoutError("the intake's write to Redis did not start")
-                continue
-            entry.ready.clear()
         if entry.results is None and entry.error is None:
-            self._send_batch()
+            self._send_batch(entry)
         if entry.error is not None:
             raise entry.error
         assert entry.results is not None
         return entry.results
 
-    def _send_batch(self) -> None:
+    def _send_batch(self, leader: _Entry) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
         try:
@@ -340,11 +342,12 @@ class GroupCommit:
                     # The next batch is the first waiter's to send.
                     successor = self._pending[0]
                     successor.lead = True
-                    successor.ready.set()
+                    successor.signal.release()
                 else:
                     self._sending = False
             for entry in batch:
-                entry.ready.set()
+                if entry is not leader:
+                    entry.signal.release()
 
 
 def _write_now(connection: Redis, commands: Commands) -> list[Any]:

@@ -1,0 +1,141 @@
+"""The web process's log lines: JSON, secrets scrubbed, written in batches off the request
+threads, and none lost when the process exits."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from integrations import logs
+
+SECRET = "xoxb-1234-secret-token"
+
+
+@pytest.fixture
+def stream() -> Iterator[io.StringIO]:
+    buffer = io.StringIO()
+    handler = logs.BatchedStreamHandler(buffer, interval=0.05)
+    handler.setFormatter(logs.JsonFormatter(logs.Redactor([SECRET])))
+    logger = logging.getLogger("tests.batched")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    yield buffer
+    logger.removeHandler(handler)
+
+
+def _events(text: str) -> list[str]:
+    return [json.loads(line)["event"] for line in text.splitlines()]
+
+
+def _count_writes(stream: io.StringIO) -> list[str]:
+    """Record each write made to `stream` (each is one system call on a real stream)."""
+    writes: list[str] = []
+    real_write = stream.write
+
+    def write(text: str) -> int:
+        writes.append(text)
+        return real_write(text)
+
+    stream.write = write  # type: ignore[method-assign]
+    return writes
+
+
+def _wait_for(predicate: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "the lines were not written in time"
+        time.sleep(0.01)
+
+
+def test_lines_from_many_threads_are_all_written_in_a_few_writes(stream: io.StringIO) -> None:
+    log = logging.getLogger("tests.batched")
+    writes = _count_writes(stream)
+
+    def send(n: int) -> None:
+        for i in range(250):
+            logs.event(log, "slack.command.queued", thread=n, i=i, token=SECRET)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    _wait_for(lambda: stream.getvalue().count("\n") == 2000)
+
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert {(e["thread"], e["i"]) for e in entries} == {
+        (n, i) for n in range(8) for i in range(250)
+    }
+    for n in range(8):  # each thread's lines in the order it logged them
+        assert [e["i"] for e in entries if e["thread"] == n] == list(range(250))
+    assert SECRET not in stream.getvalue() and entries[0]["token"] == "[redacted]"
+    assert len(writes) < 100, f"2,000 lines took {len(writes)} writes"
+
+
+def test_an_error_is_written_at_once_with_the_lines_before_it(stream: io.StringIO) -> None:
+    log = logging.getLogger("tests.batched")
+    logs.event(log, "first")
+    logs.event(log, "second")
+    logs.event(log, "zendesk.down", logging.ERROR)
+    # No waiting: the error and what came before it are already there, in order.
+    assert _events(stream.getvalue()) == ["first", "second", "zendesk.down"]
+
+
+def test_lines_still_queued_when_the_process_exits_are_written(tmp_path: Path) -> None:
+    script = tmp_path / "burst.py"
+    script.write_text(
+        "import logging\n"
+        "from integrations import logs\n"
+        "logs.configure(batched=True)\n"
+        "log = logging.getLogger('burst')\n"
+        "for i in range(5000):\n"
+        "    logs.event(log, 'slack.command.queued', i=i)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    numbers = [json.loads(line)["i"] for line in done.stderr.splitlines()]
+    assert numbers == list(range(5000))
+
+
+def test_a_forked_child_writes_its_own_lines_and_not_its_parents(tmp_path: Path) -> None:
+    script = tmp_path / "fork.py"
+    script.write_text(
+        "import logging, os\n"
+        "from integrations import logs\n"
+        "logs.configure(batched=True)\n"
+        "log = logging.getLogger('fork')\n"
+        "logs.event(log, 'parent.line')  # still queued when the process forks\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    logs.event(log, 'child.line')\n"
+        "    logging.getLogger().handlers[-1].flush()\n"
+        "    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    lines = [line for line in done.stderr.splitlines() if line.startswith("{")]
+    assert sorted(_events("\n".join(lines))) == ["child.line", "parent.line"]

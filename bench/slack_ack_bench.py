@@ -17,7 +17,7 @@ signature, computed by slack_sdk; valid for 5 minutes, so signed per round).
 Without wrk, a Python generator (processes x threads, one keep-alive
 connection each) is used and said so.
 
-    .venv/bin/python -m bench.slack_ack_bench [--seconds 10] [--connections 32] [--rounds 2]
+    .venv/bin/python -m bench.slack_ack_bench [--seconds 10] [--connections 32] [--rounds 3]
 
 Afterwards the queue is checked: one job per answered request, else it counts as errors.
 """
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -447,7 +448,7 @@ def measure(
     elif not stats.get("wrapped") and not answered <= jobs <= answered + args.connections:
         note = f"{note}; queued {jobs} jobs for {answered} answers".lstrip("; ")
         errors += abs(jobs - answered)
-    if stats.get("wrapped"):
+    if stats.get("wrapped") and name != "floor":
         note = "request pool wrapped: repeats were deduplicated; use a larger --pool"
     args.commands.add(stats["command"])
     return Result(
@@ -478,13 +479,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per app, alternating")
     parser.add_argument("--pool", type=int, default=60_000, help="distinct signed requests")
     parser.add_argument("--python-load", action="store_true", help="do not use wrk")
     parser.add_argument(
         "--apps", default="hub,bolt,bolt-plain,floor", help="comma-separated: which apps to run"
     )
     args = parser.parse_args()
+    wanted = args.apps.split(",")
+    if {"bolt", "bolt-plain"} & set(wanted) and importlib.util.find_spec("slack_bolt") is None:
+        parser.error("the Bolt apps need slack_bolt: .venv/bin/pip install -e '.[bench]'")
+    if not shutil.which("wrk") and not args.python_load:
+        print("wrk not found (apt-get install wrk): the Python load generator", file=sys.stderr)
     args.commands = set()
     args.load_before = _loadavg()
 
@@ -517,7 +523,7 @@ def main() -> int:
                 ("floor", FLOOR_APP),
             )
             for name, target in apps:
-                if name not in args.apps.split(","):
+                if name not in wanted:
                     continue
                 results.append(measure(name, target, env, redis, redis_proc.pid, pool, args, work))
                 r = results[-1]

@@ -36,10 +36,17 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, redact: Redactor | None = None) -> None:
         super().__init__()
         self.redact = redact or Redactor()
+        # The timestamp has whole seconds: formatted once a second, not once a line
+        # (second and text swapped together, as one tuple, for the threads that share it).
+        self._stamp = (-1, "")
 
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        stamp = self._stamp
+        if stamp[0] != second:
+            stamp = self._stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+            "ts": stamp[1],
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
@@ -135,6 +142,13 @@ def configure(secrets: Iterable[str] = (), level: str = "INFO", *, batched: bool
         BatchedStreamHandler(sys.stderr) if batched else logging.StreamHandler(sys.stderr)
     )
     handler.setFormatter(JsonFormatter(Redactor(secrets)))
+    # What the JSON lines never show, each record need not collect: the caller's file and
+    # line (a walk up the stack), its thread, process and process name (a getpid system
+    # call). The logging HOWTO's "Optimization" section names these switches.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_feedback_hub", False):

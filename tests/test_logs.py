@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,9 @@ def test_lines_from_many_threads_are_all_written_in_a_few_writes(stream: io.Stri
         assert [e["i"] for e in entries if e["thread"] == n] == list(range(250))
     assert SECRET not in stream.getvalue() and entries[0]["token"] == "[redacted]"
     assert len(writes) < 100, f"2,000 lines took {len(writes)} writes"
+    for entry in entries[::199]:  # UTC, to the second, when it was logged
+        logged = datetime.strptime(entry["ts"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        assert abs((datetime.now(UTC) - logged).total_seconds()) < 10
 
 
 def test_an_error_is_written_at_once_with_the_lines_before_it(stream: io.StringIO) -> None:

@@ -97,41 +97,37 @@ def test_an_error_is_written_at_once_with_the_lines_before_it(stream: io.StringI
 
 
 def test_lines_still_queued_when_the_process_exits_are_written(tmp_path: Path) -> None:
-    script = tmp_path / "burst.py"
-    script.write_text(
-        "import logging\n"
-        "from integrations import logs\n"
-        "logs.configure(batched=True)\n"
-        "log = logging.getLogger('burst')\n"
-        "for i in range(5000):\n"
-        "    logs.event(log, 'slack.command.queued', i=i)\n"
+    stderr = _run(
+        tmp_path,
+        "for i in range(5000):\n    logs.event(log, 'slack.command.queued', i=i)\n",
     )
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
-    )
-    numbers = [json.loads(line)["i"] for line in done.stderr.splitlines()]
+    numbers = [json.loads(line)["i"] for line in stderr.splitlines()]
     assert numbers == list(range(5000))
 
 
 def test_a_forked_child_writes_its_own_lines_and_not_its_parents(tmp_path: Path) -> None:
-    script = tmp_path / "fork.py"
-    script.write_text(
-        "import logging, os\n"
-        "from integrations import logs\n"
-        "logs.configure(batched=True)\n"
-        "log = logging.getLogger('fork')\n"
+    stderr = _run(
+        tmp_path,
         "logs.event(log, 'parent.line')  # still queued when the process forks\n"
         "pid = os.fork()\n"
         "if pid == 0:\n"
         "    logs.event(log, 'child.line')\n"
         "    logging.getLogger().handlers[-1].flush()\n"
         "    os._exit(0)\n"
-        "os.waitpid(pid, 0)\n"
+        "os.waitpid(pid, 0)\n",
+    )
+    lines = [line for line in stderr.splitlines() if line.startswith("{")]
+    assert sorted(_events("\n".join(lines))) == ["child.line", "parent.line"]
+
+
+def _run(tmp_path: Path, body: str) -> str:
+    """Run `body` in a new Python process with the web process's batched logs; its stderr."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import logging, os\n"
+        "from integrations import logs\n"
+        "logs.configure(batched=True)\n"
+        "log = logging.getLogger('script')\n" + body
     )
     done = subprocess.run(
         [sys.executable, str(script)],
@@ -141,5 +137,4 @@ def test_a_forked_child_writes_its_own_lines_and_not_its_parents(tmp_path: Path)
         check=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )
-    lines = [line for line in done.stderr.splitlines() if line.startswith("{")]
-    assert sorted(_events("\n".join(lines))) == ["child.line", "parent.line"]
+    return done.stderr

@@ -81,9 +81,10 @@ class BatchedStreamHandler(logging.StreamHandler[IO[str]]):
         self.immediate = immediate
         self._lines: deque[str] = deque()
         self._write_lock = threading.Lock()
-        # The process whose writer thread runs: a forked child starts its own.
-        self._writer_pid: int | None = None
-        os.register_at_fork(after_in_child=self._lines.clear)
+        # Whether this process's writer thread runs: a forked child has none until it logs,
+        # and none of its parent's queued lines.
+        self._writing = False
+        os.register_at_fork(after_in_child=self._forked)
 
     def handle(self, record: logging.LogRecord) -> bool:
         # Handler.handle holds the handler's lock around emit; appending to a deque is
@@ -103,7 +104,7 @@ class BatchedStreamHandler(logging.StreamHandler[IO[str]]):
             return
         if record.levelno >= self.immediate:
             self.flush()
-        elif self._writer_pid != os.getpid():
+        elif not self._writing:
             self._start_writer()
 
     def flush(self) -> None:
@@ -116,11 +117,17 @@ class BatchedStreamHandler(logging.StreamHandler[IO[str]]):
                 self.stream.write("\n".join(lines) + "\n")
                 self.stream.flush()
 
+    def _forked(self) -> None:
+        # The parent's writer may have held the lock as it forked: the child's is new.
+        self._write_lock = threading.Lock()
+        self._lines.clear()
+        self._writing = False
+
     def _start_writer(self) -> None:
         with self._write_lock:
-            if self._writer_pid == os.getpid():
+            if self._writing:
                 return
-            self._writer_pid = os.getpid()
+            self._writing = True
         threading.Thread(target=self._write_every_interval, name="log-writer", daemon=True).start()
 
     def _write_every_interval(self) -> None:

@@ -67,10 +67,11 @@ class BatchedStreamHandler(logging.StreamHandler[IO[str]]):
     threads queued on that lock and on the GIL around the write: the line cost a
     `/feedback` request some 60-80 us, about a seventh of its CPU (docs/slack.md), where
     formatting it costs 5. Here a line is appended to a queue, and the queue is written
-    every `interval` seconds. An ERROR or worse is written at once, with everything
-    before it; so is what is left when the process exits (logging.shutdown flushes
-    every handler at exit). A process killed outright
-    (SIGKILL) loses at most the last `interval` of INFO lines, never an error.
+    `interval` seconds after its first line, with every line that joined it meanwhile
+    (an idle process's writer sleeps). An ERROR or worse is written at once, with
+    everything before it; so is what is left when the process exits (logging.shutdown
+    flushes every handler at exit). A process killed outright (SIGKILL) loses at most
+    the last `interval` of INFO lines, never an error.
     """
 
     def __init__(
@@ -84,6 +85,8 @@ class BatchedStreamHandler(logging.StreamHandler[IO[str]]):
         # Whether this process's writer thread runs: a forked child has none until it logs,
         # and none of its parent's queued lines.
         self._writing = False
+        # Set when a line is queued: an idle process's writer sleeps instead of polling.
+        self._queued = threading.Event()
         os.register_at_fork(after_in_child=self._forked)
 
     def handle(self, record: logging.LogRecord) -> bool:
@@ -104,8 +107,11 @@ class BatchedStreamHandler(logging.StreamHandler[IO[str]]):
             return
         if record.levelno >= self.immediate:
             self.flush()
-        elif not self._writing:
-            self._start_writer()
+        else:
+            if not self._queued.is_set():
+                self._queued.set()
+            if not self._writing:
+                self._start_writer()
 
     def flush(self) -> None:
         """Write every line queued so far, in order, in one write."""
@@ -120,6 +126,7 @@ class BatchedStreamHandler(logging.StreamHandler[IO[str]]):
     def _forked(self) -> None:
         # The parent's writer may have held the lock as it forked: the child's is new.
         self._write_lock = threading.Lock()
+        self._queued = threading.Event()
         self._lines.clear()
         self._writing = False
 
@@ -132,7 +139,11 @@ class BatchedStreamHandler(logging.StreamHandler[IO[str]]):
 
     def _write_every_interval(self) -> None:
         while True:
+            self._queued.wait()
+            # Let the lines of the next `interval` join the first one in a single write.
             time.sleep(self.interval)
+            # Cleared before the queue is drained: a line queued after the drain sets it again.
+            self._queued.clear()
             # A broken or closed stream (as StreamHandler.emit meets it): the lines are
             # lost either way; the writer stays, for a stream that comes back.
             with contextlib.suppress(OSError, ValueError):

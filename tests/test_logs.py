@@ -96,6 +96,26 @@ def test_an_error_is_written_at_once_with_the_lines_before_it(stream: io.StringI
     assert _events(stream.getvalue()) == ["first", "second", "zendesk.down"]
 
 
+def test_an_idle_writer_writes_nothing_and_wakes_for_the_next_line(stream: io.StringIO) -> None:
+    log = logging.getLogger("tests.batched")
+    handler = log.handlers[0]
+    flushes = []
+    real_flush = handler.flush
+
+    def flush() -> None:
+        flushes.append(time.monotonic())
+        real_flush()
+
+    handler.flush = flush  # type: ignore[method-assign]
+    logs.event(log, "first")
+    _wait_for(lambda: _events(stream.getvalue()) == ["first"])
+    idle_from = time.monotonic()
+    time.sleep(0.5)  # ten intervals with nothing queued: the writer does not poll
+    assert [t for t in flushes if t > idle_from] == []
+    logs.event(log, "second")
+    _wait_for(lambda: _events(stream.getvalue()) == ["first", "second"])
+
+
 def test_lines_still_queued_when_the_process_exits_are_written(tmp_path: Path) -> None:
     stderr = _run(
         tmp_path,

@@ -25,7 +25,7 @@ from workers.queues import (
     JobTemplate,
     queue,
 )
-from workers.wire import Commands, arg, command, round_trip
+from workers.wire import Commands, CommandTemplate, Slot, arg, command, round_trip
 
 _PACKER = PythonRespSerializer(buffer_cutoff=1 << 30, encode=lambda v: _encoder().encode(v))
 
@@ -52,6 +52,18 @@ arguments = st.one_of(
 @given(st.lists(arguments, min_size=1, max_size=12))
 def test_a_command_is_the_bytes_redis_py_sends(args: list[Any]) -> None:
     assert command("SET", *args) == redis_py_bytes("SET", *args)
+
+
+@given(st.lists(st.tuples(arguments, st.booleans()), min_size=1, max_size=12))
+def test_a_template_filled_in_is_the_command_with_those_arguments(
+    args: list[tuple[Any, bool]],
+) -> None:
+    # Each argument either fixed in the template or left as a slot and given at fill time.
+    template = CommandTemplate(
+        "SET", *(Slot(f"a{i}") if open_ else value for i, (value, open_) in enumerate(args))
+    )
+    filled = template.fill({f"a{i}": value for i, (value, open_) in enumerate(args) if open_})
+    assert filled == command("SET", *(value for value, _ in args))
 
 
 def test_a_bool_is_refused_as_redis_py_refuses_it() -> None:

@@ -171,14 +171,14 @@ class JobTemplate:
         self.ttl = job.ttl if job.ttl is not None else -1
         # SADD rq:queues <queue>: rq registers a queue on every enqueue; always the same bytes.
         self.registration = wire.command("SADD", q.redis_queues_keys, q.key)
-        # rq's unique-enqueue script call, encoded once: what changes per job is named.
+        # rq's unique-enqueue script call, encoded once: what changes per job is a Slot.
         call: list[Any] = [
-            "EVALSHA", _UNIQUE_ENQUEUE_SHA, 2, _Slot("job_key"), q.key, _Slot("job_id"),
+            "EVALSHA", _UNIQUE_ENQUEUE_SHA, 2, wire.Slot("job_key"), q.key, wire.Slot("job_id"),
             "R", self.ttl, *self.fields,
         ]  # fmt: skip
         for name in self.PER_JOB:
-            call[8 + self._at[name]] = _Slot(name)
-        self._wire = _encoded_with_slots(call)
+            call[8 + self._at[name]] = wire.Slot(name)
+        self._call = wire.CommandTemplate(*call)
 
     def values_for(self, args: tuple[Any, ...], *, description: str) -> dict[str, Any]:
         """The fields that differ between two jobs of this kind, for one calling `func(*args)`."""
@@ -199,28 +199,7 @@ class JobTemplate:
         values = self.values_for(args, description=description)
         values["job_key"] = Job.key_for(jid)
         values["job_id"] = jid
-        return b"".join(
-            part if isinstance(part, bytes) else wire.bulk(wire.arg(values[part]))
-            for part in self._wire
-        )
-
-
-class _Slot(str):
-    """A per-job argument's name in a command encoded once."""
-
-
-def _encoded_with_slots(call: list[Any]) -> list[bytes | str]:
-    """A command in wire format, with a slot name where each per-job argument goes."""
-    parts: list[bytes | str] = []
-    static = [b"*%d\r\n" % len(call)]
-    for value in call:
-        if isinstance(value, _Slot):
-            parts += [b"".join(static), str(value)]
-            static = []
-        else:
-            static.append(wire.bulk(wire.arg(value)))
-    parts.append(b"".join(static))
-    return [part for part in parts if part]
+        return self._call.fill(values)
 
 
 # Below this size a job's data is stored in its zlib stream, not squeezed (level 0): setting
@@ -364,8 +343,7 @@ def _send(connection: Redis, batch: list[_Entry]) -> None:
     """One round trip for the batch; each entry gets its own replies or its own error."""
     together = Commands()
     for entry in batch:
-        together.parts += entry.commands.parts
-        together.count += entry.commands.count
+        together.extend(entry.commands)
     try:
         replies = wire.round_trip(connection, together)
     except RedisError as exc:

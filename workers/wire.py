@@ -12,6 +12,7 @@ client's own pool, with the client's own retry policy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from redis import Redis
@@ -44,6 +45,32 @@ def command(*args: Arg) -> bytes:
     return b"*%d\r\n" % len(args) + b"".join(bulk(arg(a)) for a in args)
 
 
+class Slot(str):
+    """The name of an argument a CommandTemplate leaves open, given per call."""
+
+
+class CommandTemplate:
+    """A command encoded once, with Slots for the arguments that differ from call to call."""
+
+    def __init__(self, *args: Arg | Slot) -> None:
+        # Encoded runs of fixed arguments, with a slot's name between them.
+        self._parts: list[bytes | Slot] = []
+        fixed = [b"*%d\r\n" % len(args)]
+        for value in args:
+            if isinstance(value, Slot):
+                self._parts += [b"".join(fixed), value]
+                fixed = []
+            else:
+                fixed.append(bulk(arg(value)))
+        self._parts.append(b"".join(fixed))
+
+    def fill(self, values: Mapping[str, Arg]) -> bytes:
+        """The whole command, each slot replaced by its value."""
+        return b"".join(
+            part if isinstance(part, bytes) else bulk(arg(values[part])) for part in self._parts
+        )
+
+
 class Commands:
     """Commands in wire format, in order, to go to Redis in one write; one reply each."""
 
@@ -57,10 +84,16 @@ class Commands:
         """Append one command given by its arguments, e.g. add("SET", key, value, "NX")."""
         return self.add_encoded(command(*args))
 
-    def add_encoded(self, encoded: bytes, count: int = 1) -> Commands:
-        """Append `count` commands already in RESP (see `command`)."""
+    def add_encoded(self, encoded: bytes) -> Commands:
+        """Append one command already in RESP (`command`, `CommandTemplate.fill`)."""
         self.parts.append(encoded)
-        self.count += count
+        self.count += 1
+        return self
+
+    def extend(self, other: Commands) -> Commands:
+        """Append another caller's commands, in their order."""
+        self.parts += other.parts
+        self.count += other.count
         return self
 
 

@@ -161,12 +161,10 @@ def configure(secrets: Iterable[str] = (), level: str = "INFO", *, batched: bool
     )
     handler.setFormatter(JsonFormatter(Redactor(secrets)))
     # What the JSON lines never show, each record need not collect: the caller's file and
-    # line (a walk up the stack), its thread, process and process name (a getpid system
-    # call). The logging HOWTO's "Optimization" section names these switches.
+    # line (a walk up the stack; the logging HOWTO's "Optimization" section names the
+    # switch). Thread and process stay: gunicorn's own lines format `%(process)d`, and a
+    # record without it fails to format ("Worker exiting" became a traceback).
     logging._srcfile = None
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_feedback_hub", False):

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -158,3 +159,24 @@ def _run(tmp_path: Path, body: str) -> str:
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )
     return done.stderr
+
+
+def test_gunicorn_lines_still_format_after_the_hub_configures_logging(tmp_path: Path) -> None:
+    # gunicorn's error log formats "[%(process)d]"; a record that skipped the pid made
+    # "Worker exiting (pid: ...)" a formatting traceback on every worker's exit.
+    stderr = _run(
+        tmp_path,
+        "import gunicorn.glogging\n"
+        "handler = logging.StreamHandler()\n"
+        "handler.setFormatter(logging.Formatter(gunicorn.glogging.Logger.error_fmt,"
+        " gunicorn.glogging.Logger.datefmt))\n"
+        "gunicorn_log = logging.getLogger('gunicorn.error')\n"
+        "gunicorn_log.propagate = False\n"
+        "gunicorn_log.addHandler(handler)\n"
+        "gunicorn_log.warning('Worker exiting (pid: %s)', os.getpid())\n",
+    )
+    assert "Traceback" not in stderr and "TypeError" not in stderr
+    line = next(ln for ln in stderr.splitlines() if "Worker exiting" in ln)
+    pid = re.search(r"\] \[(\d+)\] \[WARNING\] Worker exiting \(pid: (\d+)\)", line)
+    assert pid is not None, line
+    assert pid.group(1) == pid.group(2)

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 import integrations
 from integrations import logs
+from integrations.asgi import HubASGI
 from integrations.errors import Rejected, Unavailable, error_code
 from integrations.settings import ConfigError, Settings
 from integrations.web import HTTP_REQUESTS, Hub
@@ -55,6 +56,17 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     commands.install(app)
     return app
+
+
+def create_asgi_app(settings: Settings | None = None) -> HubASGI:
+    """The web process as the Procfile runs it, under gunicorn's asgi worker.
+
+    POST /slack/commands on the event loop; every other route is create_app's Flask app,
+    in GUNICORN_THREADS threads per worker process (default 8).
+    """
+    if settings is None:
+        settings = Settings.from_env("web")
+    return HubASGI(create_app(settings), threads=settings.web_threads)
 
 
 def _redis_ready(hub: Hub) -> tuple[bool, str]:

@@ -1,15 +1,27 @@
 """Acknowledging `/feedback`: the hub's POST /slack/commands against a minimal Bolt app.
 
-Both run under the Procfile's gunicorn command with the same settings
-(workers/gunicorn_conf.py, WEB_CONCURRENCY x GUNICORN_THREADS), on the same
-private redis-server, and receive the same signed bodies: every request is a
-distinct `/feedback <text>` (its own trigger_id), so every one is verified,
-parsed into a Report and durably enqueued before the ephemeral receipt goes back.
-The Bolt app (what a team would write instead) does the same job with the
-hub's own Report and enqueue code, so the difference measured is the framework;
-bolt-plain is Bolt with rq's plain enqueue, as a team would write it. The floor is
-a WSGI function under the same gunicorn that reads the body and answers, doing
-nothing else: the most any app could do on this machine.
+All apps run under the Procfile's gunicorn command with the same settings
+(workers/gunicorn_conf.py; only the app target, the command's last argument,
+differs), on the same private redis-server, and receive the same signed bodies:
+every request is a distinct `/feedback <text>` (its own trigger_id), so every
+one is verified, parsed into a Report and durably enqueued before the ephemeral
+receipt goes back. The Bolt app (what a team would write instead) does the same
+job with the hub's own Report and enqueue code, so the difference measured is
+the framework; bolt-plain is Bolt with rq's plain enqueue, as a team would write
+it. The floor is a bare app under the same gunicorn that reads the body and
+answers, doing nothing else: the most any app could do on this machine.
+
+--worker-class asgi (the default, what the Procfile runs): gunicorn's ASGI
+worker, one event loop per worker process. The hub is the Procfile's target;
+the Bolt apps are `slack_bolt.async_app.AsyncApp` behind Bolt's ASGI adapter
+(what a team would write with Bolt on an ASGI server; its AsyncWebClient needs
+aiohttp), and the floor is an ASGI function.
+
+--worker-class gthread reproduces the earlier comparison: every app runs under
+gthread (GUNICORN_CMD_ARGS="--worker-class gthread --threads $GUNICORN_THREADS",
+8 by default, which gunicorn applies over the config file), the hub as the
+Flask WSGI app `app:create_app()`, the Bolt apps as `App` behind Bolt's Flask
+adapter, and the floor as a WSGI function.
 
 The load comes from `wrk` (Debian's package) on loopback with a closed loop of
 N connections, bounded in time, replaying pre-signed requests (Slack's v0
@@ -18,6 +30,7 @@ Without wrk, a Python generator (processes x threads, one keep-alive
 connection each) is used and said so.
 
     .venv/bin/python -m bench.slack_ack_bench [--seconds 10] [--connections 32] [--rounds 3]
+        [--worker-class asgi|gthread]
 
 Afterwards the queue is checked: one job per answered request, else it counts as errors.
 """
@@ -25,6 +38,7 @@ Afterwards the queue is checked: one job per answered request, else it counts as
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import importlib.util
 import json
@@ -37,9 +51,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, request
 from redis import Redis
@@ -56,17 +71,127 @@ from workers.procs import (
     wait_for_port,
 )
 
+if TYPE_CHECKING:
+    from slack_bolt.adapter.asgi.async_handler import AsyncSlackRequestHandler
+
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documented example secret
 TEXT = "The export button does nothing #export\nClicked it twice on the reports page."
+# The app targets by worker class; the hub's ASGI target is the Procfile's.
 BOLT_APP = "bench.slack_ack_bench:bolt_app()"
 BOLT_PLAIN_APP = "bench.slack_ack_bench:bolt_plain_app()"
 FLOOR_APP = "bench.slack_ack_bench:floor_app"
+HUB_WSGI_APP = "app:create_app()"
+BOLT_WSGI_APP = "bench.slack_ack_bench:bolt_wsgi_app()"
+BOLT_PLAIN_WSGI_APP = "bench.slack_ack_bench:bolt_plain_wsgi_app()"
+FLOOR_WSGI_APP = "bench.slack_ack_bench:floor_wsgi_app"
+RECEIPT = json.dumps({"response_type": "ephemeral", "text": "Thanks, filing this now."}).encode()
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-# ---------------------------------------------------------------- the Bolt app
+# ---------------------------------------------------------------- ASGI apps (asgi worker)
 
 
-def bolt_app() -> Flask:
+def bolt_app() -> AsyncSlackRequestHandler:
+    """A minimal async Bolt for Python app doing the hub's job: verify, enqueue, acknowledge.
+
+    An ASGI app: AsyncApp behind Bolt's ASGI adapter, as served by any ASGI server.
+    """
+    from slack_bolt.adapter.asgi.async_handler import AsyncSlackRequestHandler
+    from slack_bolt.async_app import AsyncAck, AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from integrations.settings import Settings
+    from integrations.slack import messages
+    from integrations.slack.payloads import SlashCommand
+    from integrations.slack.reports import command_report
+    from integrations.web import Hub
+    from workers.queues import connect
+
+    settings = Settings.from_env("web")
+    assert settings.redis_url and settings.slack_signing_secret
+    hub = Hub(settings=settings, redis=connect(settings.redis_url, timeout=1.0))
+    # Bolt calls auth.test once per process: SLACK_API_URL points at a Slack sandbox.
+    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    bolt = AsyncApp(signing_secret=settings.slack_signing_secret, client=client)
+
+    @bolt.command("/feedback")
+    async def feedback(ack: AsyncAck, command: dict[str, Any]) -> None:
+        report = command_report(SlashCommand.model_validate(command))
+        try:
+            await hub.file_report_async(report)
+        except RedisError:
+            await ack(**messages.could_not_file())
+            return
+        await ack(**messages.receipt())
+
+    # Bolt's default path is /slack/events.
+    return AsyncSlackRequestHandler(bolt, path="/slack/commands")
+
+
+def bolt_plain_app() -> AsyncSlackRequestHandler:
+    """The async Bolt app as a team would write it: the command as Slack sent it, into plain rq."""
+    from rq import Queue
+    from slack_bolt.adapter.asgi.async_handler import AsyncSlackRequestHandler
+    from slack_bolt.async_app import AsyncAck, AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from integrations.settings import Settings
+    from workers.queues import TICKETS, connect
+
+    settings = Settings.from_env("web")
+    assert settings.redis_url and settings.slack_signing_secret
+    tickets = Queue(TICKETS, connection=connect(settings.redis_url, timeout=1.0))
+    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    bolt = AsyncApp(signing_secret=settings.slack_signing_secret, client=client)
+
+    @bolt.command("/feedback")
+    async def feedback(ack: AsyncAck, command: dict[str, Any]) -> None:
+        # No idempotency, no Report, no status: rq's default enqueue of the payload,
+        # off the event loop (rq is synchronous).
+        try:
+            await asyncio.to_thread(tickets.enqueue, "workers.jobs.file_report", command)
+        except RedisError:
+            await ack("Sorry, that did not work. Please try again.")
+            return
+        await ack("Thanks, filing this now.")
+
+    return AsyncSlackRequestHandler(bolt, path="/slack/commands")
+
+
+async def floor_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """What gunicorn's ASGI worker alone costs: read the body, answer the receipt."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    more = True
+    while more:
+        message = await receive()
+        more = bool(message.get("more_body", False))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(RECEIPT)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": RECEIPT})
+
+
+# ---------------------------------------------------------------- WSGI apps (gthread)
+
+
+def bolt_wsgi_app() -> Flask:
     """A minimal Bolt for Python app doing the hub's job: verify, enqueue, acknowledge."""
     from slack_bolt import Ack, App
     from slack_bolt.adapter.flask import SlackRequestHandler
@@ -111,7 +236,7 @@ def bolt_app() -> Flask:
     return app
 
 
-def bolt_plain_app() -> Flask:
+def bolt_plain_wsgi_app() -> Flask:
     """The Bolt app as a team would write it: the command as Slack sent it, into plain rq."""
     from rq import Queue
     from slack_bolt import Ack, App
@@ -152,14 +277,13 @@ def bolt_plain_app() -> Flask:
     return app
 
 
-def floor_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+def floor_wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     """What gunicorn alone costs: read the body, answer the receipt, do nothing else."""
     environ["wsgi.input"].read()
-    body = json.dumps({"response_type": "ephemeral", "text": "Thanks, filing this now."}).encode()
     start_response(
-        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(RECEIPT)))]
     )
-    return [body]
+    return [RECEIPT]
 
 
 # ---------------------------------------------------------------- requests
@@ -485,10 +609,20 @@ def main() -> int:
     parser.add_argument(
         "--apps", default="hub,bolt,bolt-plain,floor", help="comma-separated: which apps to run"
     )
+    parser.add_argument(
+        "--worker-class",
+        choices=("asgi", "gthread"),
+        default="asgi",
+        help="asgi: the Procfile's ASGI apps; gthread: every app as WSGI under gthread",
+    )
     args = parser.parse_args()
     wanted = args.apps.split(",")
-    if {"bolt", "bolt-plain"} & set(wanted) and importlib.util.find_spec("slack_bolt") is None:
-        parser.error("the Bolt apps need slack_bolt: .venv/bin/pip install -e '.[bench]'")
+    needed = ["slack_bolt"] + (["aiohttp"] if args.worker_class == "asgi" else [])
+    missing = [m for m in needed if importlib.util.find_spec(m) is None]
+    if {"bolt", "bolt-plain"} & set(wanted) and missing:
+        parser.error(
+            f"the Bolt apps need {', '.join(missing)}: .venv/bin/pip install -e '.[bench]'"
+        )
     if not shutil.which("wrk") and not args.python_load:
         print("wrk not found (apt-get install wrk): the Python load generator", file=sys.stderr)
     args.commands = set()
@@ -511,17 +645,28 @@ def main() -> int:
     for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS"):
         if name in os.environ:
             env[name] = os.environ[name]
+    workers = env.get("WEB_CONCURRENCY", "2")
+    threads = env.get("GUNICORN_THREADS", "8")
+    if args.worker_class == "gthread":
+        # gunicorn applies GUNICORN_CMD_ARGS over the config file's settings.
+        env["GUNICORN_CMD_ARGS"] = f"--worker-class gthread --threads {threads}"
+        apps = (
+            ("hub", HUB_WSGI_APP),
+            ("bolt", BOLT_WSGI_APP),
+            ("bolt-plain", BOLT_PLAIN_WSGI_APP),
+            ("floor", FLOOR_WSGI_APP),
+        )
+    else:
+        apps = (
+            ("hub", procfile_args("web", {**env, "PORT": "0"})[-1]),
+            ("bolt", BOLT_APP),
+            ("bolt-plain", BOLT_PLAIN_APP),
+            ("floor", FLOOR_APP),
+        )
     pool = bodies(args.pool)
-    hub_target = procfile_args("web", {**env, "PORT": "0"})[-1]
     results: list[Result] = []
     try:
         for _ in range(args.rounds):
-            apps = (
-                ("hub", hub_target),
-                ("bolt", BOLT_APP),
-                ("bolt-plain", BOLT_PLAIN_APP),
-                ("floor", FLOOR_APP),
-            )
             for name, target in apps:
                 if name not in wanted:
                     continue
@@ -540,11 +685,13 @@ def main() -> int:
         redis.close()
 
     print(f"\nPOST /slack/commands through gunicorn ({procfile()['web']})")
-    workers = env.get("WEB_CONCURRENCY", "2")
-    threads = env.get("GUNICORN_THREADS", "8")
+    if args.worker_class == "gthread":
+        server = f"{workers} workers x {threads} threads (gthread)"
+    else:
+        server = f"{workers} workers, asgi worker (one event loop each)"
     print(
-        f"gunicorn: {workers} workers x {threads} threads (gthread); {args.connections} "
-        f"connections, {args.seconds:.0f} s x {args.rounds} rounds each; {os.cpu_count()} CPUs"
+        f"gunicorn: {server}; {args.connections} connections, "
+        f"{args.seconds:.0f} s x {args.rounds} rounds each; {os.cpu_count()} CPUs"
     )
     print(f"load: {'; '.join(sorted(args.commands))}")
     print(f"load average before / after: {args.load_before} / {_loadavg()}\n")

@@ -49,6 +49,10 @@ VARIABLES: dict[str, str] = {
     "REDIS_URL": "redis://[:password@]host:port/db (or rediss://, unix://)",
     "RULES_PATH": f"the rules file, default {DEFAULT_RULES_PATH}",
     "PORT": "the web port, 1-65535",
+    "GUNICORN_THREADS": (
+        "threads per web process for the routes Flask answers (all but /slack/commands),"
+        " a whole number >= 1 (default 8)"
+    ),
 }
 
 # Variables each process cannot start without. The web process only verifies,
@@ -80,6 +84,7 @@ class Settings:
     rules_path: str = DEFAULT_RULES_PATH
     port: int = 5000
     zendesk_webhook_window: int = 300
+    web_threads: int = 8
 
     @classmethod
     def from_env(
@@ -117,6 +122,7 @@ class Settings:
             zendesk_webhook_window=_seconds(
                 "ZENDESK_WEBHOOK_WINDOW_SECONDS", env.get("ZENDESK_WEBHOOK_WINDOW_SECONDS"), 300
             ),
+            web_threads=_positive_int("GUNICORN_THREADS", env.get("GUNICORN_THREADS"), 8),
         )
         missing = settings.missing(role)
         if missing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,16 @@ from redis import Redis
 
 from integrations.report import Report
 from integrations.settings import Settings
-from workers.queues import TICKETS, Enqueued, GroupCommit, enqueue_once
+from workers.queues import (
+    TICKETS,
+    AsyncGroupCommit,
+    Enqueued,
+    GroupCommit,
+    StagedEnqueue,
+    connect_async,
+    enqueue_once,
+    stage_enqueue,
+)
 from workers.status import StatusStore
 
 # The job that turns a report into a ticket (by import path: the web process
@@ -39,9 +49,16 @@ class Hub:
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
     # Requests handled at the same moment share their round trips to Redis.
     writer: GroupCommit = field(init=False)
+    # The same for an event loop; made on first use in the loop that uses it.
+    _async_writer: tuple[asyncio.AbstractEventLoop, AsyncGroupCommit] | None = field(
+        init=False, default=None
+    )
 
     def __post_init__(self) -> None:
         self.writer = GroupCommit(self.redis)
+        # The web client's own bound on a Redis reply, kept for the asyncio client.
+        kwargs = self.redis.connection_pool.connection_kwargs
+        self.redis_timeout: float = kwargs.get("socket_timeout") or 5.0
 
     def enqueue(self, queue_name: str, func: str, *args: Any, kind: str, key: str) -> Enqueued:
         """Durably enqueue a job once per (kind, key); raises RedisError if Redis cannot take it."""
@@ -55,10 +72,20 @@ class Hub:
         Returns only when Redis holds the job (acknowledged means durable);
         raises RedisError otherwise, which the caller turns into "retry".
         """
+        staged = self.stage_report(report)
+        return staged.done(self.writer.write(staged.commands))
+
+    async def file_report_async(self, report: Report) -> Enqueued:
+        """`file_report` on an event loop (the ASGI web process's /slack/commands)."""
+        staged = self.stage_report(report)
+        return staged.done(await self.async_writer().write(staged.commands))
+
+    def stage_report(self, report: Report) -> StagedEnqueue:
+        """The writes that file a report, not yet sent."""
         # One round trip: the job, and its "queued" status (SET NX: a state
         # already recorded is newer and stays).
         status = StatusStore(self.redis)
-        return enqueue_once(
+        return stage_enqueue(
             self.redis,
             TICKETS,
             FILE_REPORT,
@@ -66,8 +93,23 @@ class Hub:
             kind="file-report",
             key=report.external_id,
             also=lambda commands: status.mark_queued(report.key_digest, commands),
-            writer=self.writer,
         )
+
+    async def close_async(self) -> None:
+        """Finish this loop's pending writes and close its Redis connections."""
+        if self._async_writer is not None:
+            _, writer = self._async_writer
+            self._async_writer = None
+            await writer.close()
+
+    def async_writer(self) -> AsyncGroupCommit:
+        """The running event loop's shared writer (an asyncio client belongs to one loop)."""
+        loop = asyncio.get_running_loop()
+        if self._async_writer is None or self._async_writer[0] is not loop:
+            assert self.settings.redis_url, "web settings always have REDIS_URL"
+            client = connect_async(self.settings.redis_url, timeout=self.redis_timeout)
+            self._async_writer = (loop, AsyncGroupCommit(client))
+        return self._async_writer[1]
 
 
 def hub() -> Hub:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from rq.job import Job
 from werkzeug.test import TestResponse
 
 from app import create_app
+from integrations.asgi import HubASGI
 from integrations.report import Report
 from integrations.sandbox import SlackSandbox
 from integrations.settings import Settings
@@ -37,10 +38,31 @@ from integrations.slack.views import intake
 from workers.queues import NOTIFY, TICKETS, queue
 from workers.status import StatusStore
 
+from .asgi_client import AsgiClient
 from .conftest import SIGNING_SECRET
 
+# A Flask app made into a client: the web process's ASGI app, or create_app's WSGI app.
+Serve = Callable[[Flask], Any]
 
-def post_command(client: FlaskClient, body: bytes, **headers: str) -> TestResponse:
+
+@pytest.fixture(params=["asgi", "wsgi"])
+def serve(request: pytest.FixtureRequest) -> Iterator[Serve]:
+    """Slash commands are answered on the web process's event loop (the Procfile's ASGI app)
+    and by create_app's WSGI app, from the same steps: every slash command test runs on both."""
+    clients: list[AsgiClient] = []
+
+    def make(app: Flask) -> Any:
+        if request.param == "wsgi":
+            return app.test_client()
+        clients.append(AsgiClient(HubASGI(app, threads=2)))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def post_command(client: Any, body: bytes, **headers: str) -> TestResponse:
     return client.post(
         "/slack/commands", data=body, headers={**signed_headers(SIGNING_SECRET, body), **headers}
     )
@@ -78,11 +100,11 @@ def test_every_fixture_has_its_test() -> None:
 # ---------------------------------------------------------------- slash commands
 
 
-def test_slash_command__docs_signing_example(app: Flask, redis: Redis) -> None:
+def test_slash_command__docs_signing_example(app: Flask, serve: Serve, redis: Redis) -> None:
     # Slack's documented request, with its documented signature, at its documented time.
     intake(app).verifier = SlackVerifier(SIGNING_SECRET, clock=FixedClock(1531420618))
     body = fixture_body("slash_command__docs_signing_example.txt")
-    response = app.test_client().post(
+    response = serve(app).post(
         "/slack/commands",
         data=body,
         headers={
@@ -99,7 +121,8 @@ def test_slash_command__docs_signing_example(app: Flask, redis: Redis) -> None:
     assert redis.dbsize() == 0
 
 
-def test_slash_command__with_text(client: FlaskClient, redis: Redis) -> None:
+def test_slash_command__with_text(app: Flask, serve: Serve, redis: Redis) -> None:
+    client = serve(app)
     body = fixture_body("slash_command__with_text.txt")
     response = post_command(client, body)
     assert response.status_code == 200
@@ -138,10 +161,11 @@ def test_slash_command__with_text(client: FlaskClient, redis: Redis) -> None:
 
 
 def test_slash_command__no_text(
-    slack_app: Flask, slack_sandbox: SlackSandbox, redis: Redis
+    slack_app: Flask, serve: Serve, slack_sandbox: SlackSandbox, redis: Redis
 ) -> None:
+    client = serve(slack_app)
     body = fixture_body("slash_command__no_text.txt")
-    response = post_command(slack_app.test_client(), body)
+    response = post_command(client, body)
     assert response.status_code == 200
     assert response.data == b""
 
@@ -167,21 +191,23 @@ def test_slash_command__no_text(
     assert redis.dbsize() == 0  # nothing is filed until the form is submitted
 
     # The same trigger again: Slack refuses it, and the person is told what to do instead.
-    second = post_command(slack_app.test_client(), body)
+    second = post_command(client, body)
     assert second.json == messages.could_not_open_form()
 
 
-def test_slash_command__help(client: FlaskClient, redis: Redis) -> None:
-    response = post_command(client, fixture_body("slash_command__help.txt"))
+def test_slash_command__help(app: Flask, serve: Serve, redis: Redis) -> None:
+    response = post_command(serve(app), fixture_body("slash_command__help.txt"))
     assert response.status_code == 200
     assert response.json == messages.usage()
     assert "/feedback the export button does nothing" in response.json["text"]
     assert redis.dbsize() == 0
 
 
-def test_form_cannot_open_when_slack_is_unreachable(env: dict[str, str], redis: Redis) -> None:
+def test_form_cannot_open_when_slack_is_unreachable(
+    env: dict[str, str], serve: Serve, redis: Redis
+) -> None:
     settings = Settings.from_env("web", {**env, "SLACK_API_URL": "http://127.0.0.1:9/api/"})
-    client = create_app(settings).test_client()
+    client = serve(create_app(settings))
     response = post_command(client, fixture_body("slash_command__no_text.txt"))
     assert response.status_code == 200
     assert response.json is not None
@@ -310,8 +336,12 @@ def redis_down_client(env: dict[str, str]) -> Iterator[FlaskClient]:
     yield create_app(Settings.from_env("web", {**env, "REDIS_URL": dead})).test_client()
 
 
-def test_redis_down_command_says_could_not_file(redis_down_client: FlaskClient) -> None:
-    response = post_command(redis_down_client, fixture_body("slash_command__with_text.txt"))
+def test_redis_down_command_says_could_not_file(env: dict[str, str], serve: Serve) -> None:
+    from workers.procs import free_port
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    client = serve(create_app(Settings.from_env("web", {**env, "REDIS_URL": dead})))
+    response = post_command(client, fixture_body("slash_command__with_text.txt"))
     assert response.status_code == 200
     assert response.json == messages.could_not_file()
     assert "please try again" in response.json["text"]

@@ -10,8 +10,12 @@ from integrations.settings import ConfigError, Settings
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 # Heroku sets WEB_CONCURRENCY from the dyno size.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# gunicorn's own asyncio worker: app:create_asgi_app() answers /slack/commands on its event
+# loop and runs Flask's routes in GUNICORN_THREADS threads (integrations/asgi.py).
+worker_class = "asgi"
+asgi_loop = "asyncio"
+# Open connections per worker process, idle keep-alive ones included.
+worker_connections = 1000
 timeout = 30
 graceful_timeout = 20
 keepalive = 5

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import re
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Callback, Queue, Retry
@@ -72,6 +74,17 @@ def connect(url: str, *, timeout: float = 5.0) -> Redis:
     )
 
 
+def connect_async(url: str, *, timeout: float = 5.0) -> AsyncRedis:
+    """`connect` for an event loop: the same URL, the same bounded timeouts."""
+    client: AsyncRedis = AsyncRedis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=min(timeout, 2.0),
+        health_check_interval=30,
+    )
+    return client
+
+
 def queue(connection: Redis, name: str) -> Queue:
     """One of the hub's named queues."""
     if name not in QUEUES:
@@ -117,6 +130,47 @@ def enqueue_once(
     caller's own writes, which travel in the same round trip. With a `writer`,
     concurrent callers share round trips (GroupCommit).
     """
+    staged = stage_enqueue(
+        connection, queue_name, func, *args, kind=kind, key=key, retry=retry,
+        timeout=timeout, meta=meta, also=also,
+    )  # fmt: skip
+    results = (
+        writer.write(staged.commands)
+        if writer is not None
+        else _write_now(connection, staged.commands)
+    )
+    return staged.done(results)
+
+
+@dataclass(frozen=True)
+class StagedEnqueue:
+    """An enqueue ready to go to Redis: its commands, and how to read their replies.
+
+    The same write whether it is sent by a thread (GroupCommit) or an event loop
+    (AsyncGroupCommit).
+    """
+
+    job_id: str
+    commands: Commands
+
+    def done(self, results: list[Any]) -> Enqueued:
+        """What the enqueue did, from the replies to `commands` (rq's script answers 1 if new)."""
+        return Enqueued(self.job_id, created=results[1] == 1)
+
+
+def stage_enqueue(
+    connection: Redis,
+    queue_name: str,
+    func: str,
+    *args: Any,
+    kind: str,
+    key: str,
+    retry: Retry | None = DEFAULT_RETRY,
+    timeout: int = JOB_TIMEOUT,
+    meta: dict[str, Any] | None = None,
+    also: Callable[[Commands], object] | None = None,
+) -> StagedEnqueue:
+    """The writes of `enqueue_once`, not yet sent (see there for the arguments)."""
     jid = job_id(kind, key)
     template = _template(connection, queue_name, func, retry, timeout, meta or {})
     # What rq's enqueue(unique=True) does, in one round trip instead of two: the
@@ -130,8 +184,7 @@ def enqueue_once(
     commands.add_encoded(template.enqueue_command(jid, args, description=description))
     if also is not None:
         also(commands)
-    results = writer.write(commands) if writer is not None else _write_now(connection, commands)
-    return Enqueued(jid, created=results[1] == 1)
+    return StagedEnqueue(jid, commands)
 
 
 class JobTemplate:
@@ -249,21 +302,37 @@ def _template(
     return found
 
 
-class _Entry:
-    """One caller's commands waiting in a GroupCommit, and what became of them."""
+class _Outcome:
+    """One caller's commands in a shared round trip, and what became of them."""
 
-    __slots__ = ("commands", "error", "lead", "results", "signal")
+    __slots__ = ("commands", "error", "results")
 
     def __init__(self, commands: Commands) -> None:
         self.commands = commands
+        self.results: list[Any] | None = None
+        self.error: Exception | None = None
+
+    def result(self) -> list[Any]:
+        """The replies, or raise the error."""
+        if self.error is not None:
+            raise self.error
+        assert self.results is not None
+        return self.results
+
+
+class _Entry(_Outcome):
+    """A thread's commands waiting in a GroupCommit."""
+
+    __slots__ = ("lead", "signal")
+
+    def __init__(self, commands: Commands) -> None:
+        super().__init__(commands)
         # Held until the caller is woken, exactly once: given the lead, or its replies are in.
         # A bare lock is the cheapest one-shot hand-off between threads (an Event is a
         # Condition, a lock and a list around the same wait).
         self.signal = threading.Lock()
         self.signal.acquire()
         self.lead = False
-        self.results: list[Any] | None = None
-        self.error: Exception | None = None
 
 
 class GroupCommit:
@@ -305,10 +374,7 @@ class GroupCommit:
                         raise RedisTimeoutError("the intake's write to Redis did not start")
         if entry.results is None and entry.error is None:
             self._send_batch(entry)
-        if entry.error is not None:
-            raise entry.error
-        assert entry.results is not None
-        return entry.results
+        return entry.result()
 
     def _send_batch(self, leader: _Entry) -> None:
         with self._lock:
@@ -329,23 +395,66 @@ class GroupCommit:
                     entry.signal.release()
 
 
+class AsyncGroupCommit:
+    """GroupCommit for an event loop (the web process's `/slack/commands`).
+
+    A caller's commands join the pending batch; when no round trip is in flight, a task
+    starts one, and keeps sending what queued meanwhile until nothing waits. Each caller
+    resumes with its own replies or its own error once Redis has answered. One per event
+    loop: an asyncio client's connections belong to the loop that opened them.
+    """
+
+    def __init__(self, client: AsyncRedis) -> None:
+        self.client = client
+        self._pending: list[tuple[_Outcome, asyncio.Future[None]]] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def write(self, commands: Commands) -> list[Any]:
+        """Send the commands (with others'); their replies in order, or raise the first error."""
+        loop = asyncio.get_running_loop()
+        outcome, answered = _Outcome(commands), loop.create_future()
+        self._pending.append((outcome, answered))
+        if self._sender is None:
+            self._sender = loop.create_task(self._send_pending())
+        # A caller that goes away (the client hung up) leaves its write to finish: a
+        # write is never half-sent, and the job is durable whoever waits for it.
+        await answered
+        return outcome.result()
+
+    async def _send_pending(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await _send_async(self.client, [outcome for outcome, _ in batch])
+                except Exception as exc:  # a bug: every waiter gets it, the loop goes on
+                    for outcome, _ in batch:
+                        outcome.error = outcome.error or exc
+                finally:
+                    for _, answered in batch:
+                        if not answered.done():
+                            answered.set_result(None)
+        finally:
+            self._sender = None
+
+    async def close(self) -> None:
+        """Finish what is pending, then close the client's connections."""
+        if self._sender is not None:
+            await self._sender
+        await self.client.aclose()
+
+
 def _write_now(connection: Redis, commands: Commands) -> list[Any]:
     """The commands in a round trip of their own: their replies, or raise."""
-    entry = _Entry(commands)
+    entry = _Outcome(commands)
     _send(connection, [entry])
-    if entry.error is not None:
-        raise entry.error
-    assert entry.results is not None
-    return entry.results
+    return entry.result()
 
 
-def _send(connection: Redis, batch: list[_Entry]) -> None:
+def _send(connection: Redis, batch: Sequence[_Outcome]) -> None:
     """One round trip for the batch; each entry gets its own replies or its own error."""
-    together = Commands()
-    for entry in batch:
-        together.extend(entry.commands)
     try:
-        replies = wire.round_trip(connection, together)
+        replies = wire.round_trip(connection, _together(batch))
     except RedisError as exc:
         for entry in batch:
             entry.error = exc
@@ -354,7 +463,47 @@ def _send(connection: Redis, batch: list[_Entry]) -> None:
         for entry in batch:
             entry.error = exc
         raise
-    retry: list[_Entry] = []
+    retry = _settle(batch, replies)
+    if retry:
+        # A new or restarted Redis has no scripts yet; every write staged is idempotent.
+        try:
+            connection.script_load(UNIQUE_ENQUEUE_SCRIPT)
+        except RedisError as exc:
+            for entry in retry:
+                entry.error = exc
+            return
+        _send(connection, retry)
+
+
+async def _send_async(client: AsyncRedis, batch: Sequence[_Outcome]) -> None:
+    """`_send` on an event loop."""
+    try:
+        replies = await wire.round_trip_async(client, _together(batch))
+    except RedisError as exc:
+        for entry in batch:
+            entry.error = exc
+        return
+    retry = _settle(batch, replies)
+    if retry:
+        try:
+            await client.script_load(UNIQUE_ENQUEUE_SCRIPT)
+        except RedisError as exc:
+            for entry in retry:
+                entry.error = exc
+            return
+        await _send_async(client, retry)
+
+
+def _together(batch: Sequence[_Outcome]) -> Commands:
+    together = Commands()
+    for entry in batch:
+        together.extend(entry.commands)
+    return together
+
+
+def _settle(batch: Sequence[_Outcome], replies: list[Any]) -> list[_Outcome]:
+    """Give each entry its replies or its error; the entries Redis had no script for."""
+    retry: list[_Outcome] = []
     start = 0
     for entry in batch:
         mine = replies[start : start + entry.commands.count]
@@ -367,15 +516,7 @@ def _send(connection: Redis, batch: list[_Entry]) -> None:
             entry.error = failed
         else:
             entry.results = mine
-    if retry:
-        # A new or restarted Redis has no scripts yet; every write staged is idempotent.
-        try:
-            connection.script_load(UNIQUE_ENQUEUE_SCRIPT)
-        except RedisError as exc:
-            for entry in retry:
-                entry.error = exc
-            return
-        _send(connection, retry)
+    return retry
 
 
 def fetch_job(connection: Redis, jid: str) -> Job | None:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ResponseError
 
 Arg = bytes | str | int | float
@@ -125,3 +126,29 @@ def round_trip(connection: Redis, commands: Commands) -> list[Any]:
         return result
     finally:
         pool.release(conn)
+
+
+async def round_trip_async(client: AsyncRedis, commands: Commands) -> list[Any]:
+    """`round_trip` for an event loop, on an asyncio client's pool and retry policy."""
+    pool = client.connection_pool
+    conn = await pool.get_connection()
+    data = b"".join(commands.parts)
+
+    async def send() -> list[Any]:
+        await conn.send_packed_command([data])
+        replies: list[Any] = []
+        for _ in range(commands.count):
+            try:
+                replies.append(await conn.read_response())
+            except ResponseError as exc:
+                replies.append(exc)
+        return replies
+
+    async def reconnect(_error: Exception) -> None:
+        await conn.disconnect()
+
+    try:
+        result: list[Any] = await conn.retry.call_with_retry(send, reconnect)
+        return result
+    finally:
+        await pool.release(conn)

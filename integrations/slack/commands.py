@@ -1,4 +1,4 @@
-"""POST /slack/commands: verify, parse, enqueue, answer, as a small WSGI app in front of Flask.
+"""POST /slack/commands: verify, parse, enqueue, answer, in front of Flask.
 
 `/feedback <text>` files a report, `/feedback` opens the form, anything else gets the usage.
 This is the hub's busiest route and the one with a deadline: Slack shows the person
@@ -6,16 +6,23 @@ This is the hub's busiest route and the one with a deadline: Slack shows the per
 waits for the ones before it. Flask's per-request machinery (request and app contexts,
 URL matching, response objects) cost this route more than verifying, parsing and
 queueing the report did (bench/slack_ack_bench.py), so it is answered here, before
-Flask, from the same pieces the blueprint uses. Its answers keep every route's
-contract: JSON, errors as {"error": code, "message": text}, bodies over the app's limit
-refused with 413, counted in /metrics.
+Flask, from the same pieces the blueprint uses.
+
+The web process runs it on gunicorn's event loop (`SlashCommands.asgi`, see
+integrations/asgi.py): a report waits for Redis without holding a thread, and the
+reports that arrive meanwhile share its round trip. The same steps also serve as a WSGI
+app (`SlashCommands.__call__`), for create_app's Flask app and any WSGI host. Either way
+the answers keep every route's contract: JSON, errors as {"error": code, "message":
+text}, bodies over the app's limit refused with 413, counted in /metrics.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +30,12 @@ from redis.exceptions import RedisError
 
 from integrations import logs
 from integrations.errors import HubError, Rejected
+from integrations.report import Report
 from integrations.slack import messages, reports
 from integrations.slack.payloads import SlashCommand, parse_command
 from integrations.slack.views import SlackIntake, intake
 from integrations.web import HTTP_REQUESTS, Hub
+from workers.queues import Enqueued, StagedEnqueue
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -38,10 +47,34 @@ PATH = "/slack/commands"
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 Answer = tuple[int, dict[str, Any] | None]
+# ASGI: the connection's scope, and its receive and send channels.
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Filing:
+    """A verified `/feedback <text>`: its report, and the writes that queue it."""
+
+    command: SlashCommand
+    report: Report
+    staged: StagedEnqueue
+
+
+@dataclass(frozen=True)
+class _OpenForm:
+    """A verified `/feedback` with no text: the form is opened (a Slack Web API call)."""
+
+    command: SlashCommand
+
+
+class _Disconnected(Exception):
+    """The client went away before its request body arrived: there is no one to answer."""
 
 
 class SlashCommands:
-    """The WSGI app for POST /slack/commands; every other path goes on to `downstream`."""
+    """POST /slack/commands; as a WSGI app, every other path goes on to `downstream`."""
 
     def __init__(self, app: Flask, downstream: WSGIApp) -> None:
         self.app = app
@@ -54,91 +87,154 @@ class SlashCommands:
         """The verifier and views.open client the Slack views share (tests swap its clock)."""
         return intake(self.app)
 
+    # ------------------------------------------------------------ WSGI
+
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH:
             return self.downstream(environ, start_response)
         try:
-            status, payload = self._answer(environ)
-        except Rejected as exc:
-            status, payload = exc.status, {"error": exc.code, "message": exc.reason}
-        except Exception as exc:
-            logs.event(
-                log, "http.internal_error", logging.ERROR, path=PATH, error=type(exc).__name__
+            _only_post(environ.get("REQUEST_METHOD", ""))
+            step = self._start(
+                self._wsgi_body(environ),
+                environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
+                environ.get("HTTP_X_SLACK_SIGNATURE", ""),
             )
-            log.exception("unhandled error")
-            status = 500
-            payload = {"error": "internal", "message": "internal error; it has been logged"}
-        HTTP_REQUESTS.labels(PATH, str(status)).inc()
-        # An empty 200 is Slack's "acknowledged, nothing to show" (ssl_check, form opened).
-        body = b"" if payload is None else json.dumps(payload).encode()
-        headers = [("Content-Length", str(len(body)))]
-        if payload is not None:
-            headers.append(("Content-Type", "application/json"))
+            if isinstance(step, _Filing):
+                try:
+                    answer = self._filed(
+                        step, step.staged.done(self.hub.writer.write(step.staged.commands))
+                    )
+                except RedisError as exc:
+                    answer = self._not_filed(exc)
+            elif isinstance(step, _OpenForm):
+                answer = 200, self._open_form(step.command)
+            else:
+                answer = step
+        except Exception as exc:
+            answer = _failed(exc)
+        status, headers, body = _render(answer)
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         return [body]
 
-    def _answer(self, environ: dict[str, Any]) -> Answer:
-        if environ.get("REQUEST_METHOD") != "POST":
-            raise Rejected(405, "The method is not allowed for the requested URL.")
-        body = self._body(environ)
+    def _wsgi_body(self, environ: dict[str, Any]) -> bytes:
+        stream = environ["wsgi.input"]
+        length = environ.get("CONTENT_LENGTH") or ""
+        if length:
+            self._check_length(length)
+            data: bytes = stream.read(int(length))
+            return data
+        # Chunked: the server ends the stream; read one byte past the limit to know.
+        if environ.get("wsgi.input_terminated"):
+            data = stream.read(self.max_body + 1)
+            if len(data) > self.max_body:
+                raise self._too_large()
+            return data
+        return b""
+
+    # ------------------------------------------------------------ ASGI
+
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The route on an event loop: the report waits for Redis without holding a thread."""
+        try:
+            _only_post(scope["method"])
+            headers = _asgi_headers(scope)
+            step = self._start(
+                await self._asgi_body(headers.get("content-length", ""), receive),
+                headers.get("x-slack-request-timestamp", ""),
+                headers.get("x-slack-signature", ""),
+            )
+            if isinstance(step, _Filing):
+                try:
+                    writer = self.hub.async_writer()
+                    answer = self._filed(
+                        step, step.staged.done(await writer.write(step.staged.commands))
+                    )
+                except RedisError as exc:
+                    answer = self._not_filed(exc)
+            elif isinstance(step, _OpenForm):
+                # views.open is a blocking HTTP call of up to 2 s: a thread makes it.
+                answer = 200, await asyncio.to_thread(self._open_form, step.command)
+            else:
+                answer = step
+        except _Disconnected:
+            return
+        except Exception as exc:
+            answer = _failed(exc)
+        status, header_list, body = _render(answer)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(k.lower().encode(), v.encode()) for k, v in header_list],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _asgi_body(self, length: str, receive: Receive) -> bytes:
+        if length:
+            self._check_length(length)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise self._too_large()
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    # ------------------------------------------------------------ the steps both share
+
+    def _check_length(self, length: str) -> None:
+        try:
+            size = int(length)
+        except ValueError:
+            raise Rejected(400, "Content-Length is not a number") from None
+        if size > self.max_body:
+            raise self._too_large()
+
+    def _too_large(self) -> Rejected:
+        return Rejected(
+            413, f"the request body is larger than this route accepts ({self.max_body} bytes)"
+        )
+
+    def _start(self, body: bytes, timestamp: str, signature: str) -> Answer | _Filing | _OpenForm:
+        """Everything before Redis or Slack's Web API: an answer, or what to do next."""
         if body.startswith(b"ssl_check=1"):
             # Slack's certificate check of the command URL: answered 200, nothing is read or done.
             return 200, None
         # The raw bytes, before any form parsing: the signature covers exactly these.
         self.intake.verifier.verify(
-            body,
-            {
-                "X-Slack-Request-Timestamp": environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
-                "X-Slack-Signature": environ.get("HTTP_X_SLACK_SIGNATURE", ""),
-            },
+            body, {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
         )
         command = parse_command(body)
         text = command.text.strip()
         if command.command != messages.FEEDBACK_COMMAND or text.lower() in ("help", "?"):
             return 200, messages.usage(command.command)
         if not text:
-            return 200, self._open_form(command)
-        return 200, self._file(command)
-
-    def _body(self, environ: dict[str, Any]) -> bytes:
-        stream = environ["wsgi.input"]
-        length = environ.get("CONTENT_LENGTH") or ""
-        too_large = Rejected(
-            413, f"the request body is larger than this route accepts ({self.max_body} bytes)"
-        )
-        if length:
-            try:
-                size = int(length)
-            except ValueError:
-                raise Rejected(400, "Content-Length is not a number") from None
-            if size > self.max_body:
-                raise too_large
-            data: bytes = stream.read(size)
-            return data
-        # Chunked: the server ends the stream; read one byte past the limit to know.
-        if environ.get("wsgi.input_terminated"):
-            data = stream.read(self.max_body + 1)
-            if len(data) > self.max_body:
-                raise too_large
-            return data
-        return b""
-
-    def _file(self, command: SlashCommand) -> dict[str, Any]:
+            return _OpenForm(command)
         report = reports.command_report(command)
-        try:
-            enqueued = self.hub.file_report(report)
-        except RedisError as exc:
-            logs.event(log, "slack.intake.not_queued", logging.ERROR, error=type(exc).__name__)
-            return messages.could_not_file()
+        return _Filing(command, report, self.hub.stage_report(report))
+
+    def _filed(self, filing: _Filing, enqueued: Enqueued) -> Answer:
+        command = filing.command
         logs.event(
             log,
             "slack.command.queued",
-            report=report.key_digest,
+            report=filing.report.key_digest,
             team=command.team_id,
             user=command.user_id,
             created=enqueued.created,
         )
-        return messages.receipt()
+        return 200, messages.receipt()
+
+    def _not_filed(self, exc: RedisError) -> Answer:
+        logs.event(log, "slack.intake.not_queued", logging.ERROR, error=type(exc).__name__)
+        return 200, messages.could_not_file()
 
     def _open_form(self, command: SlashCommand) -> dict[str, Any] | None:
         """Open the feedback modal; None when it opened, else the hint to show instead."""
@@ -158,6 +254,36 @@ class SlashCommands:
             logs.event(log, "slack.form.not_opened", logging.WARNING, reason=str(exc))
             return messages.could_not_open_form()
         return None
+
+
+def _only_post(method: str) -> None:
+    if method != "POST":
+        raise Rejected(405, "The method is not allowed for the requested URL.")
+
+
+def _asgi_headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by lowercase name (ASGI gives them as lowercase byte pairs)."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+def _failed(exc: Exception) -> Answer:
+    if isinstance(exc, Rejected):
+        return exc.status, {"error": exc.code, "message": exc.reason}
+    logs.event(log, "http.internal_error", logging.ERROR, path=PATH, error=type(exc).__name__)
+    log.error("unhandled error", exc_info=exc)
+    return 500, {"error": "internal", "message": "internal error; it has been logged"}
+
+
+def _render(answer: Answer) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers and body of an answer; counted in /metrics."""
+    status, payload = answer
+    HTTP_REQUESTS.labels(PATH, str(status)).inc()
+    # An empty 200 is Slack's "acknowledged, nothing to show" (ssl_check, form opened).
+    body = b"" if payload is None else json.dumps(payload).encode()
+    headers = [("Content-Length", str(len(body)))]
+    if payload is not None:
+        headers.append(("Content-Type", "application/json"))
+    return status, headers, body
 
 
 def install(app: Flask) -> None:

@@ -1,0 +1,226 @@
+"""The web process's ASGI app (Procfile: app:create_asgi_app()): /slack/commands on the event
+loop with its writes shared, every other route in Flask, and the HTTP contract kept."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from flask import Flask
+from redis import Redis
+from rq.scripts import UNIQUE_ENQUEUE_SCRIPT
+
+from app import create_asgi_app
+from integrations.asgi import HubASGI
+from integrations.settings import ConfigError, Settings
+from integrations.slack import messages
+from integrations.slack.testing import (
+    command_body,
+    fixture_body,
+    fixture_payload,
+    interaction_body,
+    signed_headers,
+)
+from workers import queues
+from workers.queues import TICKETS, queue
+
+from .asgi_client import AsgiClient
+from .conftest import SIGNING_SECRET
+
+
+@pytest.fixture
+def asgi(app: Flask) -> Iterator[AsgiClient]:
+    client = AsgiClient(HubASGI(app, threads=4))
+    yield client
+    client.close()
+
+
+def _command(n: int) -> bytes:
+    return command_body(
+        command="/feedback",
+        text=f"The export button does nothing ({n}) #export",
+        team_id="T0001",
+        team_domain="example",
+        channel_id="C2147483705",
+        channel_name="test",
+        user_id=f"U{n}",
+        user_name="Steve",
+        response_url=f"https://hooks.slack.com/commands/1234/{n}",
+        trigger_id=f"13345224609.738474920.{n:032x}",
+    )
+
+
+def _post(client: AsgiClient, body: bytes, **kwargs: Any) -> Any:
+    return client.post(
+        "/slack/commands", data=body, headers=signed_headers(SIGNING_SECRET, body), **kwargs
+    )
+
+
+def test_concurrent_commands_share_round_trips_and_every_one_is_queued(
+    asgi: AsgiClient, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips: list[int] = []
+    real = queues.wire.round_trip_async
+
+    async def counted(client: Any, commands: Any) -> list[Any]:
+        trips.append(commands.count)
+        # Hold each trip a moment, as a busy Redis does: the requests arriving meanwhile wait.
+        await asyncio.sleep(0.02)
+        return await real(client, commands)
+
+    monkeypatch.setattr(queues.wire, "round_trip_async", counted)
+    redis.script_load(UNIQUE_ENQUEUE_SCRIPT)  # no NOSCRIPT round trip to count
+    bodies = [_command(n) for n in range(24)]
+    with ThreadPoolExecutor(24) as pool:
+        answers = list(pool.map(lambda b: _post(asgi, b), bodies))
+
+    assert [a.status_code for a in answers] == [200] * 24
+    assert all(a.json == messages.receipt() for a in answers)
+    assert queue(redis, TICKETS).count == 24
+    # Each report is three commands (registration, rq's script, the status), sent together.
+    assert sum(trips) == 24 * 3
+    assert len(trips) < 24
+
+
+def test_a_restarted_redis_without_scripts_still_files(asgi: AsgiClient, redis: Redis) -> None:
+    assert _post(asgi, _command(1)).json == messages.receipt()
+    redis.script_flush()
+    assert _post(asgi, _command(2)).json == messages.receipt()
+    assert queue(redis, TICKETS).count == 2
+
+
+def test_a_dropped_redis_connection_is_retried(asgi: AsgiClient, redis: Redis) -> None:
+    assert _post(asgi, _command(1)).json == messages.receipt()
+    # Redis closes the hub's pooled connection (a restart, an idle timeout, a failover).
+    killed = redis.client_kill_filter(_type="normal", skipme=True)
+    assert killed >= 1
+    assert _post(asgi, _command(2)).json == messages.receipt()
+    assert queue(redis, TICKETS).count == 2
+
+
+def test_other_methods_get_a_json_405(asgi: AsgiClient, redis: Redis) -> None:
+    response = asgi.get("/slack/commands")
+    assert response is not None and response.status_code == 405
+    assert response.json == {
+        "error": "method_not_allowed",
+        "message": "The method is not allowed for the requested URL.",
+    }
+    assert redis.dbsize() == 0
+
+
+def test_a_bad_signature_is_a_401_and_nothing_is_queued(asgi: AsgiClient, redis: Redis) -> None:
+    body = _command(1)
+    response = asgi.post("/slack/commands", data=body, headers=signed_headers("wrong", body))
+    assert response is not None and response.status_code == 401
+    assert response.json["error"] == "unauthorized"
+    assert redis.dbsize() == 0
+
+
+def test_a_declared_length_over_the_limit_is_a_413_before_reading(
+    asgi: AsgiClient, redis: Redis
+) -> None:
+    response = asgi.post(
+        "/slack/commands", chunks=[b"command=%2Ffeedback"], headers={"Content-Length": "2000000"}
+    )
+    assert response is not None and response.status_code == 413
+    assert response.json == {
+        "error": "payload_too_large",
+        "message": "the request body is larger than this route accepts (1048576 bytes)",
+    }
+    assert redis.dbsize() == 0
+
+
+def test_a_chunked_body_is_read_and_one_over_the_limit_is_a_413(
+    asgi: AsgiClient, redis: Redis
+) -> None:
+    body = _command(1)
+    headers = signed_headers(SIGNING_SECRET, body)
+    filed = asgi.post("/slack/commands", chunks=[body[:50], body[50:]], headers=headers)
+    assert filed is not None and filed.json == messages.receipt()
+
+    big = b"command=%2Ffeedback&text=" + b"x" * (1024 * 1024)
+    refused = asgi.post(
+        "/slack/commands",
+        chunks=[big[:600_000], big[600_000:]],
+        headers=signed_headers(SIGNING_SECRET, big),
+    )
+    assert refused is not None and refused.status_code == 413
+    assert queue(redis, TICKETS).count == 1
+
+
+def test_a_malformed_length_is_a_400(asgi: AsgiClient, redis: Redis) -> None:
+    response = asgi.post("/slack/commands", chunks=[b""], headers={"Content-Length": "ten"})
+    assert response is not None and response.status_code == 400
+    assert response.json["message"] == "Content-Length is not a number"
+
+
+def test_a_client_gone_before_its_body_gets_no_answer_and_nothing_is_queued(
+    asgi: AsgiClient, redis: Redis
+) -> None:
+    assert asgi.post("/slack/commands", disconnect=True) is None
+    assert redis.dbsize() == 0
+
+
+def test_ssl_check_is_answered_empty(asgi: AsgiClient, redis: Redis) -> None:
+    response = asgi.post("/slack/commands", data=b"ssl_check=1&token=x")
+    assert response is not None and response.status_code == 200 and response.data == b""
+    assert redis.dbsize() == 0
+
+
+def test_other_routes_are_flasks(asgi: AsgiClient) -> None:
+    health = asgi.get("/healthz")
+    assert health is not None and health.json == {"status": "ok"}
+    missing = asgi.get("/slack/nowhere")
+    assert missing is not None and missing.status_code == 404
+    assert missing.json["error"] == "not_found"
+
+
+def test_a_chunked_body_reaches_a_flask_route(asgi: AsgiClient, redis: Redis) -> None:
+    # A body without a length still reaches Flask whole (a2wsgi's stream ends with it).
+    body = interaction_body(fixture_payload("message_action__send_to_support.json"))
+    response = asgi.post(
+        "/slack/interactions",
+        chunks=[body[:100], body[100:]],
+        headers=signed_headers(SIGNING_SECRET, body),
+    )
+    assert response is not None and response.status_code == 200
+    assert queue(redis, TICKETS).count == 1
+
+
+def test_metrics_count_the_commands_answered_on_the_loop(asgi: AsgiClient) -> None:
+    def answered() -> float:
+        response = asgi.get("/metrics")
+        assert response is not None
+        line = '/slack/commands",status="200"} '
+        text = response.data.decode()
+        return float(text.split(line)[1].split()[0]) if line in text else 0.0
+
+    before = answered()
+    _post(asgi, fixture_body("slash_command__help.txt"))
+    assert answered() == before + 1
+
+
+def test_lifespan_starts_and_shuts_down(app: Flask) -> None:
+    client = AsgiClient(HubASGI(app, threads=2))
+    assert _post(client, _command(1)).status_code == 200
+    client.close()
+    assert client.lifespan_sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+def test_the_procfile_app_reads_its_thread_count(env: dict[str, str]) -> None:
+    app = create_asgi_app(Settings.from_env("web", {**env, "GUNICORN_THREADS": "3"}))
+    assert app.threads == 3
+    with pytest.raises(ConfigError, match="GUNICORN_THREADS is malformed"):
+        Settings.from_env("web", {**env, "GUNICORN_THREADS": "many"})
+
+
+def test_a_form_body_with_every_character_encoded_files_the_same_text(
+    asgi: AsgiClient, redis: Redis
+) -> None:
+    body = _command(7).replace(b"does+nothing", quote("does nothing", safe="").encode())
+    assert _post(asgi, body).json == messages.receipt()
+    assert queue(redis, TICKETS).count == 1

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 _REDACTED = "[redacted]"
+# json.dumps with options builds an encoder per call; the web process logs a line a request.
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 class Redactor:
@@ -56,7 +58,7 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return self.redact(json.dumps(entry, default=str, ensure_ascii=False))
+        return self.redact(_ENCODER.encode(entry))
 
 
 class BatchedStreamHandler(logging.StreamHandler[IO[str]]):

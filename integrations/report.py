@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -81,7 +82,7 @@ class Report(_Frozen):
     reply: ReplyContext = Field(default_factory=ReplyContext)
     received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
-    @property
+    @cached_property
     def key_digest(self) -> str:
         """A short stable digest of the idempotency key, safe in ids and URLs."""
         return digest(self.source, self.idempotency_key)

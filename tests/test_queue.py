@@ -170,3 +170,15 @@ def test_a_job_enqueued_from_the_template_reads_back_as_rq_made_it(redis: Redis)
 
 def _pairs(fields: list[Any]) -> dict[str, Any]:
     return dict(zip(fields[::2], fields[1::2], strict=True))
+
+
+def test_job_timestamps_are_written_as_rq_writes_them() -> None:
+    from rq.utils import now, utcformat
+
+    from workers.queues import _utc_stamp
+
+    before = utcformat(now())
+    stamp = _utc_stamp()
+    after = utcformat(now())
+    assert len(stamp) == len(before) and stamp.endswith("Z")
+    assert before <= stamp <= after

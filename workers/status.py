@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from redis import Redis
 
-from workers.wire import Commands
+from workers.wire import Commands, CommandTemplate, Slot
 
 State = Literal["queued", "filed", "delayed", "failed"]
 
@@ -31,6 +31,11 @@ class ReportStatus:
     def to_json(self) -> dict[str, Any]:
         """The public JSON shape."""
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+# SET <key> <status> NX EX <ttl>: encoded once, the key and the status filled in per report.
+_SET_QUEUED = CommandTemplate("SET", Slot("key"), Slot("status"), "NX", "EX", STATUS_TTL)
+_QUEUED_FIELDS = ("ticket_id", "ticket_url", "reason")
 
 
 def _stored(status: ReportStatus) -> str:
@@ -67,8 +72,12 @@ class StatusStore:
         SET NX: any state already recorded (a retry's "delayed", a final "filed")
         is newer than a fresh enqueue and stays; one write, no read before it.
         """
-        status = ReportStatus(id=report_id, state="queued", updated_at=time.time())
-        commands.add("SET", self._key(report_id), _stored(status), "NX", "EX", STATUS_TTL)
+        # What _stored(ReportStatus(id, "queued", now)) writes, without the object (every intake).
+        stored = json.dumps(
+            {"id": report_id, "state": "queued", "updated_at": time.time()}
+            | dict.fromkeys(_QUEUED_FIELDS)
+        )
+        commands.add_encoded(_SET_QUEUED.fill({"key": self._key(report_id), "status": stored}))
 
     def get(self, report_id: str) -> ReportStatus | None:
         """The report's state, or None when unknown (or expired)."""

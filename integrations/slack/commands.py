@@ -43,10 +43,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PATH = "/slack/commands"
+# The answer to almost every request, encoded once.
+_RECEIPT = json.dumps(messages.receipt()).encode()
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-Answer = tuple[int, dict[str, Any] | None]
+# A status and a JSON payload: a dict, or one already encoded; None is an empty 200.
+Answer = tuple[int, dict[str, Any] | bytes | None]
 # ASGI: the connection's scope, and its receive and send channels.
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -230,7 +233,7 @@ class SlashCommands:
             user=command.user_id,
             created=enqueued.created,
         )
-        return 200, messages.receipt()
+        return 200, _RECEIPT
 
     def _not_filed(self, exc: RedisError) -> Answer:
         logs.event(log, "slack.intake.not_queued", logging.ERROR, error=type(exc).__name__)
@@ -279,7 +282,10 @@ def _render(answer: Answer) -> tuple[int, list[tuple[str, str]], bytes]:
     status, payload = answer
     HTTP_REQUESTS.labels(PATH, str(status)).inc()
     # An empty 200 is Slack's "acknowledged, nothing to show" (ssl_check, form opened).
-    body = b"" if payload is None else json.dumps(payload).encode()
+    if payload is None or isinstance(payload, bytes):
+        body = payload or b""
+    else:
+        body = json.dumps(payload).encode()
     headers = [("Content-Length", str(len(body)))]
     if payload is not None:
         headers.append(("Content-Type", "application/json"))

@@ -1,0 +1,37 @@
+"""The report status the intake records in its one write ("queued", SET NX)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import fields
+
+from redis import Redis
+
+from workers import wire
+from workers.status import STATUS_TTL, ReportStatus, StatusStore
+from workers.wire import Commands
+
+
+def _mark_queued(redis: Redis, report_id: str) -> None:
+    commands = Commands()
+    StatusStore(redis).mark_queued(report_id, commands)
+    wire.round_trip(redis, commands)
+
+
+def test_queued_is_stored_as_every_status_is(redis: Redis) -> None:
+    _mark_queued(redis, "r1")
+    status = StatusStore(redis).get("r1")
+    assert status is not None
+    assert (status.id, status.state, status.ticket_id) == ("r1", "queued", None)
+    assert abs(status.updated_at - time.time()) < 5
+    raw = json.loads(redis.get("hub:report:r1:status") or b"{}")
+    assert list(raw) == [f.name for f in fields(ReportStatus)]
+    assert STATUS_TTL - 5 < redis.ttl("hub:report:r1:status") <= STATUS_TTL
+
+
+def test_queued_never_hides_a_state_already_recorded(redis: Redis) -> None:
+    StatusStore(redis).set("r2", "filed", ticket_id=42, ticket_url="https://x/42")
+    _mark_queued(redis, "r2")
+    status = StatusStore(redis).get("r2")
+    assert status is not None and (status.state, status.ticket_id) == ("filed", 42)

@@ -2,24 +2,28 @@
 
 POST /slack/commands is answered on the worker's event loop (integrations/slack/commands.py):
 a report waits for Redis without holding a thread, and the reports that arrive meanwhile
-share its round trip. Every other route is the Flask app's, run in a pool of threads (a2wsgi),
-exactly as a threaded WSGI server would run it.
+share its round trip. Every other route is the Flask app's, run in a pool of threads, as a
+threaded WSGI server would run it (`WSGIBridge`).
 
 Why an event loop for the one route: under gunicorn's gthread worker, each request crossed
 three threads (the acceptor, a request thread, the one holding Redis's round trip), and
-that hand-off cost more CPU than the hub's own work; the same machine answered about twice
-as many `/feedback`s on the event loop (docs/slack.md, bench/slack_ack_bench.py).
+that hand-off cost more CPU than the hub's own work; the same machine answered about
+1.5 times as many `/feedback`s on the event loop (docs/slack.md, bench/slack_ack_bench.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-from a2wsgi import WSGIMiddleware
+import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from tempfile import SpooledTemporaryFile
+from typing import IO, TYPE_CHECKING, Any
 
 from integrations import logs
+from integrations.errors import error_code
 from integrations.slack.commands import PATH, Receive, Scope, Send, SlashCommands
 from integrations.web import Hub
 
@@ -28,11 +32,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+# A body larger than this waits in a temporary file, not in memory (uploads with files).
+SPOOL_BYTES = 1024 * 1024
+
 
 class HubASGI:
     """The hub's ASGI app: /slack/commands on the event loop, the rest to Flask in threads."""
 
     def __init__(self, app: Flask, *, threads: int) -> None:
+        from integrations.mobile.views import largest_body
+
         self.flask = app
         commands = app.wsgi_app
         if not isinstance(commands, SlashCommands):
@@ -40,7 +50,9 @@ class HubASGI:
         self.commands = commands
         self.hub: Hub = app.extensions["feedback_hub"]
         self.threads = threads
-        self._wsgi = WSGIMiddleware(_terminated_input(commands), workers=threads)
+        # Flask refuses a body over its route's limit; none is larger than this.
+        max_body = max(app.config["MAX_CONTENT_LENGTH"], largest_body(app))
+        self.wsgi = WSGIBridge(commands, threads=threads, max_body=max_body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -48,7 +60,7 @@ class HubASGI:
             if scope["path"] == PATH:
                 await self.commands.asgi(scope, receive, send)
             else:
-                await self._wsgi(scope, receive, send)  # type: ignore[arg-type]
+                await self.wsgi(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         else:
@@ -66,21 +78,136 @@ class HubASGI:
                     await self.hub.close_async()
                 except Exception as exc:
                     logs.event(log, "web.shutdown_error", logging.WARNING, error=type(exc).__name__)
-                self._wsgi.executor.shutdown(wait=True)
+                self.wsgi.executor.shutdown(wait=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
 
-def _terminated_input(app: Callable[..., Any]) -> Callable[..., Any]:
-    """The WSGI app, told that a body without a length (chunked) ends where its stream ends.
+class WSGIBridge:
+    """A WSGI app under the event loop: the body read on the loop, the app run in a thread.
 
-    gunicorn says so for chunked bodies (`wsgi.input_terminated`); a2wsgi's stream ends
-    with the request's last chunk but does not say it, and Flask would read nothing.
+    One hand-off to a thread and one back per request: the body arrives whole (in memory,
+    or in a temporary file past SPOOL_BYTES) before the app runs, and the app's answer is
+    collected in the thread and sent from the loop. A body declared or found larger than
+    `max_body` is refused with 413 as it arrives. The hub's answers are small JSON: none
+    is streamed.
     """
 
-    def with_terminated_input(environ: dict[str, Any], start_response: Any) -> Any:
-        if not environ.get("CONTENT_LENGTH"):
-            environ["wsgi.input_terminated"] = True
-        return app(environ, start_response)
+    def __init__(self, app: WSGIApp, *, threads: int, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="flask")
 
-    return with_terminated_input
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        too_large = f"the request body is larger than any route accepts ({self.max_body} bytes)"
+        length = _header(scope, b"content-length")
+        if length is not None and not length.isdigit():
+            await _send(send, *_error(400, "Content-Length is not a number"))
+            return
+        if length is not None and int(length) > self.max_body:
+            await _send(send, *_error(413, too_large))
+            return
+        with SpooledTemporaryFile(max_size=SPOOL_BYTES) as body:
+            size = 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return  # the client went away: no one to answer
+                chunk: bytes = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_body:
+                    await _send(send, *_error(413, too_large))
+                    return
+                body.write(chunk)
+                if not message.get("more_body", False):
+                    break
+            body.seek(0)
+            environ = _environ(scope, body, size)
+            loop = asyncio.get_running_loop()
+            answer = await loop.run_in_executor(self.executor, self._run, environ)
+        await _send(send, *answer)
+
+    def _run(self, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """The app's answer to one request: status, headers, body (in a pool thread)."""
+        started: list[tuple[str, list[tuple[str, str]]]] = []
+        written: list[bytes] = []
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], None]:
+            if exc_info is not None and started:
+                raise exc_info[1].with_traceback(exc_info[2])
+            started[:] = [(status, headers)]
+            return written.append
+
+        try:
+            chunks = self.app(environ, start_response)
+            try:
+                written.extend(chunks)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+        except Exception as exc:  # Flask answers its own errors: this is a bug in between
+            logs.event(log, "http.internal_error", logging.ERROR, error=type(exc).__name__)
+            log.error("unhandled error", exc_info=exc)
+            return _error(500, "internal error; it has been logged", "internal")
+        status, headers = started[0]
+        encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        return int(status.split(" ", 1)[0]), encoded, b"".join(written)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _environ(scope: Scope, body: IO[bytes], size: int) -> dict[str, Any]:
+    """PEP 3333's environ for an ASGI request whose body has been read whole."""
+    server = scope.get("server") or ("localhost", 80)
+    client = scope.get("client") or ("", 0)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": scope.get("root_path", "").encode().decode("latin-1"),
+        "PATH_INFO": scope["path"].encode().decode("latin-1"),
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1] or 0),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "REMOTE_ADDR": str(client[0]),
+        "REMOTE_PORT": str(client[1]),
+        # The body is whole: its length is known, even when it came chunked.
+        "CONTENT_LENGTH": str(size),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": body,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1")
+        if name in ("content-length", "transfer-encoding"):
+            continue  # the body has been de-chunked and measured
+        key = "CONTENT_TYPE" if name == "content-type" else "HTTP_" + name.upper().replace("-", "_")
+        value = raw_value.decode("latin-1")
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
+
+
+def _error(
+    status: int, message: str, code: str | None = None
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """An answer in every route's error shape: {"error": code, "message": text}."""
+    body = json.dumps({"error": code or error_code(status), "message": message}).encode()
+    return status, [(b"content-type", b"application/json")], body
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers = [h for h in headers if h[0] != b"content-length"]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -180,7 +180,7 @@ def test_other_routes_are_flasks(asgi: AsgiClient) -> None:
 
 
 def test_a_chunked_body_reaches_a_flask_route(asgi: AsgiClient, redis: Redis) -> None:
-    # A body without a length still reaches Flask whole (a2wsgi's stream ends with it).
+    # A body without a length reaches Flask whole, with its length.
     body = interaction_body(fixture_payload("message_action__send_to_support.json"))
     response = asgi.post(
         "/slack/interactions",
@@ -224,3 +224,32 @@ def test_a_form_body_with_every_character_encoded_files_the_same_text(
     body = _command(7).replace(b"does+nothing", quote("does nothing", safe="").encode())
     assert _post(asgi, body).json == messages.receipt()
     assert queue(redis, TICKETS).count == 1
+
+
+def test_a_flask_route_gets_the_query_and_headers(asgi: AsgiClient, redis: Redis) -> None:
+    # The mobile status route: its id in the path, its app key in a header.
+    refused = asgi.get("/api/v1/bug-reports/nope", headers={"Authorization": "Bearer wrong"})
+    assert refused is not None and refused.status_code == 401
+    key = {"Authorization": "Bearer mobile-key-ios-0000"}
+    unknown = asgi.get("/api/v1/bug-reports/nope", headers=key)
+    assert unknown is not None and unknown.status_code == 404
+    assert unknown.json["error"] == "not_found"
+
+
+def test_a_body_larger_than_any_route_takes_is_refused_as_it_arrives(
+    asgi: AsgiClient, redis: Redis
+) -> None:
+    limit = asgi.app.wsgi.max_body
+    declared = asgi.post(
+        "/api/v1/bug-reports", chunks=[b"x"], headers={"Content-Length": str(limit + 1)}
+    )
+    assert declared is not None and declared.status_code == 413
+    assert declared.json["error"] == "payload_too_large"
+    piece = b"x" * (1024 * 1024)
+    sent = asgi.post("/api/v1/bug-reports", chunks=[piece] * (limit // len(piece) + 1))
+    assert sent is not None and sent.status_code == 413
+    assert redis.dbsize() == 0
+
+
+def test_a_flask_route_body_gone_before_it_arrived_gets_no_answer(asgi: AsgiClient) -> None:
+    assert asgi.post("/slack/interactions", disconnect=True) is None

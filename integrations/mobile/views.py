@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
 from pydantic import ValidationError
 from redis.exceptions import RedisError
@@ -46,6 +46,12 @@ def _configure(state: BlueprintSetupState) -> None:
     # From the app's Settings (validated at start); a test may put its own Limits here first.
     settings = state.app.extensions["feedback_hub"].settings
     state.app.extensions.setdefault(_LIMITS, Limits(rate_per_minute=settings.mobile_rate_limit))
+
+
+def largest_body(app: Flask) -> int:
+    """The largest request body any mobile route accepts (the web server's cap on bodies)."""
+    found: Limits = app.extensions[_LIMITS]
+    return max(found.body_bytes, found.report_bytes)
 
 
 def limits() -> Limits:

@@ -44,6 +44,7 @@ import importlib.util
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -574,7 +575,8 @@ def measure(
         errors += abs(jobs - answered)
     if stats.get("wrapped") and name != "floor":
         note = "request pool wrapped: repeats were deduplicated; use a larger --pool"
-    args.commands.add(stats["command"])
+    # One line per load command, whatever port each app got.
+    args.commands.add(re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", stats["command"]))
     return Result(
         name, answered, stats["duration_us"] / 1e6, errors, stats["p50_us"] / 1000,
         stats["p99_us"] / 1000, jobs, app_cpu, redis_cpu, note,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -82,10 +82,12 @@ class Report(_Frozen):
     reply: ReplyContext = Field(default_factory=ReplyContext)
     received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
-    @cached_property
+    @property
     def key_digest(self) -> str:
         """A short stable digest of the idempotency key, safe in ids and URLs."""
-        return digest(self.source, self.idempotency_key)
+        # Asked for three times while a report is taken in; a copy with another key
+        # (model_copy) gets its own, so it is cached by value, not on the object.
+        return _key_digest(self.source, self.idempotency_key)
 
     @property
     def external_id(self) -> str:
@@ -114,3 +116,8 @@ def digest(*parts: str) -> str:
         h.update(part.encode())
         h.update(b"\x00")
     return h.hexdigest()[:32]
+
+
+@lru_cache(maxsize=256)
+def _key_digest(source: str, idempotency_key: str) -> str:
+    return digest(source, idempotency_key)

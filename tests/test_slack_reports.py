@@ -98,3 +98,15 @@ def test_modal_metadata_round_trips() -> None:
 def test_response_url_allowlist(url: str, allowed: bool) -> None:
     settings = Settings(slack_bot_token="xoxb-x", slack_api_url="http://127.0.0.1:8765/api/")
     assert SlackApi(settings).response_url_allowed(url) is allowed
+
+
+def test_a_copy_with_another_key_is_another_report() -> None:
+    from integrations.report import Report
+
+    first = Report(source="slack_command", idempotency_key="k-1", subject="s", description="d")
+    assert first.external_id == first.external_id  # asked twice, as the intake does
+    again = first.model_copy(update={"idempotency_key": "k-2"})
+    assert again.key_digest != first.key_digest
+    assert (
+        again.external_id == Report(**{**first.model_dump(), "idempotency_key": "k-2"}).external_id
+    )

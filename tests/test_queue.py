@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from redis import Redis
 from rq import Callback
 from rq.scripts import _build_hset_args
@@ -182,3 +184,17 @@ def test_job_timestamps_are_written_as_rq_writes_them() -> None:
     after = utcformat(now())
     assert len(stamp) == len(before) and stamp.endswith("Z")
     assert before <= stamp <= after
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=5000))
+def test_job_data_is_a_zlib_stream_that_reads_back(data: bytes) -> None:
+    from workers.queues import STORE_BELOW, _deflate
+
+    written = _deflate(data)
+    assert zlib.decompress(written) == data
+    # What zlib itself accepts, and its own streaming decompressor too.
+    reader = zlib.decompressobj()
+    assert reader.decompress(written) + reader.flush() == data and reader.eof
+    if len(data) < STORE_BELOW:
+        assert len(written) == len(data) + 11

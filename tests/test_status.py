@@ -9,7 +9,7 @@ from dataclasses import fields
 from redis import Redis
 
 from workers import wire
-from workers.status import STATUS_TTL, ReportStatus, StatusStore
+from workers.status import STATUS_TTL, ReportStatus, StatusStore, _stored
 from workers.wire import Commands
 
 
@@ -25,8 +25,12 @@ def test_queued_is_stored_as_every_status_is(redis: Redis) -> None:
     assert status is not None
     assert (status.id, status.state, status.ticket_id) == ("r1", "queued", None)
     assert abs(status.updated_at - time.time()) < 5
-    raw = json.loads(redis.get("hub:report:r1:status") or b"{}")
-    assert list(raw) == [f.name for f in fields(ReportStatus)]
+    raw = redis.get("hub:report:r1:status")
+    assert isinstance(raw, bytes)
+    # Byte for byte what StatusStore.set("queued") would have stored at that moment.
+    same = ReportStatus(id="r1", state="queued", updated_at=json.loads(raw)["updated_at"])
+    assert raw.decode() == _stored(same)
+    assert list(json.loads(raw)) == [f.name for f in fields(ReportStatus)]
     assert STATUS_TTL - 5 < redis.ttl("hub:report:r1:status") <= STATUS_TTL
 
 
@@ -35,3 +39,9 @@ def test_queued_never_hides_a_state_already_recorded(redis: Redis) -> None:
     _mark_queued(redis, "r2")
     status = StatusStore(redis).get("r2")
     assert status is not None and (status.state, status.ticket_id) == ("filed", 42)
+
+
+def test_an_id_that_needs_escaping_is_still_json(redis: Redis) -> None:
+    _mark_queued(redis, 'odd"id\\')
+    status = StatusStore(redis).get('odd"id\\')
+    assert status is not None and status.id == 'odd"id\\'

@@ -255,23 +255,29 @@ class JobTemplate:
         return self._call.fill(values)
 
 
-# Below this size a job's data is stored in its zlib stream, not squeezed (level 0): setting
-# up the compressor cost a small report more than the rest of its intake's Python, to save
-# a few hundred bytes of a hash that lives a day. Larger data is compressed as rq does it.
+# Below this size a job's data is stored in its zlib stream, not squeezed: setting up a
+# compressor cost a small report more than the rest of its intake's Python, to save a few
+# hundred bytes of a hash that lives a day. Larger data is compressed as rq does it.
 STORE_BELOW = 4096
+# A zlib stream (RFC 1950): header 0x78 0x01 (deflate, 32 KB window, no dictionary).
+_ZLIB_HEADER = b"\x78\x01"
 
 
 def _deflate(data: bytes) -> bytes:
     """The job's data as rq writes it: a zlib stream (rq reads it with zlib.decompress).
 
-    rq compresses at level 6 with zlib.compress, which sets up some 256 KB of state and
-    clears a 64 KB hash table on every call: 12-110 us for a report of a few hundred
-    bytes, on the machines measured (docs/slack.md). A small report goes in stored blocks
-    (level 0: about 1 us, 11 bytes more than the data); a large one at level 6 with
-    memLevel 4, a quarter of the hash memory, within a few percent of zlib.compress's size.
+    zlib sets up some 256 KB of state for every stream it writes, whatever the level; on
+    this project's machine that allocation alone cost 60 us a call (zlib.compress at level
+    0 included), a sixth of an intake request (docs/slack.md). A small report is written
+    here as one stored deflate block (RFC 1951: final, uncompressed; its length and the
+    length's complement) inside the zlib framing, with zlib's own Adler-32: 1 us, 11 bytes
+    more than the data. A large one is compressed at level 6 with memLevel 4, a quarter of
+    the hash memory, within a few percent of zlib.compress's size.
     """
-    if len(data) < STORE_BELOW:
-        return zlib.compress(data, 0)
+    size = len(data)
+    if size < STORE_BELOW:
+        block = b"\x01" + size.to_bytes(2, "little") + (size ^ 0xFFFF).to_bytes(2, "little")
+        return _ZLIB_HEADER + block + data + zlib.adler32(data).to_bytes(4, "big")
     deflate = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS, 4)
     return deflate.compress(data) + deflate.flush()
 

@@ -164,13 +164,10 @@ class SlashCommands:
         except Exception as exc:
             answer = _failed(exc)
         status, header_list, body = _render(answer)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(k.lower().encode(), v.encode()) for k, v in header_list],
-            }
-        )
+        encoded = _ENCODED_HEADERS.get(tuple(header_list))
+        if encoded is None:
+            encoded = [(k.lower().encode(), v.encode()) for k, v in header_list]
+        await send({"type": "http.response.start", "status": status, "headers": encoded})
         await send({"type": "http.response.body", "body": body})
 
     async def _asgi_body(self, length: str, receive: Receive) -> bytes:
@@ -265,8 +262,24 @@ def _only_post(method: str) -> None:
 
 
 def _asgi_headers(scope: Scope) -> dict[str, str]:
-    """The request's headers by lowercase name (ASGI gives them as lowercase byte pairs)."""
-    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    """The headers this route reads, by lowercase name (ASGI gives lowercase byte pairs)."""
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in _READ_HEADERS
+    }
+
+
+_READ_HEADERS = frozenset((b"content-length", b"x-slack-request-timestamp", b"x-slack-signature"))
+# This route's answers by status in /metrics, looked up once each (labels() takes a lock).
+_COUNTERS: dict[int, Any] = {}
+# The headers of the receipt, the answer to almost every request, encoded once for ASGI.
+_ENCODED_HEADERS: dict[tuple[tuple[str, str], ...], list[tuple[bytes, bytes]]] = {
+    (("Content-Length", str(len(_RECEIPT))), ("Content-Type", "application/json")): [
+        (b"content-length", str(len(_RECEIPT)).encode()),
+        (b"content-type", b"application/json"),
+    ]
+}
 
 
 def _failed(exc: Exception) -> Answer:
@@ -280,7 +293,10 @@ def _failed(exc: Exception) -> Answer:
 def _render(answer: Answer) -> tuple[int, list[tuple[str, str]], bytes]:
     """Status, headers and body of an answer; counted in /metrics."""
     status, payload = answer
-    HTTP_REQUESTS.labels(PATH, str(status)).inc()
+    counter = _COUNTERS.get(status)
+    if counter is None:
+        counter = _COUNTERS[status] = HTTP_REQUESTS.labels(PATH, str(status))
+    counter.inc()
     # An empty 200 is Slack's "acknowledged, nothing to show" (ssl_check, form opened).
     if payload is None or isinstance(payload, bytes):
         body = payload or b""

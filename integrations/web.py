@@ -107,7 +107,11 @@ class Hub:
         loop = asyncio.get_running_loop()
         if self._async_writer is None or self._async_writer[0] is not loop:
             assert self.settings.redis_url, "web settings always have REDIS_URL"
-            client = connect_async(self.settings.redis_url, timeout=self.redis_timeout)
+            # Sent once more when Redis does not answer in time: the intake's writes are all
+            # safe to repeat (rq's unique enqueue, SADD, SET NX), so a reply lost to a
+            # timeout becomes a receipt rather than "please try again" for a report that
+            # may have been kept (1 s each: inside Slack's 3 s).
+            client = connect_async(self.settings.redis_url, timeout=self.redis_timeout, retries=1)
             self._async_writer = (loop, AsyncGroupCommit(client))
         return self._async_writer[1]
 

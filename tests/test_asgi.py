@@ -253,3 +253,15 @@ def test_a_body_larger_than_any_route_takes_is_refused_as_it_arrives(
 
 def test_a_flask_route_body_gone_before_it_arrived_gets_no_answer(asgi: AsgiClient) -> None:
     assert asgi.post("/slack/interactions", disconnect=True) is None
+
+
+def test_a_reply_slower_than_the_timeout_is_retried_and_files_once(
+    asgi: AsgiClient, redis: Redis
+) -> None:
+    assert _post(asgi, _command(1)).json == messages.receipt()  # a pooled connection
+    # Redis holds writes for longer than the web process's 1 s bound on a trip: the trip
+    # times out, the connection is dropped, and the retry (after the pause) files it.
+    Redis(connection_pool=redis.connection_pool).execute_command("CLIENT", "PAUSE", 1500, "WRITE")
+    answer = _post(asgi, _command(2))
+    assert answer is not None and answer.json == messages.receipt()
+    assert queue(redis, TICKETS).count == 2  # once each, the retried one included

@@ -16,6 +16,8 @@ from typing import Any
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Callback, Queue, Retry
@@ -74,13 +76,19 @@ def connect(url: str, *, timeout: float = 5.0) -> Redis:
     )
 
 
-def connect_async(url: str, *, timeout: float = 5.0) -> AsyncRedis:
-    """`connect` for an event loop: the same URL, the same bounded timeouts."""
+def connect_async(url: str, *, timeout: float = 5.0, retries: int = 0) -> AsyncRedis:
+    """`connect` for an event loop: the same URL, the same bounded timeouts.
+
+    `retries`: how many times a command that met a dropped connection or no reply in
+    `timeout` is sent again, on a new connection; only for callers whose every command is
+    safe to repeat.
+    """
     client: AsyncRedis = AsyncRedis.from_url(
         url,
         socket_timeout=timeout,
         socket_connect_timeout=min(timeout, 2.0),
         health_check_interval=30,
+        retry=AsyncRetry(NoBackoff(), retries),
     )
     return client
 

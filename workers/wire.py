@@ -12,12 +12,15 @@ client's own pool, with the client's own retry policy.
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Arg = bytes | str | int | float
 
@@ -54,22 +57,33 @@ class CommandTemplate:
     """A command encoded once, with Slots for the arguments that differ from call to call."""
 
     def __init__(self, *args: Arg | Slot) -> None:
-        # Encoded runs of fixed arguments, with a slot's name between them.
-        self._parts: list[bytes | Slot] = []
+        # The encoded bytes before the first slot, then each slot's name with the encoded
+        # bytes that follow it up to the next slot.
         fixed = [b"*%d\r\n" % len(args)]
+        self._slots: list[tuple[str, bytes]] = []
+        name: str | None = None
         for value in args:
             if isinstance(value, Slot):
-                self._parts += [b"".join(fixed), value]
-                fixed = []
+                if name is None:
+                    self._head = b"".join(fixed)
+                else:
+                    self._slots.append((name, b"".join(fixed)))
+                name, fixed = str(value), []
             else:
                 fixed.append(bulk(arg(value)))
-        self._parts.append(b"".join(fixed))
+        if name is None:
+            self._head = b"".join(fixed)
+        else:
+            self._slots.append((name, b"".join(fixed)))
 
     def fill(self, values: Mapping[str, Arg]) -> bytes:
         """The whole command, each slot replaced by its value."""
-        return b"".join(
-            part if isinstance(part, bytes) else bulk(arg(values[part])) for part in self._parts
-        )
+        parts = [self._head]
+        for name, after in self._slots:
+            value = values[name]
+            encoded = value if isinstance(value, bytes) else arg(value)
+            parts += (b"$%d\r\n" % len(encoded), encoded, b"\r\n", after)
+        return b"".join(parts)
 
 
 class Commands:
@@ -129,7 +143,12 @@ def round_trip(connection: Redis, commands: Commands) -> list[Any]:
 
 
 async def round_trip_async(client: AsyncRedis, commands: Commands) -> list[Any]:
-    """`round_trip` for an event loop, on an asyncio client's pool and retry policy."""
+    """`round_trip` for an event loop, on an asyncio client's pool and retry policy.
+
+    The replies are read under one timeout for the whole trip (the client's socket
+    timeout), not one per reply: each of those put a timer on the loop's heap and took it
+    off again, three times a report.
+    """
     pool = client.connection_pool
     conn = await pool.get_connection()
     data = b"".join(commands.parts)
@@ -137,11 +156,18 @@ async def round_trip_async(client: AsyncRedis, commands: Commands) -> list[Any]:
     async def send() -> list[Any]:
         await conn.send_packed_command([data])
         replies: list[Any] = []
-        for _ in range(commands.count):
-            try:
-                replies.append(await conn.read_response())
-            except ResponseError as exc:
-                replies.append(exc)
+        try:
+            async with asyncio.timeout(conn.socket_timeout):
+                for _ in range(commands.count):
+                    try:
+                        # math.inf: no timeout of its own (redis-py's documented opt-in).
+                        replies.append(await conn.read_response(timeout=math.inf))
+                    except ResponseError as exc:
+                        replies.append(exc)
+        except TimeoutError:
+            # The read was cancelled part way: the connection's state is unknown.
+            await conn.disconnect(nowait=True)
+            raise RedisTimeoutError(f"no reply from Redis within {conn.socket_timeout} s") from None
         return replies
 
     async def reconnect(_error: Exception) -> None:

@@ -261,7 +261,7 @@ def test_a_reply_slower_than_the_timeout_is_retried_and_files_once(
     assert _post(asgi, _command(1)).json == messages.receipt()  # a pooled connection
     # Redis holds writes for longer than the web process's 1 s bound on a trip: the trip
     # times out, the connection is dropped, and the retry (after the pause) files it.
-    Redis(connection_pool=redis.connection_pool).execute_command("CLIENT", "PAUSE", 1500, "WRITE")
+    Redis(connection_pool=redis.connection_pool).execute_command("CLIENT", "PAUSE", 1300, "WRITE")
     answer = _post(asgi, _command(2))
     assert answer is not None and answer.json == messages.receipt()
     assert queue(redis, TICKETS).count == 2  # once each, the retried one included

@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 import integrations
 from integrations import logs
 from integrations.asgi import HubASGI
-from integrations.errors import Rejected, Unavailable, error_code
+from integrations.errors import Rejected, Unavailable, error_payload
 from integrations.settings import ConfigError, Settings
 from integrations.web import HTTP_REQUESTS, Hub
 from workers.queues import QUEUES, connect, queue
@@ -149,7 +149,7 @@ def _register_errors(app: Flask) -> None:
     """Every 4xx and 5xx answers JSON {"error": code, "message": text}, never an HTML page."""
 
     def answer(status: int, message: str, code: str | None = None) -> tuple[Response, int]:
-        return jsonify(error=code or error_code(status), message=message), status
+        return jsonify(error_payload(status, message, code)), status
 
     @app.errorhandler(Rejected)
     def rejected(exc: Rejected) -> tuple[Response, int]:

@@ -23,8 +23,10 @@ from tempfile import SpooledTemporaryFile
 from typing import IO, TYPE_CHECKING, Any
 
 from integrations import logs
-from integrations.errors import error_code
-from integrations.slack.commands import PATH, Receive, Scope, Send, SlashCommands
+from integrations.errors import Rejected, error_payload
+from integrations.http_body import Disconnected, Receive, Scope, Send, receive_body
+from integrations.mobile.views import largest_body
+from integrations.slack.commands import PATH, SlashCommands
 from integrations.web import Hub
 
 if TYPE_CHECKING:
@@ -41,15 +43,12 @@ class HubASGI:
     """The hub's ASGI app: /slack/commands on the event loop, the rest to Flask in threads."""
 
     def __init__(self, app: Flask, *, threads: int) -> None:
-        from integrations.mobile.views import largest_body
-
         self.flask = app
         commands = app.wsgi_app
         if not isinstance(commands, SlashCommands):
             raise TypeError("create_app installs SlashCommands in front of the Flask app")
         self.commands = commands
         self.hub: Hub = app.extensions["feedback_hub"]
-        self.threads = threads
         # Flask refuses a body over its route's limit; none is larger than this.
         max_body = max(app.config["MAX_CONTENT_LENGTH"], largest_body(app))
         self.wsgi = WSGIBridge(commands, threads=threads, max_body=max_body)
@@ -100,27 +99,15 @@ class WSGIBridge:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         too_large = f"the request body is larger than any route accepts ({self.max_body} bytes)"
-        length = _header(scope, b"content-length")
-        if length is not None and not length.isdigit():
-            await _send(send, *_error(400, "Content-Length is not a number"))
-            return
-        if length is not None and int(length) > self.max_body:
-            await _send(send, *_error(413, too_large))
-            return
         with SpooledTemporaryFile(max_size=SPOOL_BYTES) as body:
-            size = 0
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return  # the client went away: no one to answer
-                chunk: bytes = message.get("body", b"")
-                size += len(chunk)
-                if size > self.max_body:
-                    await _send(send, *_error(413, too_large))
-                    return
-                body.write(chunk)
-                if not message.get("more_body", False):
-                    break
+            try:
+                length = _header(scope, b"content-length")
+                size = await receive_body(receive, length, self.max_body, too_large, body)
+            except Disconnected:
+                return  # the client went away: no one to answer
+            except Rejected as exc:
+                await _send(send, *_error(exc.status, exc.reason))
+                return
             body.seek(0)
             environ = _environ(scope, body, size)
             loop = asyncio.get_running_loop()
@@ -202,7 +189,7 @@ def _error(
     status: int, message: str, code: str | None = None
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """An answer in every route's error shape: {"error": code, "message": text}."""
-    body = json.dumps({"error": code or error_code(status), "message": message}).encode()
+    body = json.dumps(error_payload(status, message, code)).encode()
     return status, [(b"content-type", b"application/json")], body
 
 

@@ -58,3 +58,8 @@ _CODES = {
 def error_code(status: int) -> str:
     """The JSON error code for an HTTP status."""
     return _CODES.get(status, "error" if status >= 500 else "bad_request")
+
+
+def error_payload(status: int, message: str, code: str | None = None) -> dict[str, str]:
+    """Every route's error answer: {"error": code, "message": text}."""
+    return {"error": code or error_code(status), "message": message}

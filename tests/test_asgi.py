@@ -16,6 +16,7 @@ from rq.scripts import UNIQUE_ENQUEUE_SCRIPT
 
 from app import create_asgi_app
 from integrations.asgi import HubASGI
+from integrations.report import Report
 from integrations.settings import ConfigError, Settings
 from integrations.slack import messages
 from integrations.slack.testing import (
@@ -213,7 +214,8 @@ def test_lifespan_starts_and_shuts_down(app: Flask) -> None:
 
 def test_the_procfile_app_reads_its_thread_count(env: dict[str, str]) -> None:
     app = create_asgi_app(Settings.from_env("web", {**env, "GUNICORN_THREADS": "3"}))
-    assert app.threads == 3
+    # The pool that runs Flask's routes: at most this many of them at once.
+    assert app.wsgi.executor._max_workers == 3
     with pytest.raises(ConfigError, match="GUNICORN_THREADS is malformed"):
         Settings.from_env("web", {**env, "GUNICORN_THREADS": "many"})
 
@@ -222,8 +224,11 @@ def test_a_form_body_with_every_character_encoded_files_the_same_text(
     asgi: AsgiClient, redis: Redis
 ) -> None:
     body = _command(7).replace(b"does+nothing", quote("does nothing", safe="").encode())
+    assert b"does%20nothing" in body
     assert _post(asgi, body).json == messages.receipt()
-    assert queue(redis, TICKETS).count == 1
+    [job] = queue(redis, TICKETS).jobs
+    report = Report.from_job(job.args[0])
+    assert report.subject == "The export button does nothing (7) #export"
 
 
 def test_a_flask_route_gets_the_query_and_headers(asgi: AsgiClient, redis: Redis) -> None:

@@ -306,9 +306,6 @@ def _utc_stamp() -> str:
 
 
 _TEMPLATES: dict[tuple[Any, ...], JobTemplate] = {}
-# The same templates by the identity of the arguments that pick them, for the callers that
-# pass the same objects every time (every intake request): no shape to compute.
-_BY_IDENTITY: dict[tuple[Any, ...], tuple[Retry | None, JobTemplate]] = {}
 
 
 def _template(
@@ -320,25 +317,18 @@ def _template(
     meta: dict[str, Any],
 ) -> JobTemplate:
     """The template of this kind of job, built on first use (a handful of kinds per process)."""
-    if not meta:
-        fast = (queue_name, func, id(retry), timeout)
-        known = _BY_IDENTITY.get(fast)
-        # The retry object itself is kept, so its id cannot be reused by another while cached.
-        if known is not None and known[0] is retry:
-            return known[1]
     shape = (
         queue_name,
         func,
         (retry.max, tuple(retry.intervals), retry.enqueue_at_front) if retry else None,
         timeout,
-        json.dumps(meta, sort_keys=True, default=repr),
+        # Most jobs have no meta (every intake request): no encoding for them.
+        json.dumps(meta, sort_keys=True, default=repr) if meta else "",
     )
     found = _TEMPLATES.get(shape)
     if found is None:
         q = queue(connection, queue_name)
         found = _TEMPLATES[shape] = JobTemplate(q, func, retry, timeout, meta)
-    if not meta and len(_BY_IDENTITY) < 64:
-        _BY_IDENTITY[(queue_name, func, id(retry), timeout)] = (retry, found)
     return found
 
 

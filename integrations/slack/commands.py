@@ -19,9 +19,10 @@ text}, bodies over the app's limit refused with 413, counted in /metrics.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -29,13 +30,21 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from integrations import logs
-from integrations.errors import HubError, Rejected
+from integrations.errors import HubError, Rejected, error_payload
+from integrations.http_body import (
+    Disconnected,
+    Receive,
+    Scope,
+    Send,
+    check_length,
+    receive_body,
+)
 from integrations.report import Report
 from integrations.slack import messages, reports
 from integrations.slack.payloads import SlashCommand, parse_command
 from integrations.slack.views import SlackIntake, intake
 from integrations.web import HTTP_REQUESTS, Hub
-from workers.queues import Enqueued, StagedEnqueue
+from workers.queues import Enqueued
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -50,19 +59,14 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 # A status and a JSON payload: a dict, or one already encoded; None is an empty 200.
 Answer = tuple[int, dict[str, Any] | bytes | None]
-# ASGI: the connection's scope, and its receive and send channels.
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class _Filing:
-    """A verified `/feedback <text>`: its report, and the writes that queue it."""
+    """A verified `/feedback <text>` and its report, to be queued."""
 
     command: SlashCommand
     report: Report
-    staged: StagedEnqueue
 
 
 @dataclass(frozen=True)
@@ -70,10 +74,6 @@ class _OpenForm:
     """A verified `/feedback` with no text: the form is opened (a Slack Web API call)."""
 
     command: SlashCommand
-
-
-class _Disconnected(Exception):
-    """The client went away before its request body arrived: there is no one to answer."""
 
 
 class SlashCommands:
@@ -84,6 +84,9 @@ class SlashCommands:
         self.downstream = downstream
         self.hub: Hub = app.extensions["feedback_hub"]
         self.max_body: int = app.config["MAX_CONTENT_LENGTH"]
+        self.too_large = (
+            f"the request body is larger than this route accepts ({self.max_body} bytes)"
+        )
 
     @property
     def intake(self) -> SlackIntake:
@@ -104,9 +107,7 @@ class SlashCommands:
             )
             if isinstance(step, _Filing):
                 try:
-                    answer = self._filed(
-                        step, step.staged.done(self.hub.writer.write(step.staged.commands))
-                    )
+                    answer = self._filed(step, self.hub.file_report(step.report))
                 except RedisError as exc:
                     answer = self._not_filed(exc)
             elif isinstance(step, _OpenForm):
@@ -115,7 +116,10 @@ class SlashCommands:
                 answer = step
         except Exception as exc:
             answer = _failed(exc)
-        status, headers, body = _render(answer)
+        status, body, is_json = _render(answer)
+        headers = [("Content-Length", str(len(body)))]
+        if is_json:
+            headers.append(("Content-Type", "application/json"))
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         return [body]
 
@@ -123,14 +127,14 @@ class SlashCommands:
         stream = environ["wsgi.input"]
         length = environ.get("CONTENT_LENGTH") or ""
         if length:
-            self._check_length(length)
+            check_length(length, self.max_body, self.too_large)
             data: bytes = stream.read(int(length))
             return data
         # Chunked: the server ends the stream; read one byte past the limit to know.
         if environ.get("wsgi.input_terminated"):
             data = stream.read(self.max_body + 1)
             if len(data) > self.max_body:
-                raise self._too_large()
+                raise Rejected(413, self.too_large)
             return data
         return b""
 
@@ -140,18 +144,23 @@ class SlashCommands:
         """The route on an event loop: the report waits for Redis without holding a thread."""
         try:
             _only_post(scope["method"])
-            headers = _asgi_headers(scope)
+            request_headers = _asgi_headers(scope)
+            received = io.BytesIO()
+            await receive_body(
+                receive,
+                request_headers.get("content-length"),
+                self.max_body,
+                self.too_large,
+                received,
+            )
             step = self._start(
-                await self._asgi_body(headers.get("content-length", ""), receive),
-                headers.get("x-slack-request-timestamp", ""),
-                headers.get("x-slack-signature", ""),
+                received.getvalue(),
+                request_headers.get("x-slack-request-timestamp", ""),
+                request_headers.get("x-slack-signature", ""),
             )
             if isinstance(step, _Filing):
                 try:
-                    writer = self.hub.async_writer()
-                    answer = self._filed(
-                        step, step.staged.done(await writer.write(step.staged.commands))
-                    )
+                    answer = self._filed(step, await self.hub.file_report_async(step.report))
                 except RedisError as exc:
                     answer = self._not_filed(exc)
             elif isinstance(step, _OpenForm):
@@ -159,48 +168,18 @@ class SlashCommands:
                 answer = 200, await asyncio.to_thread(self._open_form, step.command)
             else:
                 answer = step
-        except _Disconnected:
+        except Disconnected:
             return
         except Exception as exc:
             answer = _failed(exc)
-        status, header_list, body = _render(answer)
-        encoded = _ENCODED_HEADERS.get(tuple(header_list))
-        if encoded is None:
-            encoded = [(k.lower().encode(), v.encode()) for k, v in header_list]
-        await send({"type": "http.response.start", "status": status, "headers": encoded})
+        status, body, is_json = _render(answer)
+        headers = [(b"content-length", b"%d" % len(body))]
+        if is_json:
+            headers.append((b"content-type", b"application/json"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _asgi_body(self, length: str, receive: Receive) -> bytes:
-        if length:
-            self._check_length(length)
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _Disconnected
-            chunk: bytes = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                raise self._too_large()
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
-
     # ------------------------------------------------------------ the steps both share
-
-    def _check_length(self, length: str) -> None:
-        try:
-            size = int(length)
-        except ValueError:
-            raise Rejected(400, "Content-Length is not a number") from None
-        if size > self.max_body:
-            raise self._too_large()
-
-    def _too_large(self) -> Rejected:
-        return Rejected(
-            413, f"the request body is larger than this route accepts ({self.max_body} bytes)"
-        )
 
     def _start(self, body: bytes, timestamp: str, signature: str) -> Answer | _Filing | _OpenForm:
         """Everything before Redis or Slack's Web API: an answer, or what to do next."""
@@ -217,8 +196,7 @@ class SlashCommands:
             return 200, messages.usage(command.command)
         if not text:
             return _OpenForm(command)
-        report = reports.command_report(command)
-        return _Filing(command, report, self.hub.stage_report(report))
+        return _Filing(command, reports.command_report(command))
 
     def _filed(self, filing: _Filing, enqueued: Enqueued) -> Answer:
         command = filing.command
@@ -273,25 +251,18 @@ def _asgi_headers(scope: Scope) -> dict[str, str]:
 _READ_HEADERS = frozenset((b"content-length", b"x-slack-request-timestamp", b"x-slack-signature"))
 # This route's answers by status in /metrics, looked up once each (labels() takes a lock).
 _COUNTERS: dict[int, Any] = {}
-# The headers of the receipt, the answer to almost every request, encoded once for ASGI.
-_ENCODED_HEADERS: dict[tuple[tuple[str, str], ...], list[tuple[bytes, bytes]]] = {
-    (("Content-Length", str(len(_RECEIPT))), ("Content-Type", "application/json")): [
-        (b"content-length", str(len(_RECEIPT)).encode()),
-        (b"content-type", b"application/json"),
-    ]
-}
 
 
 def _failed(exc: Exception) -> Answer:
     if isinstance(exc, Rejected):
-        return exc.status, {"error": exc.code, "message": exc.reason}
+        return exc.status, error_payload(exc.status, exc.reason, exc.code)
     logs.event(log, "http.internal_error", logging.ERROR, path=PATH, error=type(exc).__name__)
     log.error("unhandled error", exc_info=exc)
-    return 500, {"error": "internal", "message": "internal error; it has been logged"}
+    return 500, error_payload(500, "internal error; it has been logged", "internal")
 
 
-def _render(answer: Answer) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Status, headers and body of an answer; counted in /metrics."""
+def _render(answer: Answer) -> tuple[int, bytes, bool]:
+    """Status, body, and whether the body is JSON, of an answer; counted in /metrics."""
     status, payload = answer
     counter = _COUNTERS.get(status)
     if counter is None:
@@ -302,10 +273,7 @@ def _render(answer: Answer) -> tuple[int, list[tuple[str, str]], bytes]:
         body = payload or b""
     else:
         body = json.dumps(payload).encode()
-    headers = [("Content-Length", str(len(body)))]
-    if payload is not None:
-        headers.append(("Content-Type", "application/json"))
-    return status, headers, body
+    return status, body, payload is not None
 
 
 def install(app: Flask) -> None:

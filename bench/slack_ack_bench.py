@@ -606,7 +606,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="rounds per app, alternating")
-    parser.add_argument("--pool", type=int, default=60_000, help="distinct signed requests")
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=None,
+        help="distinct signed requests (default: 15,000 per second of load, so none repeats)",
+    )
     parser.add_argument("--python-load", action="store_true", help="do not use wrk")
     parser.add_argument(
         "--apps", default="hub,bolt,bolt-plain,floor", help="comma-separated: which apps to run"
@@ -618,6 +623,8 @@ def main() -> int:
         help="asgi: the Procfile's ASGI apps; gthread: every app as WSGI under gthread",
     )
     args = parser.parse_args()
+    if args.pool is None:
+        args.pool = max(20_000, int(args.seconds * 15_000))
     wanted = args.apps.split(",")
     needed = ["slack_bolt"] + (["aiohttp"] if args.worker_class == "asgi" else [])
     missing = [m for m in needed if importlib.util.find_spec(m) is None]

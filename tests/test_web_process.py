@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -94,3 +95,32 @@ def test_processes_are_asked_to_stop_together_then_made_to(tmp_path: Path) -> No
     # Asked together: the last had SIGTERM without waiting out the first one's 2 s.
     asked_first, asked_last = (float(o.read_text().split()[1]) for o in (outputs[0], outputs[2]))
     assert abs(asked_last - asked_first) < 1.0
+
+
+def test_worker_leaves_its_startup_objects_out_of_garbage_collection(
+    env: dict[str, str], repo_root: Path
+) -> None:
+    # What gunicorn does in a worker: load the app, then run post_worker_init. A full
+    # collection walks every tracked object with the event loop stopped; after the hook
+    # it walks only what requests make.
+    script = (
+        "import gc, json\n"
+        "from workers import gunicorn_conf\n"
+        "from app import create_asgi_app\n"
+        "app = create_asgi_app()\n"
+        "before = len(gc.get_objects())\n"
+        "gunicorn_conf.post_worker_init(None)\n"
+        "print(json.dumps([before, gc.get_freeze_count(), len(gc.get_objects())]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env=process_env({**env, "PORT": str(free_port())}),
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    before, frozen, tracked = json.loads(out.stdout.strip().splitlines()[-1])
+    assert frozen >= before > 20_000
+    assert tracked < 1_000

@@ -22,12 +22,14 @@ from concurrent.futures import ThreadPoolExecutor
 from tempfile import SpooledTemporaryFile
 from typing import IO, TYPE_CHECKING, Any
 
+from werkzeug.exceptions import HTTPException
+
 from integrations import logs
 from integrations.errors import Rejected, error_payload
 from integrations.http_body import Disconnected, Receive, Scope, Send, receive_body
 from integrations.mobile.views import largest_body
 from integrations.slack.commands import PATH, SlashCommands
-from integrations.web import Hub
+from integrations.web import HTTP_REQUESTS, Hub
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -51,7 +53,9 @@ class HubASGI:
         self.hub: Hub = app.extensions["feedback_hub"]
         # Flask refuses a body over its route's limit; none is larger than this.
         max_body = max(app.config["MAX_CONTENT_LENGTH"], largest_body(app))
-        self.wsgi = WSGIBridge(commands, threads=threads, max_body=max_body)
+        self.wsgi = WSGIBridge(
+            commands, threads=threads, max_body=max_body, refused=self._count_refused
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -65,6 +69,20 @@ class HubASGI:
         else:
             # The hub serves no websockets: refuse the handshake.
             await send({"type": "websocket.close", "code": 1000})
+
+    def _count_refused(self, scope: Scope, status: int) -> None:
+        """Count in /metrics an answer the bridge gave before Flask saw the request.
+
+        By the route Flask would have matched, as Flask's own answers are counted.
+        """
+        try:
+            rule, _ = self.flask.url_map.bind("localhost").match(
+                scope["path"], method=scope["method"], return_rule=True
+            )
+            route = rule.rule
+        except HTTPException:
+            route = "unmatched"
+        HTTP_REQUESTS.labels(route, str(status)).inc()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -89,12 +107,21 @@ class WSGIBridge:
     or in a temporary file past SPOOL_BYTES) before the app runs, and the app's answer is
     collected in the thread and sent from the loop. A body declared or found larger than
     `max_body` is refused with 413 as it arrives. The hub's answers are small JSON: none
-    is streamed.
+    is streamed. `refused(scope, status)` hears of every answer given without the app (a
+    413, a bug between the two), so /metrics counts it.
     """
 
-    def __init__(self, app: WSGIApp, *, threads: int, max_body: int) -> None:
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        threads: int,
+        max_body: int,
+        refused: Callable[[Scope, int], None] = lambda scope, status: None,
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        self.refused = refused
         self.executor = ThreadPoolExecutor(threads, thread_name_prefix="flask")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -106,12 +133,15 @@ class WSGIBridge:
             except Disconnected:
                 return  # the client went away: no one to answer
             except Rejected as exc:
+                self.refused(scope, exc.status)
                 await _send(send, *_error(exc.status, exc.reason))
                 return
             body.seek(0)
             environ = _environ(scope, body, size)
             loop = asyncio.get_running_loop()
             answer = await loop.run_in_executor(self.executor, self._run, environ)
+        if answer is _BROKEN:
+            self.refused(scope, answer[0])
         await _send(send, *answer)
 
     def _run(self, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
@@ -138,7 +168,7 @@ class WSGIBridge:
         except Exception as exc:  # Flask answers its own errors: this is a bug in between
             logs.event(log, "http.internal_error", logging.ERROR, error=type(exc).__name__)
             log.error("unhandled error", exc_info=exc)
-            return _error(500, "internal error; it has been logged", "internal")
+            return _BROKEN
         status, headers = started[0]
         encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         return int(status.split(" ", 1)[0]), encoded, b"".join(written)
@@ -191,6 +221,10 @@ def _error(
     """An answer in every route's error shape: {"error": code, "message": text}."""
     body = json.dumps(error_payload(status, message, code)).encode()
     return status, [(b"content-type", b"application/json")], body
+
+
+# The answer when the app raised instead of answering (Flask answers its own errors).
+_BROKEN = _error(500, "internal error; it has been logged", "internal")
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:

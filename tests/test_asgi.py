@@ -192,17 +192,51 @@ def test_a_chunked_body_reaches_a_flask_route(asgi: AsgiClient, redis: Redis) ->
     assert queue(redis, TICKETS).count == 1
 
 
-def test_metrics_count_the_commands_answered_on_the_loop(asgi: AsgiClient) -> None:
-    def answered() -> float:
-        response = asgi.get("/metrics")
-        assert response is not None
-        line = '/slack/commands",status="200"} '
-        text = response.data.decode()
-        return float(text.split(line)[1].split()[0]) if line in text else 0.0
+def _counted(client: AsgiClient, route: str, status: int) -> float:
+    """This process's count of answers by route and status, as /metrics shows it."""
+    response = client.get("/metrics")
+    assert response is not None and response.status_code == 200
+    line = f'feedback_hub_http_requests_total{{route="{route}",status="{status}"}} '
+    text = response.data.decode()
+    return float(text.split(line)[1].split()[0]) if line in text else 0.0
 
-    before = answered()
+
+def test_metrics_count_the_commands_answered_on_the_loop(asgi: AsgiClient) -> None:
+    before = _counted(asgi, "/slack/commands", 200)
     _post(asgi, fixture_body("slash_command__help.txt"))
-    assert answered() == before + 1
+    assert _counted(asgi, "/slack/commands", 200) == before + 1
+
+
+def test_metrics_count_what_the_bridge_answers_before_flask(asgi: AsgiClient) -> None:
+    route = "/api/v1/bug-reports"
+    before = _counted(asgi, route, 413), _counted(asgi, "unmatched", 413)
+    limit = asgi.app.wsgi.max_body
+    too_large = {"Content-Length": str(limit + 1)}
+    for path in (route, "/nowhere"):
+        response = asgi.post(path, chunks=[b"x"], headers=too_large)
+        assert response is not None and response.status_code == 413
+    assert (_counted(asgi, route, 413), _counted(asgi, "unmatched", 413)) == (
+        before[0] + 1,
+        before[1] + 1,
+    )
+
+
+def test_a_bug_between_the_loop_and_flask_is_a_json_500_counted(
+    asgi: AsgiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = "/api/v1/bug-reports/<report_id>"
+    before = _counted(asgi, route, 500)
+    app = asgi.app.wsgi.app
+
+    def broken(environ: dict[str, Any], start_response: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(asgi.app.wsgi, "app", broken)
+    response = asgi.get("/api/v1/bug-reports/abc")
+    monkeypatch.setattr(asgi.app.wsgi, "app", app)
+    assert response is not None and response.status_code == 500
+    assert response.json == {"error": "internal", "message": "internal error; it has been logged"}
+    assert _counted(asgi, route, 500) == before + 1
 
 
 def test_lifespan_starts_and_shuts_down(app: Flask) -> None:

@@ -162,7 +162,9 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(RedisError)
     def redis_down(exc: RedisError) -> tuple[Response, int]:
         logs.event(log, "redis.unavailable", logging.ERROR, error=type(exc).__name__)
-        return answer(503, "the hub cannot store requests right now; nothing was accepted, retry")
+        # Not "nothing was accepted": after a timeout the write may have landed. Slack's
+        # retries and mobile retries with their Idempotency-Key are taken as the same.
+        return answer(503, "the hub cannot store requests right now; retry this request")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:

@@ -648,9 +648,7 @@ def test_redis_failing_at_enqueue_is_503_and_files_only_wait_for_their_ttl(
     monkeypatch.setattr(hub, "file_report", down)
     r = post_multipart(client, {"description": "x"}, [(png(), "s.png", "image/png")])
     assert r.status_code == 503
-    assert js(r)["message"] == (
-        "the hub cannot store requests right now; nothing was accepted, retry"
-    )
+    assert js(r)["message"] == ("the hub cannot store requests right now; retry this request")
     # A job might hold the file (Redis may have taken it before failing): it stays, expiring.
     (key,) = stored_attachments(redis)
     assert 0 < redis.ttl(key) <= 7 * 24 * 3600

@@ -344,7 +344,7 @@ def test_redis_down_command_says_could_not_file(env: dict[str, str], serve: Serv
     response = post_command(client, fixture_body("slash_command__with_text.txt"))
     assert response.status_code == 200
     assert response.json == messages.could_not_file()
-    assert "please try again" in response.json["text"]
+    assert "Please try again" in response.json["text"]
 
 
 def test_redis_down_form_stays_open_with_the_reason(redis_down_client: FlaskClient) -> None:

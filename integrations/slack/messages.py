@@ -43,10 +43,13 @@ def receipt() -> Message:
 
 
 def could_not_file() -> Message:
-    """The answer when the report could not be queued (Redis down): nothing was kept."""
+    """The answer when the report could not be queued (Redis down, or no answer in time).
+
+    It does not say that nothing was kept: after a timeout the report may have been.
+    """
     return _ephemeral(
-        ":warning: Sorry, I could not file this: the support inbox is unreachable right now. "
-        "Nothing was saved, please try again in a minute."
+        ":warning: Sorry, I could not file this: the support inbox is not answering right now. "
+        "Please try again in a minute."
     )
 
 
@@ -85,8 +88,8 @@ DETAILS_TOO_LONG = f"Please keep the details under {DETAILS_MAX} characters."
 CATEGORY_MISSING = "Please pick a category."
 SEVERITY_MISSING = "Please pick a severity."
 FORM_NOT_FILED = (
-    "Sorry, this could not be filed: the support inbox is unreachable right now. "
-    "Nothing was saved; press Submit again in a minute."
+    "Sorry, this could not be filed: the support inbox is not answering right now. "
+    "Press Submit again in a minute."
 )
 
 

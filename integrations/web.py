@@ -60,11 +60,17 @@ class Hub:
         kwargs = self.redis.connection_pool.connection_kwargs
         self.redis_timeout: float = kwargs.get("socket_timeout") or 5.0
 
-    def enqueue(self, queue_name: str, func: str, *args: Any, kind: str, key: str) -> Enqueued:
-        """Durably enqueue a job once per (kind, key); raises RedisError if Redis cannot take it."""
+    def enqueue(
+        self, queue_name: str, func: str, *args: Any, kind: str, key: str, at_front: bool = False
+    ) -> Enqueued:
+        """Durably enqueue a job once per (kind, key); raises RedisError if Redis cannot take it.
+
+        `at_front`: ahead of the queue's waiting jobs, for the next free worker.
+        """
         return enqueue_once(
-            self.redis, queue_name, func, *args, kind=kind, key=key, writer=self.writer
-        )
+            self.redis, queue_name, func, *args, kind=kind, key=key, writer=self.writer,
+            at_front=at_front,
+        )  # fmt: skip
 
     def file_report(self, report: Report) -> Enqueued:
         """Queue a report to become a Zendesk ticket, once per idempotency key.

@@ -28,6 +28,7 @@ from integrations.slack import messages
 from integrations.slack.testing import (
     FIXTURES,
     FixedClock,
+    command_body,
     fixture_body,
     fixture_payload,
     interaction_body,
@@ -35,7 +36,7 @@ from integrations.slack.testing import (
 )
 from integrations.slack.verify import SlackVerifier
 from integrations.slack.views import intake
-from workers.queues import NOTIFY, TICKETS, queue
+from workers.queues import TICKETS, queue
 from workers.status import StatusStore
 
 from .asgi_client import AsgiClient
@@ -79,8 +80,12 @@ def queued(redis: Redis, name: str = TICKETS) -> list[Job]:
     return [job for jid in q.job_ids if (job := q.fetch_job(jid)) is not None]
 
 
+RECEIPT_JOB = "integrations.slack.jobs.report_received"
+
+
 def queued_report(redis: Redis) -> Report:
-    jobs = queued(redis)
+    """The one report waiting to be filed (the shortcut's receipts wait in the same queue)."""
+    jobs = [j for j in queued(redis) if j.func_name != RECEIPT_JOB]
     assert [j.func_name for j in jobs] == ["workers.jobs.file_report"]
     return Report.from_job(jobs[0].args[0])
 
@@ -293,10 +298,33 @@ def test_message_action__send_to_support(client: FlaskClient, redis: Redis) -> N
     }
     assert report.reply.message_ts == "1583636382.000300"
     assert report.reply.response_url == "https://hooks.slack.com/app/T111/111/xxx"
-    # The receipt goes out from a worker, through the response_url.
-    [receipt] = queued(redis, NOTIFY)
-    assert receipt.func_name == "integrations.slack.jobs.report_received"
+    # The receipt goes out from a worker, through the response_url: the first job taken.
+    receipt, filing = queued(redis)
+    assert (receipt.func_name, filing.func_name) == (RECEIPT_JOB, "workers.jobs.file_report")
     assert receipt.args[1] is False
+
+
+def test_the_shortcut_receipt_goes_ahead_of_waiting_reports(
+    client: FlaskClient, redis: Redis
+) -> None:
+    # Reports already waiting for a worker (Zendesk busy): the person who used the
+    # shortcut is told by the next free worker, not after the backlog is filed.
+    for n in range(3):
+        body = command_body(
+            command="/feedback",
+            text=f"waiting report {n}",
+            team_id="T0001",
+            channel_id="C2147483705",
+            user_id=f"U{n}",
+            user_name="Steve",
+            response_url=f"https://hooks.slack.com/commands/1234/{n}",
+            trigger_id=f"13345224609.738474920.{n}",
+        )
+        assert post_command(client, body).json == messages.receipt()
+    post_interaction(client, fixture_payload("message_action__send_to_support.json"))
+    jobs = queued(redis)
+    assert [j.func_name for j in jobs] == [RECEIPT_JOB] + ["workers.jobs.file_report"] * 4
+    assert Report.from_job(jobs[-1].args[0]).source == "slack_shortcut"
 
 
 def test_message_action__with_file_in_thread(client: FlaskClient, redis: Redis) -> None:
@@ -314,8 +342,9 @@ def test_message_action__with_file_in_thread(client: FlaskClient, redis: Redis) 
     # The same person sends the same message again: one report, and they are told so.
     payload["trigger_id"] = "111.222.zzz"
     post_interaction(client, payload)
-    assert len(queued(redis)) == 1
-    assert [j.args[1] for j in queued(redis, NOTIFY)] == [False, True]
+    assert queued_report(redis).source == "slack_shortcut"
+    # Each receipt went to the front when it was queued: the later one ("already sent") first.
+    assert [j.args[1] for j in queued(redis) if j.func_name == RECEIPT_JOB] == [True, False]
 
 
 def test_message_action__other_shortcut(client: FlaskClient, redis: Redis) -> None:

@@ -127,6 +127,7 @@ def enqueue_once(
     meta: dict[str, Any] | None = None,
     also: Callable[[Commands], object] | None = None,
     writer: GroupCommit | None = None,
+    at_front: bool = False,
 ) -> Enqueued:
     """Enqueue `func(*args)` once per (kind, key); a repeat returns the existing job's id.
 
@@ -136,11 +137,12 @@ def enqueue_once(
     Returns only after Redis has the job: acknowledged means durable. Raises
     redis.exceptions.RedisError when Redis cannot take it. `also` may add the
     caller's own writes, which travel in the same round trip. With a `writer`,
-    concurrent callers share round trips (GroupCommit).
+    concurrent callers share round trips (GroupCommit). `at_front` puts the job ahead of
+    the queue's waiting jobs, for the next free worker.
     """
     staged = stage_enqueue(
         connection, queue_name, func, *args, kind=kind, key=key, retry=retry,
-        timeout=timeout, meta=meta, also=also,
+        timeout=timeout, meta=meta, also=also, at_front=at_front,
     )  # fmt: skip
     results = (
         writer.write(staged.commands)
@@ -177,10 +179,11 @@ def stage_enqueue(
     timeout: int = JOB_TIMEOUT,
     meta: dict[str, Any] | None = None,
     also: Callable[[Commands], object] | None = None,
+    at_front: bool = False,
 ) -> StagedEnqueue:
     """The writes of `enqueue_once`, not yet sent (see there for the arguments)."""
     jid = job_id(kind, key)
-    template = _template(connection, queue_name, func, retry, timeout, meta or {})
+    template = _template(connection, queue_name, func, retry, timeout, meta or {}, at_front)
     # What rq's enqueue(unique=True) does, in one round trip instead of two: the
     # queue's registration, then rq's own atomic check-save-push script (rq.scripts)
     # by EVALSHA, then the caller's writes. Every round trip counts against Slack's
@@ -208,7 +211,13 @@ class JobTemplate:
     PER_JOB = ("data", "description", "created_at", "enqueued_at")
 
     def __init__(
-        self, q: Queue, func: str, retry: Retry | None, timeout: int, meta: dict[str, Any]
+        self,
+        q: Queue,
+        func: str,
+        retry: Retry | None,
+        timeout: int,
+        meta: dict[str, Any],
+        at_front: bool = False,
     ) -> None:
         job = q.create_job(
             func,
@@ -233,9 +242,10 @@ class JobTemplate:
         # SADD rq:queues <queue>: rq registers a queue on every enqueue; always the same bytes.
         self.registration = wire.command("SADD", q.redis_queues_keys, q.key)
         # rq's unique-enqueue script call, encoded once: what changes per job is a Slot.
+        # The script pushes the job id on the queue's left ("L": taken next) or right.
         call: list[Any] = [
             "EVALSHA", _UNIQUE_ENQUEUE_SHA, 2, wire.Slot("job_key"), q.key, wire.Slot("job_id"),
-            "R", self.ttl, *self.fields,
+            "L" if at_front else "R", self.ttl, *self.fields,
         ]  # fmt: skip
         for name in self.PER_JOB:
             call[8 + self._at[name]] = wire.Slot(name)
@@ -315,11 +325,13 @@ def _template(
     retry: Retry | None,
     timeout: int,
     meta: dict[str, Any],
+    at_front: bool,
 ) -> JobTemplate:
     """The template of this kind of job, built on first use (a handful of kinds per process)."""
     shape = (
         queue_name,
         func,
+        at_front,
         (retry.max, tuple(retry.intervals), retry.enqueue_at_front) if retry else None,
         timeout,
         # Most jobs have no meta (every intake request): no encoding for them.
@@ -328,7 +340,7 @@ def _template(
     found = _TEMPLATES.get(shape)
     if found is None:
         q = queue(connection, queue_name)
-        found = _TEMPLATES[shape] = JobTemplate(q, func, retry, timeout, meta)
+        found = _TEMPLATES[shape] = JobTemplate(q, func, retry, timeout, meta, at_front)
     return found
 
 

@@ -30,7 +30,7 @@ from integrations.slack.payloads import (
 )
 from integrations.slack.verify import SlackVerifier
 from integrations.web import hub
-from workers.queues import NOTIFY
+from workers.queues import TICKETS
 
 log = logging.getLogger(__name__)
 
@@ -145,13 +145,18 @@ def _shortcut(shortcut: MessageShortcut) -> dict[str, Any] | None:
 def _queue_receipt(report: Report, shortcut: MessageShortcut, *, duplicate: bool) -> None:
     # The shortcut's HTTP answer shows nothing, so a worker sends the receipt through the
     # response_url; a second use of the shortcut on the same message is told it was sent.
+    # At the front of the tickets queue, the one workers take first: the next free worker
+    # sends it, ahead of the report's own job and any backlog of reports waiting to be
+    # filed (on the notify queue it waited for all of them, and could come after
+    # "Ticket #N filed").
     hub().enqueue(
-        NOTIFY,
+        TICKETS,
         REPORT_RECEIVED,
         report.to_job(),
         duplicate,
         kind="slack-receipt",
         key=f"{report.external_id}:{shortcut.trigger_id}",
+        at_front=True,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 from redis import Redis
+from rq import Retry
 from rq.job import Job, JobStatus
 
 from integrations.report import AttachmentRef, Report
@@ -12,7 +13,7 @@ from integrations.sandbox.slack import SlackSandbox
 from integrations.sandbox.zendesk import ZendeskSandbox
 from workers.attachments import attachment_store
 from workers.deadletters import dead_letters
-from workers.queues import TICKETS, enqueue_once
+from workers.queues import TICKETS, enqueue_once, queue
 from workers.status import StatusStore
 
 from .jobs import run_jobs
@@ -143,14 +144,47 @@ def test_a_rate_limited_create_is_rescheduled_not_failed(
     # Someone else (another integration on the account) spends this minute's budget.
     auth = (f"{worker_env['ZENDESK_EMAIL']}/token", worker_env["ZENDESK_API_TOKEN"])
     assert requests.get(f"{zendesk_sandbox.url}/api/v2/users/me.json", auth=auth, timeout=5).ok
-    job = file_now(redis, slack_report(reporter={"email": "e@acme.test"}))
+    report = slack_report(reporter={"email": "e@acme.test"})
+    job = file_now(redis, report)
     assert job.get_status() == JobStatus.SCHEDULED
     assert dead_letters(redis) == []
     assert zendesk_sandbox.tickets == {}
+    # What the status API answers meanwhile.
+    status = StatusStore(redis).get(report.key_digest)
+    assert status is not None and status.state == "delayed"
+    assert status.reason == "Zendesk is limiting requests; filed as soon as it allows"
     # The limit is shared: the next job waits without calling Zendesk at all.
     calls = zendesk_sandbox.stats()
     file_now(redis, slack_report(idempotency_key="other", reporter={"email": "f@acme.test"}))
     assert zendesk_sandbox.stats() == calls
+
+
+def test_an_outage_shows_delayed_until_a_retry_files_it(
+    redis: Redis, worker_env: dict[str, str], zendesk_sandbox: ZendeskSandbox
+) -> None:
+    zendesk_sandbox.set_faults(error_rate=1.0, error_status=503)
+    report = slack_report(reporter={"email": "o@acme.test"})
+    enqueued = enqueue_once(
+        redis, TICKETS, FILE_REPORT, report.to_job(), kind="file-report",
+        key=report.external_id, retry=Retry(max=2, interval=600),
+    )  # fmt: skip
+    run_jobs(redis)
+    job = Job.fetch(enqueued.job_id, connection=redis)
+    assert job.get_status() == JobStatus.SCHEDULED
+    status = StatusStore(redis).get(report.key_digest)
+    assert status is not None and status.state == "delayed"
+    assert status.reason is not None and status.reason.endswith("; retrying")
+    assert "503" in status.reason
+
+    # Zendesk is back; the retry's time comes.
+    zendesk_sandbox.clear_faults()
+    tickets = queue(redis, TICKETS)
+    tickets.scheduled_job_registry.remove(job)
+    tickets.enqueue_job(job)
+    run_jobs(redis)
+    [ticket] = zendesk_sandbox.tickets.values()
+    status = StatusStore(redis).get(report.key_digest)
+    assert status is not None and (status.state, status.ticket_id) == ("filed", ticket["id"])
 
 
 def test_a_refused_ticket_goes_to_dead_letters_at_once(

@@ -39,6 +39,11 @@ def job_failed(
             log, "job.attempt_failed", logging.WARNING, job=job.id, reason=reason,
             retries_left=job.retries_left,
         )  # fmt: skip
+        if job.func_name == FILE_REPORT and job.args:
+            # The status API says so while the retries run (it never hides "filed").
+            StatusStore(connection).set(
+                Report.from_job(job.args[0]).key_digest, "delayed", reason=f"{reason}; retrying"
+            )
         return
     logs.event(log, "job.dead_letter", logging.ERROR, job=job.id, func=job.func_name, reason=reason)
     if job.func_name == OPS_ALERT:

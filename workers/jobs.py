@@ -43,7 +43,15 @@ def _connection() -> Redis:
 
 def file_report(data: dict[str, Any]) -> dict[str, Any] | Retry:
     """Turn a report into exactly one Zendesk ticket, then tell the reporter."""
-    return run_guarded(_file_report, data)
+    outcome = run_guarded(_file_report, data)
+    if isinstance(outcome, Retry):
+        # Waiting out Zendesk's rate limit: the status API says so until it is filed.
+        StatusStore(_connection()).set(
+            Report.from_job(data).key_digest,
+            "delayed",
+            reason="Zendesk is limiting requests; filed as soon as it allows",
+        )
+    return outcome
 
 
 def _file_report(data: dict[str, Any]) -> dict[str, Any]:

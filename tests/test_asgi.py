@@ -189,7 +189,11 @@ def test_a_chunked_body_reaches_a_flask_route(asgi: AsgiClient, redis: Redis) ->
         headers=signed_headers(SIGNING_SECRET, body),
     )
     assert response is not None and response.status_code == 200
-    assert queue(redis, TICKETS).count == 1
+    # The shortcut's report, and its receipt ahead of it.
+    assert [job.func_name for job in queue(redis, TICKETS).jobs] == [
+        "integrations.slack.jobs.report_received",
+        "workers.jobs.file_report",
+    ]
 
 
 def _counted(client: AsgiClient, route: str, status: int) -> float:

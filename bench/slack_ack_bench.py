@@ -738,6 +738,20 @@ def main() -> int:
             f"hub / {other}: throughput {ratio:.2f}x, CPU per request {cpu_ratio:.2f}x less "
             f"(median rounds; {what})"
         )
+        # Each round runs the apps one after the other, minutes apart at most: its own
+        # ratio is the least touched by the machine's speed drifting between rounds.
+        paired = [
+            hub.rps / them.rps
+            for hub, them in zip(
+                [r for r in results if r.app == "hub"],
+                [r for r in results if r.app == other],
+                strict=False,
+            )
+        ]
+        print(
+            f"  round by round: {' '.join(f'{x:.2f}x' for x in paired)} "
+            f"(median {statistics.median(paired):.2f}x)"
+        )
     command = ["python", "-m", "bench.slack_ack_bench", *sys.argv[1:]]
     print(f"command: {' '.join(command)}")
     shutil.rmtree(work, ignore_errors=True)

@@ -27,6 +27,10 @@ class ConfigError(Exception):
 # What each variable is, for error messages, the README table and `feedback-hub config`.
 VARIABLES: dict[str, str] = {
     "ZENDESK_URL": "https://<subdomain>.zendesk.com (any http(s) base URL works)",
+    "ZENDESK_REQUEST_URL": (
+        "the page where a reporter sees their ticket, an http(s) URL with {id} for the ticket"
+        " number (default ZENDESK_URL/hc/requests/{id}, the Help Center's request page)"
+    ),
     "ZENDESK_EMAIL": "the email of the Zendesk agent the API token belongs to",
     "ZENDESK_API_TOKEN": "a Zendesk API token (Admin Center > Apps and integrations > Zendesk API)",
     "ZENDESK_OAUTH_TOKEN": "a Zendesk OAuth access token, instead of ZENDESK_API_TOKEN",
@@ -70,6 +74,7 @@ class Settings:
 
     redis_url: str | None = None
     zendesk_url: str | None = None
+    zendesk_request_url: str | None = None
     zendesk_email: str | None = None
     zendesk_api_token: str | None = field(default=None, repr=False)
     zendesk_oauth_token: str | None = field(default=None, repr=False)
@@ -104,6 +109,9 @@ class Settings:
         settings = cls(
             redis_url=_redis_url(env.get("REDIS_URL")),
             zendesk_url=_http_url("ZENDESK_URL", env.get("ZENDESK_URL")),
+            zendesk_request_url=_url_template(
+                "ZENDESK_REQUEST_URL", env.get("ZENDESK_REQUEST_URL")
+            ),
             zendesk_email=_email("ZENDESK_EMAIL", env.get("ZENDESK_EMAIL")),
             zendesk_api_token=env.get("ZENDESK_API_TOKEN"),
             zendesk_oauth_token=env.get("ZENDESK_OAUTH_TOKEN"),
@@ -156,6 +164,13 @@ class Settings:
             values.append(password)
         return [v for v in values if v and len(v) >= 4]
 
+    def request_url(self, ticket_id: int) -> str:
+        """The page where the reporter sees ticket `ticket_id` (agents' links are for agents)."""
+        if self.zendesk_request_url:
+            return self.zendesk_request_url.replace("{id}", str(ticket_id))
+        assert self.zendesk_url, "workers always have ZENDESK_URL"
+        return f"{self.zendesk_url}/hc/requests/{ticket_id}"
+
     @property
     def slack_api_host(self) -> str:
         """The host of SLACK_API_URL (a response_url may point here: the sandbox)."""
@@ -201,6 +216,16 @@ def _http_url(name: str, value: str | None) -> str | None:
     except ValueError:
         raise ConfigError(name, "is malformed: the port is not a number") from None
     return value.rstrip("/")
+
+
+def _url_template(name: str, value: str | None) -> str | None:
+    """An http(s) URL with {id} in it, where the ticket number goes."""
+    if value is None:
+        return None
+    if "{id}" not in value:
+        raise ConfigError(name, f"has no {{id}}: expected {VARIABLES[name]}")
+    _http_url(name, value.replace("{id}", "1"))
+    return value
 
 
 def _email(name: str, value: str | None) -> str | None:

@@ -79,6 +79,8 @@ def test_defaults_and_parsing() -> None:
         ("ZENDESK_URL", "acme.zendesk.com", "https://<subdomain>.zendesk.com"),
         ("ZENDESK_EMAIL", "nobody", "email"),
         ("SLACK_API_URL", "slack.com/api", "malformed"),
+        ("ZENDESK_REQUEST_URL", "https://support.example.com/tickets", "has no {id}"),
+        ("ZENDESK_REQUEST_URL", "support.example.com/{id}", "malformed"),
     ],
 )
 def test_malformed_values_are_named(name: str, value: str, fragment: str) -> None:
@@ -86,6 +88,17 @@ def test_malformed_values_are_named(name: str, value: str, fragment: str) -> Non
         Settings.from_env("web", {**WEB, name: value})
     assert err.value.variable == name
     assert fragment in str(err.value)
+
+
+def test_the_reporters_ticket_page() -> None:
+    zendesk = {**WEB, "ZENDESK_URL": "https://acme.zendesk.com/"}
+    assert Settings.from_env("web", zendesk).request_url(7) == (
+        "https://acme.zendesk.com/hc/requests/7"
+    )
+    custom = {**zendesk, "ZENDESK_REQUEST_URL": "https://help.acme.com/my/{id}?from=slack"}
+    assert (
+        Settings.from_env("web", custom).request_url(7) == "https://help.acme.com/my/7?from=slack"
+    )
 
 
 def test_secrets_are_listed_for_scrubbing_and_hidden_from_repr() -> None:

@@ -61,12 +61,30 @@ def test_report_filed_posts_to_the_response_url_once(
 
     [post] = slack_sandbox.responses
     assert post["name"] == "cmd-1"
-    assert (
-        post["body"]["text"] == "Ticket #123 filed: https://example.zendesk.com/agent/tickets/123"
-    )
+    # The reporter's page in the Help Center, not the agent's link.
+    page = f"{worker_env['ZENDESK_URL']}/hc/requests/123"
+    assert post["body"]["text"] == f"Ticket #123 filed: {page}"
     assert post["body"]["response_type"] == "ephemeral"
-    assert "<https://example.zendesk.com/agent/tickets/123|Ticket #123>" in str(post["body"])
+    assert f"<{page}|Ticket #123>" in str(post["body"])
     assert slack_sandbox.ephemeral == []
+
+
+def test_report_filed_links_the_configured_request_page(
+    worker_env: dict[str, str],
+    slack_sandbox: SlackSandbox,
+    redis: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An account without a Help Center: requesters see their tickets somewhere else.
+    monkeypatch.setenv("ZENDESK_REQUEST_URL", "https://support.example.com/tickets/{id}")
+    report = a_report(channel_id="C0GENERAL", response_url=slack_sandbox.response_url("cmd-2"))
+    enqueue_once(
+        redis, NOTIFY, "integrations.slack.jobs.report_filed", report.to_job(), TICKET,
+        kind="test-filed", key="page",
+    )  # fmt: skip
+    run_notify_jobs(redis)
+    [post] = slack_sandbox.responses
+    assert post["body"]["text"] == "Ticket #123 filed: https://support.example.com/tickets/123"
 
 
 def test_forged_response_url_is_never_called(

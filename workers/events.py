@@ -400,8 +400,7 @@ def _tell_reporter(
 ) -> list[str]:
     """An agent's public reply or a solve goes to the reporter in Slack."""
     t = event.ticket
-    assert settings.zendesk_url
-    url = loop.request_url(settings.zendesk_url, t.id)
+    url = settings.request_url(t.id)
     messages: list[tuple[str, dict[str, str]]] = []
     comment = _new_comment(event, changes)
     if comment is not None and _relayable(redis, event, comment):

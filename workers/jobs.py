@@ -83,7 +83,7 @@ def _file_report(data: dict[str, Any]) -> dict[str, Any]:
     ticket, created = gateway.create_ticket(draft)
     remember_decision(redis, ticket.id, decision)
     StatusStore(redis).set(
-        report.key_digest, "filed", ticket_id=ticket.id, ticket_url=ticket.request_url
+        report.key_digest, "filed", ticket_id=ticket.id, ticket_url=settings.request_url(ticket.id)
     )
     for ref in report.attachments:
         store.delete(ref.key)

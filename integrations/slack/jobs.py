@@ -88,9 +88,8 @@ def _report_filed(data: dict[str, Any], ticket: dict[str, Any]) -> str | None:
     settings = Settings.from_env("worker")
     redis = _redis(settings)
     report = Report.from_job(data)
-    # The reporter's link (Help Center request); older jobs carry only the agent link.
-    link = str(ticket.get("request_url") or ticket["url"])
-    message = messages.ticket_filed(int(ticket["id"]), link)
+    # The reporter's page, not the agent's link (ZENDESK_REQUEST_URL).
+    message = messages.ticket_filed(int(ticket["id"]), settings.request_url(int(ticket["id"])))
     api = SlackApi(settings, redis=redis)
     return _tell_once(redis, report, "filed", lambda: tell_reporter(api, report.reply, message))
 

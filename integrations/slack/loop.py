@@ -95,11 +95,6 @@ def reporter(redis: Redis, ticket_id: int) -> ReporterRecord | None:
 # ---------------------------------------------------------------- wording
 
 
-def request_url(zendesk_url: str, ticket_id: int) -> str:
-    """The page where a requester sees their ticket (the agent URL is for agents only)."""
-    return f"{zendesk_url.rstrip('/')}/hc/requests/{ticket_id}"
-
-
 def agent_replied(ticket_id: int, url: str, author: str | None, text: str) -> dict[str, str]:
     """An agent's public reply, relayed with who wrote it."""
     quoted = "\n".join(f">{line}" for line in (text.strip() or "(no text)").splitlines())

@@ -53,19 +53,13 @@ class Ticket:
     external_id: str | None = None
     requester_id: int | None = None
 
-    @property
-    def request_url(self) -> str:
-        """The link the reporter opens: the request in Zendesk's Help Center (agents: `url`)."""
-        base = self.url.split("/agent/tickets/", 1)[0]
-        return f"{base}/hc/requests/{self.id}"
-
     def to_job(self) -> dict[str, Any]:
         """JSON-safe data for a job argument."""
-        return {**asdict(self), "request_url": self.request_url}
+        return asdict(self)
 
     @classmethod
     def from_job(cls, data: dict[str, Any]) -> Ticket:
-        """Rebuild from a job argument."""
+        """Rebuild from a job argument (jobs queued by earlier versions carry a request_url)."""
         fields = {k: v for k, v in data.items() if k != "request_url"}
         return cls(**{**fields, "tags": tuple(data.get("tags") or ())})
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+import jsonschema_rs
 import pytest
 import schemathesis
+import yaml
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+from schemathesis.checks import negative_data_rejection
 from schemathesis.config import SchemathesisConfig
 
 from integrations.mobile.limits import Limits
@@ -47,6 +50,30 @@ POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
 # Files are checked by content, which a JSON Schema cannot say: valid requests
 # carry real files (refused ones are tested in test_mobile_api.py).
 REAL_FILES = [png(), b"2024-05-02 INFO started\n", png(width=2, height=2)]
+
+
+DOCUMENT = yaml.safe_load(PATH.read_text())
+
+
+def body_is_valid(case: schemathesis.Case) -> bool:
+    """Whether the document itself says the request body is valid.
+
+    schemathesis's negative mode sometimes mutates data into other valid data: a value of
+    `custom`, a string, turned into a boolean, which the same anyOf allows. A request
+    whose body the document accepts may be accepted.
+    """
+    if not isinstance(case.body, dict) or case.media_type is None:
+        return False
+    operation = DOCUMENT["paths"][case.operation.path][case.method.lower()]
+    schema = operation["requestBody"]["content"][case.media_type]["schema"]
+    # A file is a string of any bytes to the document (format: binary): only their count
+    # matters to it.
+    body = {
+        name: [""] * len(value) if name == "files" and isinstance(value, list) else value
+        for name, value in case.body.items()
+    }
+    validator = jsonschema_rs.validator_for({**schema, "components": DOCUMENT["components"]})
+    return bool(validator.is_valid(body))
 
 
 def with_real_files(case: schemathesis.Case) -> schemathesis.Case:
@@ -97,7 +124,10 @@ def test_api_keeps_to_its_openapi_document(
     def check(case: schemathesis.Case) -> None:
         response = case.call()
         assert response.status_code < 500, response.text
-        case.validate_response(response)
+        if mode is NEGATIVE and response.status_code < 300 and body_is_valid(case):
+            case.validate_response(response, excluded_checks=[negative_data_rejection])
+        else:
+            case.validate_response(response)
 
     check()
     gc.collect()  # let the client's leaked files go while this test's filters apply

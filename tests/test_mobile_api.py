@@ -667,3 +667,25 @@ def test_openapi_document_is_served(client: FlaskClient) -> None:
     assert r.status_code == 200
     assert r.mimetype == "application/yaml"
     assert b"/api/v1/bug-reports/{id}:" in r.data
+
+
+def test_a_custom_value_too_long_is_refused_not_turned_into_a_number(
+    client: FlaskClient, redis: Redis
+) -> None:
+    # 1,001 digits: too long for a string value, and not a JSON number either.
+    r = post_json(client, {"description": "x", "custom": {"serial": "7" * 1001}})
+    assert r.status_code == 422
+    assert js(r)["problems"] == [
+        {"path": "custom.serial", "message": "A text value has at most 1000 characters"}
+    ]
+    assert queued_reports(redis) == []
+    # Values of every kind the document allows are kept as sent.
+    custom = {"plan": "premium", "items": 2, "ratio": 0.5, "beta": True, "digits": "0012"}
+    assert post_json(client, {"description": "x", "custom": custom}).status_code == 202
+    [report] = queued_reports(redis)
+    assert report.custom == {
+        k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in custom.items()
+    }
+    nested = post_json(client, {"description": "x", "custom": {"cart": {"items": 2}}})
+    assert nested.status_code == 422
+    assert js(nested)["problems"][0]["path"] == "custom.cart"

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
 # Whitespace spelled out, because `\s` differs between regex engines (ECMA-262, which
 # JSON Schema names, has U+FEFF but not U+0085; pydantic's Rust regex the other way round).
@@ -20,7 +28,44 @@ _EMAIL = f"^[^@{_SPACE}]+@[^@{_SPACE}]+\\.[^@{_SPACE}]+$"
 Short = Annotated[str, Field(max_length=200)]
 Tag = Annotated[str, Field(min_length=1, max_length=80, pattern=_NOT_BLANK)]
 CustomKey = Annotated[str, Field(min_length=1, max_length=64)]
-CustomValue = Annotated[str, Field(max_length=1000)] | int | float | bool
+CUSTOM_STRING_MAX = 1000
+
+
+def _custom_value(value: object) -> str | int | float | bool:
+    """A `custom` value as sent: a string (up to CUSTOM_STRING_MAX), a number or a boolean.
+
+    Checked by hand rather than as a union of types: pydantic's lax union took a string too
+    long for its first branch as a number ("000...0", 1,001 characters, was kept as 0), and
+    a refusal listed one problem per branch.
+    """
+    if isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        if len(value) > CUSTOM_STRING_MAX:
+            raise PydanticCustomError(
+                "custom_value", f"A text value has at most {CUSTOM_STRING_MAX} characters"
+            )
+        return value
+    raise PydanticCustomError(
+        "custom_value",
+        f"Input should be a text of at most {CUSTOM_STRING_MAX} characters, a number or a boolean",
+    )
+
+
+CustomValue = Annotated[
+    str | int | float | bool,
+    PlainValidator(_custom_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "maxLength": CUSTOM_STRING_MAX},
+                {"type": "integer"},
+                {"type": "number"},
+                {"type": "boolean"},
+            ]
+        }
+    ),
+]
 
 Severity = Literal["low", "normal", "high", "critical"]
 State = Literal["queued", "filed", "delayed", "failed"]

@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 import integrations
 from integrations import logs
 from integrations.asgi import HubASGI
-from integrations.errors import Rejected, Unavailable, error_payload
+from integrations.errors import Rejected, Unavailable, error_payload, internal_error
 from integrations.settings import ConfigError, Settings
 from integrations.web import HTTP_REQUESTS, Hub
 from workers.queues import QUEUES, connect, queue
@@ -177,11 +177,7 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def internal(exc: Exception) -> tuple[Response, int]:
-        logs.event(
-            log, "http.internal_error", logging.ERROR, path=request.path, error=type(exc).__name__
-        )
-        log.exception("unhandled error")
-        return answer(500, "internal error; it has been logged", "internal")
+        return jsonify(internal_error(log, exc, request.path)), 500
 
 
 # ---------------------------------------------------------------- the CLI

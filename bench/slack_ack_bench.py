@@ -292,25 +292,10 @@ def floor_wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 
 def bodies(count: int) -> list[bytes]:
     """`count` distinct `/feedback` bodies, shaped like Slack's (docs' example fields)."""
-    from integrations.slack.testing import command_body
+    from integrations.slack.testing import feedback_body
 
-    return [
-        command_body(
-            token="gIkuvaNzQIHg97ATvDxqgjtO",
-            team_id="T0001",
-            team_domain="example",
-            channel_id="C2147483705",
-            channel_name="test",
-            user_id=f"U{2147483697 + i % 50}",
-            user_name="Steve",
-            command="/feedback",
-            text=TEXT,
-            response_url=f"https://hooks.slack.com/commands/1234/{5678 + i}",
-            trigger_id=f"13345224609.738474920.{i:032x}",
-            api_app_id="A123456",
-        )
-        for i in range(count)
-    ]
+    # Fifty people, each sending many.
+    return [feedback_body(i, TEXT, user_id=f"U{2147483697 + i % 50}") for i in range(count)]
 
 
 def signed(all_bodies: list[bytes]) -> list[tuple[str, str, bytes]]:

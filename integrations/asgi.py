@@ -25,8 +25,15 @@ from typing import IO, TYPE_CHECKING, Any
 from werkzeug.exceptions import HTTPException
 
 from integrations import logs
-from integrations.errors import Rejected, error_payload
-from integrations.http_body import Disconnected, Receive, Scope, Send, receive_body
+from integrations.errors import Rejected, error_payload, internal_error
+from integrations.http_body import (
+    Disconnected,
+    Receive,
+    Scope,
+    Send,
+    receive_body,
+    request_headers,
+)
 from integrations.mobile.views import largest_body
 from integrations.slack.commands import PATH, SlashCommands
 from integrations.web import HTTP_REQUESTS, Hub
@@ -122,29 +129,33 @@ class WSGIBridge:
         self.app = app
         self.max_body = max_body
         self.refused = refused
+        self.too_large = (
+            f"the request body is larger than any route accepts ({self.max_body} bytes)"
+        )
         self.executor = ThreadPoolExecutor(threads, thread_name_prefix="flask")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        too_large = f"the request body is larger than any route accepts ({self.max_body} bytes)"
         with SpooledTemporaryFile(max_size=SPOOL_BYTES) as body:
             try:
-                length = _header(scope, b"content-length")
-                size = await receive_body(receive, length, self.max_body, too_large, body)
+                length = request_headers(scope, _LENGTH).get("content-length")
+                size = await receive_body(receive, length, self.max_body, self.too_large, body)
             except Disconnected:
                 return  # the client went away: no one to answer
             except Rejected as exc:
                 self.refused(scope, exc.status)
-                await _send(send, *_error(exc.status, exc.reason))
+                await _send(
+                    send, *_json(exc.status, error_payload(exc.status, exc.reason, exc.code))
+                )
                 return
             body.seek(0)
             environ = _environ(scope, body, size)
             loop = asyncio.get_running_loop()
-            answer = await loop.run_in_executor(self.executor, self._run, environ)
-        if answer is _BROKEN:
-            self.refused(scope, answer[0])
+            answer = await loop.run_in_executor(self.executor, self._run, scope, environ)
         await _send(send, *answer)
 
-    def _run(self, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    def _run(
+        self, scope: Scope, environ: dict[str, Any]
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """The app's answer to one request: status, headers, body (in a pool thread)."""
         started: list[tuple[str, list[tuple[str, str]]]] = []
         written: list[bytes] = []
@@ -166,19 +177,14 @@ class WSGIBridge:
                 if close is not None:
                     close()
         except Exception as exc:  # Flask answers its own errors: this is a bug in between
-            logs.event(log, "http.internal_error", logging.ERROR, error=type(exc).__name__)
-            log.error("unhandled error", exc_info=exc)
-            return _BROKEN
+            self.refused(scope, 500)
+            return _json(500, internal_error(log, exc, scope["path"]))
         status, headers = started[0]
         encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         return int(status.split(" ", 1)[0]), encoded, b"".join(written)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
+_LENGTH = frozenset((b"content-length",))
 
 
 def _environ(scope: Scope, body: IO[bytes], size: int) -> dict[str, Any]:
@@ -215,16 +221,9 @@ def _environ(scope: Scope, body: IO[bytes], size: int) -> dict[str, Any]:
     return environ
 
 
-def _error(
-    status: int, message: str, code: str | None = None
-) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """An answer in every route's error shape: {"error": code, "message": text}."""
-    body = json.dumps(error_payload(status, message, code)).encode()
-    return status, [(b"content-type", b"application/json")], body
-
-
-# The answer when the app raised instead of answering (Flask answers its own errors).
-_BROKEN = _error(500, "internal error; it has been logged", "internal")
+def _json(status: int, payload: dict[str, str]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """An error answer in every route's shape: {"error": code, "message": text}."""
+    return status, [(b"content-type", b"application/json")], json.dumps(payload).encode()
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+from integrations import logs
+
 
 class HubError(Exception):
     """Base of every error the hub raises on purpose."""
@@ -63,3 +67,14 @@ def error_code(status: int) -> str:
 def error_payload(status: int, message: str, code: str | None = None) -> dict[str, str]:
     """Every route's error answer: {"error": code, "message": text}."""
     return {"error": code or error_code(status), "message": message}
+
+
+def internal_error(log: logging.Logger, exc: BaseException, path: str) -> dict[str, str]:
+    """A bug that reached a route: logged (an event line, then the traceback); the 500's payload.
+
+    Every route answers it the same way, whoever caught it: Flask, /slack/commands on the
+    event loop, or the bridge between the two.
+    """
+    logs.event(log, "http.internal_error", logging.ERROR, path=path, error=type(exc).__name__)
+    log.error("unhandled error", exc_info=exc)
+    return error_payload(500, "internal error; it has been logged", "internal")

@@ -23,6 +23,15 @@ class Disconnected(Exception):
     """The client went away before its request body arrived: there is no one to answer."""
 
 
+def request_headers(scope: Scope, names: frozenset[bytes]) -> dict[str, str]:
+    """The request's headers named in `names` (lowercase bytes, as ASGI gives them)."""
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in names
+    }
+
+
 def check_length(length: str, limit: int, too_large: str) -> None:
     """A declared Content-Length: Rejected(400) if it is not a number, (413) if over `limit`."""
     if not length.isdigit():

@@ -20,7 +20,7 @@ from integrations.report import Report
 from integrations.settings import ConfigError, Settings
 from integrations.slack import messages
 from integrations.slack.testing import (
-    command_body,
+    feedback_body,
     fixture_body,
     fixture_payload,
     interaction_body,
@@ -41,18 +41,7 @@ def asgi(app: Flask) -> Iterator[AsgiClient]:
 
 
 def _command(n: int) -> bytes:
-    return command_body(
-        command="/feedback",
-        text=f"The export button does nothing ({n}) #export",
-        team_id="T0001",
-        team_domain="example",
-        channel_id="C2147483705",
-        channel_name="test",
-        user_id=f"U{n}",
-        user_name="Steve",
-        response_url=f"https://hooks.slack.com/commands/1234/{n}",
-        trigger_id=f"13345224609.738474920.{n:032x}",
-    )
+    return feedback_body(n, f"The export button does nothing ({n}) #export")
 
 
 def _post(client: AsgiClient, body: bytes, **kwargs: Any) -> Any:
@@ -308,3 +297,28 @@ def test_a_reply_slower_than_the_timeout_is_retried_and_files_once(
     answer = _post(asgi, _command(2))
     assert answer is not None and answer.json == messages.receipt()
     assert queue(redis, TICKETS).count == 2  # once each, the retried one included
+
+
+@pytest.mark.parametrize("where", ["/slack/commands", "/healthz"])
+def test_a_bug_in_a_route_is_the_same_json_500_logged_and_counted(
+    asgi: AsgiClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    where: str,
+) -> None:
+    # /slack/commands answered on the loop, and a Flask route behind the bridge.
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    if where == "/slack/commands":
+        monkeypatch.setattr(asgi.app.commands, "_start", broken)
+    else:
+        monkeypatch.setitem(asgi.app.flask.view_functions, "healthz", broken)
+    before = _counted(asgi, where, 500)
+    with caplog.at_level("ERROR"):
+        response = _post(asgi, _command(1)) if where == "/slack/commands" else asgi.get("/healthz")
+    assert response is not None and response.status_code == 500
+    assert response.json == {"error": "internal", "message": "internal error; it has been logged"}
+    assert _counted(asgi, where, 500) == before + 1
+    logged = [r.fields for r in caplog.records if r.getMessage() == "http.internal_error"]  # type: ignore[attr-defined]
+    assert logged == [{"path": where, "error": "RuntimeError"}]

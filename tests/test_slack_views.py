@@ -28,7 +28,7 @@ from integrations.slack import messages
 from integrations.slack.testing import (
     FIXTURES,
     FixedClock,
-    command_body,
+    feedback_body,
     fixture_body,
     fixture_payload,
     interaction_body,
@@ -310,17 +310,9 @@ def test_the_shortcut_receipt_goes_ahead_of_waiting_reports(
     # Reports already waiting for a worker (Zendesk busy): the person who used the
     # shortcut is told by the next free worker, not after the backlog is filed.
     for n in range(3):
-        body = command_body(
-            command="/feedback",
-            text=f"waiting report {n}",
-            team_id="T0001",
-            channel_id="C2147483705",
-            user_id=f"U{n}",
-            user_name="Steve",
-            response_url=f"https://hooks.slack.com/commands/1234/{n}",
-            trigger_id=f"13345224609.738474920.{n}",
+        assert post_command(client, feedback_body(n, f"waiting report {n}")).json == (
+            messages.receipt()
         )
-        assert post_command(client, body).json == messages.receipt()
     post_interaction(client, fixture_payload("message_action__send_to_support.json"))
     jobs = queued(redis)
     assert [j.func_name for j in jobs] == [RECEIPT_JOB] + ["workers.jobs.file_report"] * 4

@@ -498,12 +498,10 @@ def _send(connection: Redis, batch: Sequence[_Outcome]) -> None:
     try:
         replies = wire.round_trip(connection, _together(batch))
     except RedisError as exc:
-        for entry in batch:
-            entry.error = exc
+        _fail(batch, exc)
         return
     except Exception as exc:  # a bug must reach every waiter, not strand them
-        for entry in batch:
-            entry.error = exc
+        _fail(batch, exc)
         raise
     retry = _settle(batch, replies)
     if retry:
@@ -511,8 +509,7 @@ def _send(connection: Redis, batch: Sequence[_Outcome]) -> None:
         try:
             connection.script_load(UNIQUE_ENQUEUE_SCRIPT)
         except RedisError as exc:
-            for entry in retry:
-                entry.error = exc
+            _fail(retry, exc)
             return
         _send(connection, retry)
 
@@ -522,18 +519,21 @@ async def _send_async(client: AsyncRedis, batch: Sequence[_Outcome]) -> None:
     try:
         replies = await wire.round_trip_async(client, _together(batch))
     except RedisError as exc:
-        for entry in batch:
-            entry.error = exc
+        _fail(batch, exc)
         return
     retry = _settle(batch, replies)
     if retry:
         try:
             await client.script_load(UNIQUE_ENQUEUE_SCRIPT)
         except RedisError as exc:
-            for entry in retry:
-                entry.error = exc
+            _fail(retry, exc)
             return
         await _send_async(client, retry)
+
+
+def _fail(entries: Sequence[_Outcome], exc: Exception) -> None:
+    for entry in entries:
+        entry.error = exc
 
 
 def _together(batch: Sequence[_Outcome]) -> Commands:

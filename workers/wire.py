@@ -57,24 +57,21 @@ class CommandTemplate:
     """A command encoded once, with Slots for the arguments that differ from call to call."""
 
     def __init__(self, *args: Arg | Slot) -> None:
-        # The encoded bytes before the first slot, then each slot's name with the encoded
-        # bytes that follow it up to the next slot.
+        # The encoded runs of fixed arguments between the slots: the first before any slot,
+        # then each slot's name with the run that follows it.
+        names: list[str] = []
+        runs: list[bytes] = []
         fixed = [b"*%d\r\n" % len(args)]
-        self._slots: list[tuple[str, bytes]] = []
-        name: str | None = None
         for value in args:
             if isinstance(value, Slot):
-                if name is None:
-                    self._head = b"".join(fixed)
-                else:
-                    self._slots.append((name, b"".join(fixed)))
-                name, fixed = str(value), []
+                names.append(str(value))
+                runs.append(b"".join(fixed))
+                fixed = []
             else:
                 fixed.append(bulk(arg(value)))
-        if name is None:
-            self._head = b"".join(fixed)
-        else:
-            self._slots.append((name, b"".join(fixed)))
+        runs.append(b"".join(fixed))
+        self._head = runs[0]
+        self._slots = list(zip(names, runs[1:], strict=True))
 
     def fill(self, values: Mapping[str, Arg]) -> bytes:
         """The whole command, each slot replaced by its value."""

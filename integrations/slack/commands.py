@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from integrations import logs
-from integrations.errors import HubError, Rejected, error_payload
+from integrations.errors import HubError, Rejected, error_payload, internal_error
 from integrations.http_body import (
     Disconnected,
     Receive,
@@ -38,6 +38,7 @@ from integrations.http_body import (
     Send,
     check_length,
     receive_body,
+    request_headers,
 )
 from integrations.report import Report
 from integrations.slack import messages, reports
@@ -144,19 +145,19 @@ class SlashCommands:
         """The route on an event loop: the report waits for Redis without holding a thread."""
         try:
             _only_post(scope["method"])
-            request_headers = _asgi_headers(scope)
+            sent = request_headers(scope, _READ_HEADERS)
             received = io.BytesIO()
             await receive_body(
                 receive,
-                request_headers.get("content-length"),
+                sent.get("content-length"),
                 self.max_body,
                 self.too_large,
                 received,
             )
             step = self._start(
                 received.getvalue(),
-                request_headers.get("x-slack-request-timestamp", ""),
-                request_headers.get("x-slack-signature", ""),
+                sent.get("x-slack-request-timestamp", ""),
+                sent.get("x-slack-signature", ""),
             )
             if isinstance(step, _Filing):
                 try:
@@ -239,15 +240,7 @@ def _only_post(method: str) -> None:
         raise Rejected(405, "The method is not allowed for the requested URL.")
 
 
-def _asgi_headers(scope: Scope) -> dict[str, str]:
-    """The headers this route reads, by lowercase name (ASGI gives lowercase byte pairs)."""
-    return {
-        name.decode("latin-1"): value.decode("latin-1")
-        for name, value in scope["headers"]
-        if name in _READ_HEADERS
-    }
-
-
+# The headers this route reads.
 _READ_HEADERS = frozenset((b"content-length", b"x-slack-request-timestamp", b"x-slack-signature"))
 # This route's answers by status in /metrics, looked up once each (labels() takes a lock).
 _COUNTERS: dict[int, Any] = {}
@@ -256,9 +249,7 @@ _COUNTERS: dict[int, Any] = {}
 def _failed(exc: Exception) -> Answer:
     if isinstance(exc, Rejected):
         return exc.status, error_payload(exc.status, exc.reason, exc.code)
-    logs.event(log, "http.internal_error", logging.ERROR, path=PATH, error=type(exc).__name__)
-    log.error("unhandled error", exc_info=exc)
-    return 500, error_payload(500, "internal error; it has been logged", "internal")
+    return 500, internal_error(log, exc, PATH)
 
 
 def _render(answer: Answer) -> tuple[int, bytes, bool]:

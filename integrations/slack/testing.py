@@ -30,6 +30,29 @@ def command_body(**fields: str) -> bytes:
     return urlencode(fields).encode()
 
 
+def feedback_body(n: int, text: str, **fields: str) -> bytes:
+    """The n-th of many distinct `/feedback <text>` invocations, with the fields Slack sends
+    (its docs' example values); `fields` replace any of them."""
+    return command_body(
+        **{
+            "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+            "team_id": "T0001",
+            "team_domain": "example",
+            "channel_id": "C2147483705",
+            "channel_name": "test",
+            "user_id": f"U{n}",
+            "user_name": "Steve",
+            "command": "/feedback",
+            "text": text,
+            "response_url": f"https://hooks.slack.com/commands/1234/{n}",
+            # One per invocation: the report's idempotency key.
+            "trigger_id": f"13345224609.738474920.{n:032x}",
+            "api_app_id": "A123456",
+            **fields,
+        }
+    )
+
+
 def interaction_body(payload: dict[str, Any]) -> bytes:
     """An interaction's form body: `payload=<url-encoded JSON>`, as Slack sends it."""
     return urlencode({"payload": json.dumps(payload)}).encode()

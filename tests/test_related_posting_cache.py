@@ -8,13 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from redis import Redis
 
-from rules.related.index import (
-    ADDITIONS_MERGED,
-    IndexedDoc,
-    RelatedIndex,
-    _unpack_top,
-    term_key,
-)
+from rules.related.index import IndexedDoc, RelatedIndex
+from rules.related.postings import ADDITIONS_MERGED, term_key, unpack_top
 from rules.related.scoring import HUB, Match
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -161,7 +156,7 @@ def current_copies_match_sorted_sets(redis: Redis, prefix: str, limit: int) -> t
         additions = redis.get(f"{prefix}:topadd:{h}")
         assert isinstance(blob, bytes)
         assert additions is None or isinstance(additions, bytes)
-        copy = _unpack_top(blob, int(version), additions, limit) if version is not None else None
+        copy = unpack_top(blob, int(version), additions, limit) if version is not None else None
         if copy is None:
             continue
         best = redis.zrange(f"{prefix}:post:{h}", 0, limit - 1, desc=True, withscores=True)

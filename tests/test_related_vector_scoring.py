@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.related.index import _pack_top, _score_pairs, _unpack_top
+from rules.related.postings import pack_top, score_pairs, unpack_top
 from rules.related.scoring import (
     HUB,
     Averages,
@@ -116,29 +116,29 @@ def test_a_cached_copy_and_both_reply_shapes_decode_to_the_same_postings() -> No
     resp2 = [b"7", str(int(packed[0])).encode(), b"12", repr(packed[1]).encode()]
     resp3 = [[b"7", packed[0]], [b"12", packed[1]]]
     for reply in (resp2, resp3):
-        postings = _score_pairs(reply)
+        postings = score_pairs(reply)
         assert list(postings.members) == [b"7", b"12"]
         assert postings.packed.tolist() == packed
         # Decimal ids travel as integers; the copy's version is stored negated, so code
         # that knows only the other layout never takes it for current.
         assert postings.ids is not None and postings.ids.tolist() == [7, 12]
-        blob = _pack_top(42, postings)
+        blob = pack_top(42, postings)
         assert blob is not None
         assert struct.unpack_from("<q", blob)[0] == -42
-        copy = _unpack_top(blob, 42)
+        copy = unpack_top(blob, 42)
         assert copy is not None and copy.ids is not None
         assert list(copy.members) == [b"7", b"12"]
         assert copy.packed.tolist() == packed
-        assert _unpack_top(blob, 43) is None
-    other = _score_pairs([[b"007", packed[0]], [b"report-1", packed[1]]])
+        assert unpack_top(blob, 43) is None
+    other = score_pairs([[b"007", packed[0]], [b"report-1", packed[1]]])
     assert other.ids is None
-    blob = _pack_top(42, other)
+    blob = pack_top(42, other)
     assert blob is not None
-    copy = _unpack_top(blob, 42)
+    copy = unpack_top(blob, 42)
     assert copy is not None and copy.ids is None
     assert list(copy.members) == [b"007", b"report-1"]
-    assert len(_score_pairs([])) == 0
-    assert _pack_top(1, PostingList([b"a\0b"], np.zeros(1))) is None
+    assert len(score_pairs([])) == 0
+    assert pack_top(1, PostingList([b"a\0b"], np.zeros(1))) is None
 
 
 def test_only_canonical_decimals_are_read_as_numbers() -> None:

@@ -15,17 +15,17 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/feedback-hub dev
 
-test: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+test: $(STAMP) lint
 	$(BIN)/pytest
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not e2e"
 
 lint: $(STAMP)
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

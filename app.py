@@ -18,9 +18,9 @@ import integrations
 from integrations import logs
 from integrations.asgi import HubASGI
 from integrations.errors import Rejected, Unavailable, error_payload, internal_error
+from integrations.queue import QUEUES, connect, queue
 from integrations.settings import ConfigError, Settings
 from integrations.web import HTTP_REQUESTS, Hub
-from workers.queues import QUEUES, connect, queue
 
 log = logging.getLogger("feedback_hub")
 
@@ -225,8 +225,8 @@ def _register_commands() -> None:
     from integrations.sandbox.cli import sandbox, simulate
     from integrations.zendesk.setup import zendesk_cli
     from rules.cli import rules_cli
-    from rules.related_cli import related
     from workers.cli import failed
+    from workers.related_cli import related
 
     cli.add_command(failed)
     cli.add_command(sandbox)

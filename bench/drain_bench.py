@@ -26,12 +26,12 @@ from typing import Any
 
 import requests
 
+from integrations.queue import connect
 from integrations.settings import Settings
 from integrations.slack.payloads import parse_command
 from integrations.slack.reports import command_report
 from integrations.web import Hub
 from tests.faults.harness import SLACK_USERS, Cluster
-from workers.queues import connect
 
 
 @dataclass

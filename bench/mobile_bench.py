@@ -35,6 +35,7 @@ from pathlib import Path
 import requests
 from redis import Redis
 
+from integrations.queue import TICKETS, queue
 from workers.procs import (
     ROOT,
     free_port,
@@ -45,7 +46,6 @@ from workers.procs import (
     stop,
     wait_for_port,
 )
-from workers.queues import TICKETS, queue
 
 APP_KEY = "mobile-bench-key-0000"
 SCREENSHOT_BYTES = 200 * 1024

@@ -104,12 +104,12 @@ def bolt_app() -> AsyncSlackRequestHandler:
     from slack_bolt.async_app import AsyncAck, AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
+    from integrations.queue import connect
     from integrations.settings import Settings
     from integrations.slack import messages
     from integrations.slack.payloads import SlashCommand
     from integrations.slack.reports import command_report
     from integrations.web import Hub
-    from workers.queues import connect
 
     settings = Settings.from_env("web")
     assert settings.redis_url and settings.slack_signing_secret
@@ -139,8 +139,8 @@ def bolt_plain_app() -> AsyncSlackRequestHandler:
     from slack_bolt.async_app import AsyncAck, AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
+    from integrations.queue import TICKETS, connect
     from integrations.settings import Settings
-    from workers.queues import TICKETS, connect
 
     settings = Settings.from_env("web")
     assert settings.redis_url and settings.slack_signing_secret
@@ -153,7 +153,7 @@ def bolt_plain_app() -> AsyncSlackRequestHandler:
         # No idempotency, no Report, no status: rq's default enqueue of the payload,
         # off the event loop (rq is synchronous).
         try:
-            await asyncio.to_thread(tickets.enqueue, "workers.jobs.file_report", command)
+            await asyncio.to_thread(tickets.enqueue, "workers.intake.file_report", command)
         except RedisError:
             await ack("Sorry, that did not work. Please try again.")
             return
@@ -198,12 +198,12 @@ def bolt_wsgi_app() -> Flask:
     from slack_bolt.adapter.flask import SlackRequestHandler
     from slack_sdk import WebClient
 
+    from integrations.queue import connect
     from integrations.settings import Settings
     from integrations.slack import messages
     from integrations.slack.payloads import SlashCommand
     from integrations.slack.reports import command_report
     from integrations.web import Hub
-    from workers.queues import connect
 
     settings = Settings.from_env("web")
     assert settings.redis_url and settings.slack_signing_secret
@@ -244,8 +244,8 @@ def bolt_plain_wsgi_app() -> Flask:
     from slack_bolt.adapter.flask import SlackRequestHandler
     from slack_sdk import WebClient
 
+    from integrations.queue import TICKETS, connect
     from integrations.settings import Settings
-    from workers.queues import TICKETS, connect
 
     settings = Settings.from_env("web")
     assert settings.redis_url and settings.slack_signing_secret
@@ -261,7 +261,7 @@ def bolt_plain_wsgi_app() -> Flask:
     def feedback(ack: Ack, command: dict[str, Any]) -> None:
         # No idempotency, no Report, no status: rq's default enqueue of the payload.
         try:
-            tickets.enqueue("workers.jobs.file_report", command)
+            tickets.enqueue("workers.intake.file_report", command)
         except RedisError:
             ack("Sorry, that did not work. Please try again.")
             return
@@ -545,7 +545,7 @@ def measure(
         app_cpu, redis_cpu = cpu_seconds(proc.pid) - cpu0, cpu_seconds(redis_pid) - redis0
     finally:
         stop(proc)
-    from workers.queues import TICKETS, queue
+    from integrations.queue import TICKETS, queue
 
     jobs = queue(redis, TICKETS).count
     answered = int(stats["requests"])
@@ -570,7 +570,7 @@ def measure(
 
 def settle(redis: Redis, quiet_s: float = 0.3, timeout_s: float = 10.0) -> None:
     """Wait until the tickets queue has stopped growing."""
-    from workers.queues import TICKETS, queue
+    from integrations.queue import TICKETS, queue
 
     deadline = time.monotonic() + timeout_s
     count = queue(redis, TICKETS).count

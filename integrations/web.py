@@ -11,10 +11,7 @@ from flask import current_app
 from prometheus_client import Counter
 from redis import Redis
 
-from integrations.report import Report
-from integrations.settings import Settings
-from workers.queues import (
-    TICKETS,
+from integrations.queue import (
     AsyncGroupCommit,
     Enqueued,
     GroupCommit,
@@ -23,11 +20,10 @@ from workers.queues import (
     enqueue_once,
     stage_enqueue,
 )
-from workers.status import StatusStore
-
-# The job that turns a report into a ticket (by import path: the web process
-# never imports worker code).
-FILE_REPORT = "workers.jobs.file_report"
+from integrations.queue.jobs import FILE_REPORT, JobSpec
+from integrations.queue.status import StatusStore
+from integrations.report import Report
+from integrations.settings import Settings
 
 # Every answer of this web process, by route and status (/metrics).
 HTTP_REQUESTS = Counter(
@@ -60,17 +56,9 @@ class Hub:
         kwargs = self.redis.connection_pool.connection_kwargs
         self.redis_timeout: float = kwargs.get("socket_timeout") or 5.0
 
-    def enqueue(
-        self, queue_name: str, func: str, *args: Any, kind: str, key: str, at_front: bool = False
-    ) -> Enqueued:
-        """Durably enqueue a job once per (kind, key); raises RedisError if Redis cannot take it.
-
-        `at_front`: ahead of the queue's waiting jobs, for the next free worker.
-        """
-        return enqueue_once(
-            self.redis, queue_name, func, *args, kind=kind, key=key, writer=self.writer,
-            at_front=at_front,
-        )  # fmt: skip
+    def enqueue(self, job: JobSpec, *args: Any, key: str) -> Enqueued:
+        """Durably enqueue a job once per (kind, key); raises RedisError if Redis cannot take it."""
+        return enqueue_once(self.redis, job, *args, key=key, writer=self.writer)
 
     def file_report(self, report: Report) -> Enqueued:
         """Queue a report to become a Zendesk ticket, once per idempotency key.
@@ -93,10 +81,8 @@ class Hub:
         status = StatusStore(self.redis)
         return stage_enqueue(
             self.redis,
-            TICKETS,
             FILE_REPORT,
             report.to_job(),
-            kind="file-report",
             key=report.external_id,
             also=lambda commands: status.mark_queued(report.key_digest, commands),
         )

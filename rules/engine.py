@@ -19,10 +19,10 @@ from datetime import datetime
 from typing import Any
 
 from integrations.report import Report
+from integrations.ticket_event import TicketEvent
 from rules.actions import ACTIONS, Apply, Run, render
 from rules.conditions import Key, State, Test, compile_when, fold, index_keys
 from rules.decision import Cause, Decision, RuleRef
-from rules.event import TicketEvent
 from rules.model import Rule, RuleSet, Scope, normalize_tag
 from rules.semver import Version
 from rules.taxonomy import Taxonomy

@@ -15,9 +15,9 @@ from pydantic import ValidationError
 from yaml.nodes import Node
 
 from integrations.report import Report
+from integrations.ticket_event import TicketEvent
 from rules.decision import Decision
 from rules.engine import evaluate, evaluate_event
-from rules.event import TicketEvent
 from rules.model import PRIORITIES, TICKET_TYPES, RuleSet, normalize_tag
 from rules.yaml_reader import Problem, Reader, RulesError, compose
 

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
-from rules.event import EventType
+from integrations.ticket_event import EventType
 
 Scope = Literal["intake", "ticket_event"]
 SCOPES: tuple[Scope, ...] = ("intake", "ticket_event")
@@ -21,7 +21,7 @@ SCOPES: tuple[Scope, ...] = ("intake", "ticket_event")
 PRIORITIES = ("low", "normal", "high", "urgent")
 TICKET_TYPES = ("question", "incident", "problem", "task")
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
-# The ticket event types rules can test (rules/event.py names them once).
+# The ticket event types rules can test (integrations/ticket_event.py names them once).
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 CHANGEABLE_FIELDS = (
     "status",

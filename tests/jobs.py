@@ -5,7 +5,8 @@ from __future__ import annotations
 from redis import Redis
 from rq import SimpleWorker, get_current_job
 
-from workers.queues import QUEUES, queue
+from integrations.queue import QUEUES, queue
+from workers.worker import HubJob
 
 
 def record(key: str) -> int:
@@ -41,5 +42,7 @@ def run_jobs(redis: Redis, queues: tuple[str, ...] = QUEUES) -> None:
 
     The jobs see this test's environment (the worker_env fixture).
     """
-    worker = SimpleWorker([queue(redis, name) for name in queues], connection=redis)
+    worker = SimpleWorker(
+        [queue(redis, name) for name in queues], connection=redis, job_class=HubJob
+    )
     worker.work(burst=True, with_scheduler=False)

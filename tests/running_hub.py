@@ -14,9 +14,9 @@ import requests
 from redis import Redis
 from rq.registry import StartedJobRegistry
 
+from integrations.queue import QUEUES, queue
 from integrations.slack.testing import signed_headers
 from workers.procs import free_port, process_env, procfile_args, stop, wait_for_port
-from workers.queues import QUEUES, queue
 
 from .conftest import SIGNING_SECRET
 

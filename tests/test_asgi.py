@@ -16,6 +16,7 @@ from rq.scripts import UNIQUE_ENQUEUE_SCRIPT
 
 from app import create_asgi_app
 from integrations.asgi import HubASGI
+from integrations.queue import TICKETS, queue, wire
 from integrations.report import Report
 from integrations.settings import ConfigError, Settings
 from integrations.slack import messages
@@ -26,8 +27,6 @@ from integrations.slack.testing import (
     interaction_body,
     signed_headers,
 )
-from workers import queues
-from workers.queues import TICKETS, queue
 
 from .asgi_client import AsgiClient
 from .conftest import SIGNING_SECRET
@@ -54,7 +53,7 @@ def test_concurrent_commands_share_round_trips_and_every_one_is_queued(
     asgi: AsgiClient, redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trips: list[int] = []
-    real = queues.wire.round_trip_async
+    real = wire.round_trip_async
 
     async def counted(client: Any, commands: Any) -> list[Any]:
         trips.append(commands.count)
@@ -62,7 +61,7 @@ def test_concurrent_commands_share_round_trips_and_every_one_is_queued(
         await asyncio.sleep(0.02)
         return await real(client, commands)
 
-    monkeypatch.setattr(queues.wire, "round_trip_async", counted)
+    monkeypatch.setattr(wire, "round_trip_async", counted)
     redis.script_load(UNIQUE_ENQUEUE_SCRIPT)  # no NOSCRIPT round trip to count
     bodies = [_command(n) for n in range(24)]
     with ThreadPoolExecutor(24) as pool:
@@ -180,8 +179,8 @@ def test_a_chunked_body_reaches_a_flask_route(asgi: AsgiClient, redis: Redis) ->
     assert response is not None and response.status_code == 200
     # The shortcut's report, and its receipt ahead of it.
     assert [job.func_name for job in queue(redis, TICKETS).jobs] == [
-        "integrations.slack.jobs.report_received",
-        "workers.jobs.file_report",
+        "workers.receipts.report_received",
+        "workers.intake.file_report",
     ]
 
 

@@ -11,9 +11,10 @@ from rq import Retry
 from rq.job import Job
 
 from app import cli
+from integrations.queue import TICKETS, enqueue_once, queue
+from integrations.queue.jobs import JobSpec
 from tests.test_queue import run_worker_burst
 from workers.deadletters import dead_letters
-from workers.queues import TICKETS, enqueue_once, queue
 
 
 def jobs_calling(redis: Redis, queue_name: str, func: str) -> list[Job]:
@@ -32,7 +33,7 @@ def jobs_calling(redis: Redis, queue_name: str, func: str) -> list[Job]:
 def test_permanent_failure_skips_retries_and_is_kept(
     redis: Redis, env: dict[str, str], repo_root: Path
 ) -> None:
-    enqueued = enqueue_once(redis, TICKETS, "tests.jobs.refuse", "r1", kind="t", key="r1")
+    enqueued = enqueue_once(redis, JobSpec("tests.jobs.refuse", TICKETS, "t"), "r1", key="r1")
     result = run_worker_burst(env, repo_root)
     assert result.returncode == 0, result.stderr
 
@@ -41,7 +42,7 @@ def test_permanent_failure_skips_retries_and_is_kept(
     assert letters[0].attempts == 1  # a 422 is not retried
     assert "Zendesk refused to create ticket (422)" in letters[0].reason
     # The operator hears about it: an alert job is queued for the ops channel.
-    alerts = jobs_calling(redis, "notify", "integrations.slack.jobs.ops_alert")
+    alerts = jobs_calling(redis, "notify", "workers.alerts.ops_alert")
     assert len(alerts) == 1
     assert enqueued.job_id in alerts[0].args[0]
 
@@ -51,7 +52,9 @@ def test_failed_cli_lists_shows_and_replays(
 ) -> None:
     # Fails twice, then would succeed: with no retries left after the first
     # failure it lands in dead letters; each replay gives it another go.
-    enqueue_once(redis, TICKETS, "tests.jobs.fail_until", "r2", 2, kind="t", key="r2", retry=None)
+    enqueue_once(
+        redis, JobSpec("tests.jobs.fail_until", TICKETS, "t"), "r2", 2, key="r2", retry=None
+    )
     run_worker_burst(env, repo_root)
     runner = CliRunner()
     cli_env = {"REDIS_URL": env["REDIS_URL"]}
@@ -84,9 +87,13 @@ def test_transient_failure_is_retried_not_dead(
     redis: Redis, env: dict[str, str], repo_root: Path
 ) -> None:
     enqueue_once(
-        redis, TICKETS, "tests.jobs.fail_until", "r3", 2, kind="t", key="r3",
+        redis,
+        JobSpec("tests.jobs.fail_until", TICKETS, "t"),
+        "r3",
+        2,
+        key="r3",
         retry=Retry(max=3, interval=0),
-    )  # fmt: skip
+    )
     run_worker_burst(env, repo_root)
     assert redis.hget("test:runs", "r3") == b"1"
     assert dead_letters(redis) == []

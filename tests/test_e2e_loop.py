@@ -17,12 +17,12 @@ import pytest
 import requests
 from redis import Redis
 
+from integrations.queue import EVENTS, queue
 from integrations.report import ReplyContext, Report, Reporter
 from integrations.sandbox import SlackSandbox, ZendeskSandbox
 from integrations.sandbox.signing import slack_headers, zendesk_webhook_headers
 from integrations.slack.loop import remember_reporter
 from workers.procs import free_port, process_env
-from workers.queues import EVENTS, queue
 
 from .conftest import SIGNING_SECRET
 from .running_hub import RunningHub, running_hub

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from urllib.parse import urlencode
 
 import pytest
 from redis import Redis
 
 from app import create_app
+from integrations.queue import enqueue_once
+from integrations.queue.jobs import NOTIFY_ENGINEERING
 from integrations.report import Report, ReportFields
 from integrations.sandbox import SlackSandbox, ZendeskSandbox
 from integrations.sandbox.signing import slack_headers
@@ -28,7 +31,6 @@ from integrations.slack.engineering import (
 from integrations.zendesk.gateway import Ticket
 from tests.conftest import SIGNING_SECRET
 from tests.jobs import run_jobs
-from workers.queues import NOTIFY, enqueue_once
 
 
 @pytest.fixture
@@ -136,12 +138,10 @@ def test_notify_engineering_job_counts_reporters(
     for n, ticket_id in enumerate((42, 43, 43)):
         enqueue_once(
             redis,
-            NOTIFY,
-            "integrations.slack.engineering.notify_engineering",
+            replace(NOTIFY_ENGINEERING, kind="t-eng"),
             card,
             ["#eng"],
             ticket_id,
-            kind="t-eng",
             key=f"42:{ticket_id}:{n}",
         )
     run_jobs(redis)

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import requests
 from redis import Redis
 from rq import Retry
 from rq.job import Job, JobStatus
 
+from integrations.queue import TICKETS, enqueue_once, queue
+from integrations.queue.attachments import attachment_store
+from integrations.queue.jobs import FILE_REPORT
+from integrations.queue.status import StatusStore
 from integrations.report import AttachmentRef, Report
 from integrations.sandbox.slack import SlackSandbox
 from integrations.sandbox.zendesk import ZendeskSandbox
-from workers.attachments import attachment_store
 from workers.deadletters import dead_letters
-from workers.queues import TICKETS, enqueue_once, queue
-from workers.status import StatusStore
 
 from .jobs import run_jobs
-
-FILE_REPORT = "workers.jobs.file_report"
 
 
 def slack_report(**changes: object) -> Report:
@@ -37,7 +38,7 @@ def slack_report(**changes: object) -> Report:
 
 def file_now(redis: Redis, report: Report, kind: str = "file-report") -> Job:
     enqueued = enqueue_once(
-        redis, TICKETS, FILE_REPORT, report.to_job(), kind=kind, key=report.external_id
+        redis, replace(FILE_REPORT, kind=kind), report.to_job(), key=report.external_id
     )
     run_jobs(redis)
     return Job.fetch(enqueued.job_id, connection=redis)
@@ -165,9 +166,12 @@ def test_an_outage_shows_delayed_until_a_retry_files_it(
     zendesk_sandbox.set_faults(error_rate=1.0, error_status=503)
     report = slack_report(reporter={"email": "o@acme.test"})
     enqueued = enqueue_once(
-        redis, TICKETS, FILE_REPORT, report.to_job(), kind="file-report",
-        key=report.external_id, retry=Retry(max=2, interval=600),
-    )  # fmt: skip
+        redis,
+        FILE_REPORT,
+        report.to_job(),
+        key=report.external_id,
+        retry=Retry(max=2, interval=600),
+    )
     run_jobs(redis)
     job = Job.fetch(enqueued.job_id, connection=redis)
     assert job.get_status() == JobStatus.SCHEDULED
@@ -198,9 +202,13 @@ def test_a_refused_ticket_goes_to_dead_letters_at_once(
     zendesk_sandbox.set_faults(error_rate=1.0, error_status=422)
     report = slack_report(
         reporter={"email": "g@acme.test"},
-        reply={"team_id": "T1", "channel_id": "C1", "user_id": "U1",
-               "response_url": slack_sandbox.response_url("r1")},
-    )  # fmt: skip
+        reply={
+            "team_id": "T1",
+            "channel_id": "C1",
+            "user_id": "U1",
+            "response_url": slack_sandbox.response_url("r1"),
+        },
+    )
     job = file_now(redis, report)
     assert job.get_status() == JobStatus.FAILED
     [letter] = dead_letters(redis)
@@ -233,7 +241,7 @@ def test_the_rules_route_the_ticket_before_it_exists(
     assert ticket["group_id"] == groups["Billing"]
     assert "billing" in ticket["tags"]
     # Why it went there is kept for the ticket.
-    from workers.jobs import routing_of
+    from workers.intake import routing_of
 
     decision = routing_of(redis, ticket["id"])
     assert decision is not None and decision.group == "Billing"

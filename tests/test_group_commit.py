@@ -12,12 +12,12 @@ from redis import ConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from integrations.queue import TICKETS, Enqueued, GroupCommit, queue
+from integrations.queue.status import StatusStore
+from integrations.queue.wire import Commands
 from integrations.report import Report, Reporter
 from integrations.settings import Settings
 from integrations.web import Hub
-from workers.queues import TICKETS, Enqueued, GroupCommit, queue
-from workers.status import StatusStore
-from workers.wire import Commands
 
 CALLERS = 24
 

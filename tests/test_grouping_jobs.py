@@ -5,10 +5,13 @@ sandbox's signed webhooks to the hub served over real HTTP when a problem is sol
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from redis import Redis
 
+from integrations.queue import NOTIFY, enqueue_once, queue
+from integrations.queue.jobs import FILE_REPORT, JobSpec
 from integrations.report import Report
 from integrations.sandbox.slack import Message, SlackSandbox
 from integrations.sandbox.zendesk import ZendeskSandbox
@@ -16,9 +19,7 @@ from integrations.zendesk.gateway import Ticket
 from rules.related import RelatedIndex
 from tests.jobs import run_jobs
 from workers.grouping import group_of, problem_of
-from workers.queues import NOTIFY, TICKETS, enqueue_once, queue
 
-FILE_REPORT = "workers.jobs.file_report"
 SIGNATURE = "EXC_BAD_ACCESS KERN_INVALID_ADDRESS DraftStore.save(_:) + 148"
 
 
@@ -58,7 +59,7 @@ def filed(
                 reply={"team_id": "T0SANDBOX", "user_id": "U0REPORTER", "channel_id": "C0GENERAL"},
             )
         enqueue_once(
-            redis, TICKETS, FILE_REPORT, report.to_job(), kind="file", key=report.external_id
+            redis, replace(FILE_REPORT, kind="file"), report.to_job(), key=report.external_id
         )
         run_jobs(redis)
         [ticket] = zendesk_sandbox.find_tickets(report.external_id)
@@ -134,7 +135,7 @@ def test_a_dissimilar_report_starts_its_own_group(
         }
     )
     posts_before = len(slack_sandbox.calls("chat.postMessage"))
-    enqueue_once(redis, TICKETS, FILE_REPORT, report.to_job(), kind="file", key="other")
+    enqueue_once(redis, replace(FILE_REPORT, kind="file"), report.to_job(), key="other")
     run_jobs(redis)
     [ticket] = zendesk_sandbox.find_tickets(report.external_id)
     assert group_of(redis, ticket["id"]) not in (None, group_of(redis, filed[0]))
@@ -146,7 +147,7 @@ def test_a_dissimilar_report_starts_its_own_group(
 def replay(redis: Redis, func: str, *args: object) -> None:
     """Queue a job again under a new id, as an operator replaying it would."""
     kind = f"replay-{func.replace('_', '-')}-{redis.incr('test:replays')}"
-    enqueue_once(redis, NOTIFY, f"workers.grouping.{func}", *args, kind=kind, key="replay")
+    enqueue_once(redis, JobSpec(f"workers.grouping.{func}", NOTIFY, kind), *args, key="replay")
 
 
 def test_running_the_grouping_jobs_again_changes_nothing(
@@ -244,7 +245,7 @@ def test_slack_down_holds_back_only_the_slack_part(
     for n in (1, 2, 3):
         report = crash_report(n)
         enqueue_once(
-            redis, TICKETS, FILE_REPORT, report.to_job(), kind="file", key=report.external_id
+            redis, replace(FILE_REPORT, kind="file"), report.to_job(), key=report.external_id
         )
         run_jobs(redis)
     # Zendesk's part is done: one problem, three incidents.

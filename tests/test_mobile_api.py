@@ -19,11 +19,11 @@ from werkzeug.test import TestResponse, encode_multipart
 
 from app import create_app
 from integrations.mobile.limits import Limits
+from integrations.queue import TICKETS, queue
+from integrations.queue.attachments import attachment_store
+from integrations.queue.status import StatusStore
 from integrations.report import Report
 from integrations.settings import Settings
-from workers.attachments import attachment_store
-from workers.queues import TICKETS, queue
-from workers.status import StatusStore
 
 FIXTURES = Path(__file__).resolve().parent.parent / "integrations" / "mobile" / "fixtures"
 IOS = {"Authorization": "Bearer mobile-key-ios-0000"}

@@ -10,7 +10,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from workers.attachments import CHUNK_BYTES, RedisAttachmentStore, attachment_store
+from integrations.queue.attachments import CHUNK_BYTES, RedisAttachmentStore, attachment_store
 
 
 def test_bytes_round_trip_then_delete(redis: Redis) -> None:

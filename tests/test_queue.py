@@ -15,8 +15,7 @@ from rq import Callback
 from rq.scripts import _build_hset_args
 from rq.utils import utcparse as parse_utc
 
-from workers.procs import process_env, procfile_args
-from workers.queues import (
+from integrations.queue import (
     DEDUPE_SECONDS,
     DEFAULT_RETRY,
     JOB_FAILED,
@@ -28,6 +27,8 @@ from workers.queues import (
     job_id,
     queue,
 )
+from integrations.queue.jobs import JobSpec
+from workers.procs import process_env, procfile_args
 
 
 def run_worker_burst(env: dict[str, str], repo_root: Path) -> subprocess.CompletedProcess[str]:
@@ -53,9 +54,15 @@ def test_job_kind_must_be_a_valid_rq_id() -> None:
 def test_enqueued_job_runs_once_in_a_real_worker(
     redis: Redis, env: dict[str, str], repo_root: Path
 ) -> None:
-    first = enqueue_once(redis, TICKETS, "tests.jobs.record", "report-1", kind="t", key="report-1")
-    again = enqueue_once(redis, TICKETS, "tests.jobs.record", "report-1", kind="t", key="report-1")
-    other = enqueue_once(redis, TICKETS, "tests.jobs.record", "report-2", kind="t", key="report-2")
+    first = enqueue_once(
+        redis, JobSpec("tests.jobs.record", TICKETS, "t"), "report-1", key="report-1"
+    )
+    again = enqueue_once(
+        redis, JobSpec("tests.jobs.record", TICKETS, "t"), "report-1", key="report-1"
+    )
+    other = enqueue_once(
+        redis, JobSpec("tests.jobs.record", TICKETS, "t"), "report-2", key="report-2"
+    )
     assert first.created and not again.created and other.created
     assert first.job_id == again.job_id
     assert queue(redis, TICKETS).count == 2
@@ -66,7 +73,7 @@ def test_enqueued_job_runs_once_in_a_real_worker(
     assert redis.hgetall("test:runs") == {b"report-1": b"1", b"report-2": b"1"}
     # Enqueued again after it ran: still refused, so it never runs twice.
     assert not enqueue_once(
-        redis, TICKETS, "tests.jobs.record", "report-1", kind="t", key="report-1"
+        redis, JobSpec("tests.jobs.record", TICKETS, "t"), "report-1", key="report-1"
     ).created
     assert queue(redis, TICKETS).count == 0
 
@@ -99,7 +106,7 @@ def test_outage_retries_last_about_twelve_hours(redis: Redis) -> None:
     # The README and docs/operations.md promise this; attachments are kept longer (7 days).
     from rq.job import Job
 
-    from workers.queues import DEFAULT_RETRY
+    from integrations.queue import DEFAULT_RETRY
 
     job = Job.create(func="tests.jobs.record", args=("x",), connection=redis, retry=DEFAULT_RETRY)
     waits = []
@@ -114,8 +121,8 @@ def test_outage_retries_last_about_twelve_hours(redis: Redis) -> None:
 def test_enqueue_works_after_redis_forgets_its_scripts(redis: Redis) -> None:
     # A restarted Redis (or SCRIPT FLUSH) has no scripts: the enqueue loads it and goes on.
     redis.script_flush()
-    first = enqueue_once(redis, TICKETS, "tests.jobs.record", "a", kind="t", key="after-flush")
-    again = enqueue_once(redis, TICKETS, "tests.jobs.record", "a", kind="t", key="after-flush")
+    first = enqueue_once(redis, JobSpec("tests.jobs.record", TICKETS, "t"), "a", key="after-flush")
+    again = enqueue_once(redis, JobSpec("tests.jobs.record", TICKETS, "t"), "a", key="after-flush")
     assert first.created and not again.created
     assert queue(redis, TICKETS).get_job_ids() == [first.job_id]
 
@@ -125,7 +132,7 @@ def test_job_template_writes_the_hash_rq_writes(redis: Redis) -> None:
     q = queue(redis, TICKETS)
     args = ({"subject": "The export button does nothing", "tags": ["slack"]},)
     job = q.create_job(
-        "workers.jobs.file_report",
+        "workers.intake.file_report",
         args=args,
         job_id="file-report-abc",
         description="file_report file-report-abc",
@@ -139,7 +146,7 @@ def test_job_template_writes_the_hash_rq_writes(redis: Redis) -> None:
     q._prepare_for_queue(job)
     expected = _pairs(_build_hset_args(job))
 
-    template = JobTemplate(q, "workers.jobs.file_report", DEFAULT_RETRY, JOB_TIMEOUT, {})
+    template = JobTemplate(q, "workers.intake.file_report", DEFAULT_RETRY, JOB_TIMEOUT, {})
     got = _pairs(template.fields_for(args, description="file_report file-report-abc"))
 
     for stamp in ("created_at", "enqueued_at"):
@@ -153,13 +160,13 @@ def test_job_template_writes_the_hash_rq_writes(redis: Redis) -> None:
 
 def test_a_large_job_reads_back_whole(redis: Redis) -> None:
     text = "".join(f"line {i}: the export button does nothing\n" for i in range(20_000))
-    enqueued = enqueue_once(redis, TICKETS, "tests.jobs.record", text, kind="t", key="big")
+    enqueued = enqueue_once(redis, JobSpec("tests.jobs.record", TICKETS, "t"), text, key="big")
     job = queue(redis, TICKETS).fetch_job(enqueued.job_id)
     assert job is not None and job.args == (text,)
 
 
 def test_a_job_enqueued_from_the_template_reads_back_as_rq_made_it(redis: Redis) -> None:
-    enqueued = enqueue_once(redis, TICKETS, "tests.jobs.record", "r-1", kind="t", key="r-1")
+    enqueued = enqueue_once(redis, JobSpec("tests.jobs.record", TICKETS, "t"), "r-1", key="r-1")
     job = queue(redis, TICKETS).fetch_job(enqueued.job_id)
     assert job is not None
     assert (job.func_name, job.args, job.kwargs) == ("tests.jobs.record", ("r-1",), {})
@@ -177,10 +184,10 @@ def _pairs(fields: list[Any]) -> dict[str, Any]:
 def test_job_timestamps_are_written_as_rq_writes_them() -> None:
     from rq.utils import now, utcformat
 
-    from workers.queues import _utc_stamp
+    from integrations.queue.wire import utc_stamp
 
     before = utcformat(now())
-    stamp = _utc_stamp()
+    stamp = utc_stamp()
     after = utcformat(now())
     assert len(stamp) == len(before) and stamp.endswith("Z")
     assert before <= stamp <= after
@@ -189,9 +196,9 @@ def test_job_timestamps_are_written_as_rq_writes_them() -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=5000))
 def test_job_data_is_a_zlib_stream_that_reads_back(data: bytes) -> None:
-    from workers.queues import STORE_BELOW, _deflate
+    from integrations.queue.wire import STORE_BELOW, deflate
 
-    written = _deflate(data)
+    written = deflate(data)
     assert zlib.decompress(written) == data
     # What zlib itself accepts, and its own streaming decompressor too.
     reader = zlib.decompressobj()

@@ -8,7 +8,7 @@ import pytest
 from redis import Redis
 
 from integrations.errors import Retryable
-from workers.ratelimit import RateLimiter, retry_after_seconds
+from integrations.queue.ratelimit import RateLimiter, retry_after_seconds
 
 
 class Clock:

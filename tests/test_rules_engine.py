@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from integrations.report import Report
+from integrations.ticket_event import Comment, TicketEvent
 from rules.decision import Decision
 from rules.engine import evaluate, evaluate_event
-from rules.event import Comment, TicketEvent
 from rules.examples import report_from_data
 from rules.loader import parse_rules
 from rules.model import RuleSet

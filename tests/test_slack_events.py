@@ -12,11 +12,11 @@ from flask.testing import FlaskClient
 from redis import Redis
 from rq import Queue
 
+from integrations.queue import EVENTS
 from integrations.sandbox.signing import slack_headers
 from integrations.slack import messages
 from integrations.slack.events import MessagePosted, thread_key
 from tests.conftest import SIGNING_SECRET
-from workers.queues import EVENTS
 
 FIXTURES = Path(__file__).resolve().parent.parent / "integrations" / "slack" / "fixtures" / "events"
 
@@ -32,7 +32,7 @@ def post(client: FlaskClient, body: bytes, **headers: str) -> Any:
 
 def queued(redis: Redis) -> list[tuple[MessagePosted, int]]:
     jobs = Queue(EVENTS, connection=redis).get_jobs()
-    assert all(j.func_name == "workers.events.relay_reporter_reply" for j in jobs)
+    assert all(j.func_name == "workers.ticket_events.relay_reporter_reply" for j in jobs)
     return [(MessagePosted.from_job(j.args[0]), j.args[1]) for j in jobs]
 
 

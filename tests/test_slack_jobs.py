@@ -6,15 +6,19 @@ from typing import Any
 
 import pytest
 from redis import Redis
-from rq import Retry, SimpleWorker
+from rq import Retry
 
 from integrations.errors import Permanent, Retryable
+from integrations.queue import NOTIFY, enqueue_once
+from integrations.queue.jobs import REPORT_FILED
 from integrations.report import ReplyContext, Report, Reporter
 from integrations.sandbox import SlackSandbox
 from integrations.settings import Settings
-from integrations.slack import jobs, messages
+from integrations.slack import messages
 from integrations.slack.api import SlackApi
-from workers.queues import NOTIFY, enqueue_once, queue
+from tests.jobs import run_jobs
+from workers import alerts, receipts
+from workers.context import JobContext
 
 TICKET = {"id": 123, "url": "https://example.zendesk.com/agent/tickets/123", "status": "new"}
 
@@ -37,8 +41,7 @@ def a_report(**reply: Any) -> Report:
 
 def run_notify_jobs(redis: Redis) -> None:
     """Work the notify queue in this process (so the jobs see this test's environment)."""
-    worker = SimpleWorker([queue(redis, NOTIFY)], connection=redis)
-    worker.work(burst=True, with_scheduler=False)
+    run_jobs(redis, (NOTIFY,))
 
 
 def texts(sandbox: SlackSandbox) -> list[str]:
@@ -53,10 +56,7 @@ def test_report_filed_posts_to_the_response_url_once(
 ) -> None:
     report = a_report(channel_id="C0GENERAL", response_url=slack_sandbox.response_url("cmd-1"))
     for _ in range(2):  # a retried job
-        enqueue_once(
-            redis, NOTIFY, "integrations.slack.jobs.report_filed", report.to_job(), TICKET,
-            kind="test-filed", key=str(_),
-        )  # fmt: skip
+        enqueue_once(redis, REPORT_FILED, report.to_job(), TICKET, key=str(_))
     run_notify_jobs(redis)
 
     [post] = slack_sandbox.responses
@@ -78,10 +78,7 @@ def test_report_filed_links_the_configured_request_page(
     # An account without a Help Center: requesters see their tickets somewhere else.
     monkeypatch.setenv("ZENDESK_REQUEST_URL", "https://support.example.com/tickets/{id}")
     report = a_report(channel_id="C0GENERAL", response_url=slack_sandbox.response_url("cmd-2"))
-    enqueue_once(
-        redis, NOTIFY, "integrations.slack.jobs.report_filed", report.to_job(), TICKET,
-        kind="test-filed", key="page",
-    )  # fmt: skip
+    enqueue_once(redis, REPORT_FILED, report.to_job(), TICKET, key="page")
     run_notify_jobs(redis)
     [post] = slack_sandbox.responses
     assert post["body"]["text"] == "Ticket #123 filed: https://support.example.com/tickets/123"
@@ -101,7 +98,7 @@ def test_forged_response_url_is_never_called(
             "http://hooks.slack.com/commands/1",
         ):
             report = a_report(channel_id="C0GENERAL", response_url=url)
-            assert jobs.report_filed(report.to_job(), TICKET) == "ephemeral"
+            assert receipts.report_filed(report.to_job(), TICKET) == "ephemeral"
             redis.flushdb()
         assert elsewhere.responses == []
         assert elsewhere.calls() == []
@@ -118,7 +115,7 @@ def test_expired_response_url_falls_back_to_an_ephemeral(
 ) -> None:
     # Allowed host, but Slack answers 404 (expired after 30 minutes, or used 5 times).
     report = a_report(channel_id="C0GENERAL", response_url=f"{slack_sandbox.url}/expired/cmd-2")
-    assert jobs.report_filed(report.to_job(), TICKET) == "ephemeral"
+    assert receipts.report_filed(report.to_job(), TICKET) == "ephemeral"
     [ephemeral] = slack_sandbox.ephemeral
     assert ephemeral["channel"] == "C0GENERAL"
     assert ephemeral["text"].startswith("Ticket #123 filed")
@@ -127,7 +124,7 @@ def test_expired_response_url_falls_back_to_an_ephemeral(
 def test_no_channel_falls_back_to_a_dm(
     worker_env: dict[str, str], slack_sandbox: SlackSandbox
 ) -> None:
-    assert jobs.report_filed(a_report().to_job(), TICKET) == "dm"
+    assert receipts.report_filed(a_report().to_job(), TICKET) == "dm"
     [dm] = slack_sandbox.channel_messages("D0REPORTER")
     assert dm.text.startswith("Ticket #123 filed")
     assert [c.method for c in slack_sandbox.calls()] == ["conversations.open", "chat.postMessage"]
@@ -138,7 +135,7 @@ def test_rate_limited_post_is_rescheduled_not_slept(
 ) -> None:
     slack_sandbox.rate_limit("chat.postEphemeral", retry_after=7, count=1)
     report = a_report(channel_id="C0GENERAL")
-    outcome = jobs.report_filed(report.to_job(), TICKET)
+    outcome = receipts.report_filed(report.to_job(), TICKET)
     assert isinstance(outcome, Retry)
     assert outcome.intervals == [7]
     assert slack_sandbox.ephemeral == []
@@ -150,7 +147,7 @@ def test_rate_limited_post_is_rescheduled_not_slept(
     assert waiting.value.retry_after is not None and 0 < waiting.value.retry_after <= 7
     # ... and once it has passed, the retry posts (nothing was marked as told).
     redis.delete("hub:ratelimit:slack:chat.postEphemeral")
-    assert jobs.report_filed(report.to_job(), TICKET) == "ephemeral"
+    assert receipts.report_filed(report.to_job(), TICKET) == "ephemeral"
     assert len(slack_sandbox.ephemeral) == 1
 
 
@@ -159,7 +156,7 @@ def test_slack_unreachable_is_retryable(
 ) -> None:
     monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api/")
     with pytest.raises(Retryable, match=r"Slack chat\.postEphemeral: URLError"):
-        jobs.report_filed(a_report(channel_id="C0GENERAL").to_job(), TICKET)
+        receipts.report_filed(a_report(channel_id="C0GENERAL").to_job(), TICKET)
 
 
 def test_slack_refusal_is_permanent_with_its_code(
@@ -167,7 +164,7 @@ def test_slack_refusal_is_permanent_with_its_code(
 ) -> None:
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-revoked")
     with pytest.raises(Permanent, match=r"Slack chat\.postEphemeral: invalid_auth"):
-        jobs.report_filed(a_report(channel_id="C0GENERAL").to_job(), TICKET)
+        receipts.report_filed(a_report(channel_id="C0GENERAL").to_job(), TICKET)
 
 
 # ---------------------------------------------------------------- receipts, delays, alerts
@@ -177,7 +174,7 @@ def test_report_received_sends_the_shortcut_receipt(
     worker_env: dict[str, str], slack_sandbox: SlackSandbox
 ) -> None:
     report = a_report(channel_id="C0GENERAL", response_url=slack_sandbox.response_url("sc"))
-    assert jobs.report_received(report.to_job(), False) == "response_url"
+    assert receipts.report_received(report.to_job(), False) == "response_url"
     assert texts(slack_sandbox) == [messages.shortcut_receipt()["text"]]
     assert slack_sandbox.responses[0]["body"]["replace_original"] is False
 
@@ -186,7 +183,7 @@ def test_report_delayed_tells_the_reporter(
     worker_env: dict[str, str], slack_sandbox: SlackSandbox
 ) -> None:
     report = a_report(channel_id="C0GENERAL", response_url=slack_sandbox.response_url("d"))
-    jobs.report_delayed(report.to_job(), "Zendesk: HTTP 503 after 16 attempts")
+    receipts.report_delayed(report.to_job(), "Zendesk: HTTP 503 after 16 attempts")
     assert texts(slack_sandbox) == [messages.report_delayed()["text"]]
     assert "503" not in texts(slack_sandbox)[0]  # the reason is for operators
 
@@ -195,7 +192,7 @@ def test_ops_alert_posts_to_the_ops_channel(
     worker_env: dict[str, str], slack_sandbox: SlackSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SLACK_OPS_CHANNEL", "#support-ops")
-    assert jobs.ops_alert("job file-report-x failed for good") == "#support-ops"
+    assert alerts.ops_alert("job file-report-x failed for good") == "#support-ops"
     assert [m.text for m in slack_sandbox.channel_messages("#support-ops")] == [
         "job file-report-x failed for good"
     ]
@@ -204,7 +201,7 @@ def test_ops_alert_posts_to_the_ops_channel(
 def test_ops_alert_without_a_channel_is_only_logged(
     worker_env: dict[str, str], slack_sandbox: SlackSandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert jobs.ops_alert("job failed") is None
+    assert alerts.ops_alert("job failed") is None
     assert slack_sandbox.calls() == []
     assert "slack.ops_alert.skipped" in caplog.messages
 
@@ -215,8 +212,8 @@ def test_ops_alert_without_a_channel_is_only_logged(
 def test_reporter_identity_from_users_info_cached(
     settings_: Settings, slack_sandbox: SlackSandbox, redis: Redis
 ) -> None:
-    first = jobs.reporter_identity(settings_, redis, "T0SANDBOX", "U0REPORTER")
-    again = jobs.reporter_identity(settings_, redis, "T0SANDBOX", "U0REPORTER")
+    first = receipts.reporter_identity(JobContext(settings_, redis), "T0SANDBOX", "U0REPORTER")
+    again = receipts.reporter_identity(JobContext(settings_, redis), "T0SANDBOX", "U0REPORTER")
     assert first == again == ("Ada Reporter", "ada@example.com")
     assert len(slack_sandbox.calls("users.info")) == 1
 
@@ -225,12 +222,15 @@ def test_reporter_identity_without_email(
     settings_: Settings, slack_sandbox: SlackSandbox, redis: Redis
 ) -> None:
     slack_sandbox.add_user("U0NOMAIL", "lin", "Lin Noemail", None)
-    assert jobs.reporter_identity(settings_, redis, "T0SANDBOX", "U0NOMAIL") == (
+    assert receipts.reporter_identity(JobContext(settings_, redis), "T0SANDBOX", "U0NOMAIL") == (
         "Lin Noemail",
         None,
     )
     # Slack does not know the user: the ticket is still filed (by external id), no email.
-    assert jobs.reporter_identity(settings_, redis, "T0SANDBOX", "U0GONE") == (None, None)
+    assert receipts.reporter_identity(JobContext(settings_, redis), "T0SANDBOX", "U0GONE") == (
+        None,
+        None,
+    )
 
 
 def test_shortcut_report_gets_the_permalink(
@@ -244,11 +244,11 @@ def test_shortcut_report_gets_the_permalink(
         description="export is broken",
         reply=ReplyContext(channel_id="C0GENERAL", message_ts=posted["ts"]),
     )
-    with_link = jobs.with_permalink(settings_, report)
+    with_link = receipts.with_permalink(JobContext(settings_, redis), report)
     expected = f"{slack_sandbox.url}/archives/C0GENERAL/p{posted['ts'].replace('.', '')}"
     assert with_link.context["Permalink"] == expected
     assert with_link.reply.permalink == expected
     # A message Slack cannot find: no link, the report is filed without one.
     missing = ReplyContext(channel_id="C0GENERAL", message_ts="1.2")
     gone = report.model_copy(update={"reply": missing})
-    assert jobs.with_permalink(settings_, gone) == gone
+    assert receipts.with_permalink(JobContext(settings_, redis), gone) == gone

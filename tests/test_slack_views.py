@@ -21,6 +21,8 @@ from werkzeug.test import TestResponse
 
 from app import create_app
 from integrations.asgi import HubASGI
+from integrations.queue import TICKETS, queue
+from integrations.queue.status import StatusStore
 from integrations.report import Report
 from integrations.sandbox import SlackSandbox
 from integrations.settings import Settings
@@ -36,8 +38,6 @@ from integrations.slack.testing import (
 )
 from integrations.slack.verify import SlackVerifier
 from integrations.slack.views import intake
-from workers.queues import TICKETS, queue
-from workers.status import StatusStore
 
 from .asgi_client import AsgiClient
 from .conftest import SIGNING_SECRET
@@ -80,13 +80,13 @@ def queued(redis: Redis, name: str = TICKETS) -> list[Job]:
     return [job for jid in q.job_ids if (job := q.fetch_job(jid)) is not None]
 
 
-RECEIPT_JOB = "integrations.slack.jobs.report_received"
+RECEIPT_JOB = "workers.receipts.report_received"
 
 
 def queued_report(redis: Redis) -> Report:
     """The one report waiting to be filed (the shortcut's receipts wait in the same queue)."""
     jobs = [j for j in queued(redis) if j.func_name != RECEIPT_JOB]
-    assert [j.func_name for j in jobs] == ["workers.jobs.file_report"]
+    assert [j.func_name for j in jobs] == ["workers.intake.file_report"]
     return Report.from_job(jobs[0].args[0])
 
 
@@ -300,7 +300,7 @@ def test_message_action__send_to_support(client: FlaskClient, redis: Redis) -> N
     assert report.reply.response_url == "https://hooks.slack.com/app/T111/111/xxx"
     # The receipt goes out from a worker, through the response_url: the first job taken.
     receipt, filing = queued(redis)
-    assert (receipt.func_name, filing.func_name) == (RECEIPT_JOB, "workers.jobs.file_report")
+    assert (receipt.func_name, filing.func_name) == (RECEIPT_JOB, "workers.intake.file_report")
     assert receipt.args[1] is False
 
 
@@ -315,7 +315,7 @@ def test_the_shortcut_receipt_goes_ahead_of_waiting_reports(
         )
     post_interaction(client, fixture_payload("message_action__send_to_support.json"))
     jobs = queued(redis)
-    assert [j.func_name for j in jobs] == [RECEIPT_JOB] + ["workers.jobs.file_report"] * 4
+    assert [j.func_name for j in jobs] == [RECEIPT_JOB] + ["workers.intake.file_report"] * 4
     assert Report.from_job(jobs[-1].args[0]).source == "slack_shortcut"
 
 

@@ -8,9 +8,9 @@ from dataclasses import fields
 
 from redis import Redis
 
-from workers import wire
-from workers.status import STATUS_TTL, ReportStatus, StatusStore, _stored
-from workers.wire import Commands
+from integrations.queue import wire
+from integrations.queue.status import STATUS_TTL, ReportStatus, StatusStore, _stored
+from integrations.queue.wire import Commands
 
 
 def _mark_queued(redis: Redis, report_id: str) -> None:

@@ -17,15 +17,15 @@ from redis.exceptions import NoScriptError, ResponseError
 from rq.utils import now as utcnow
 from rq.utils import utcparse
 
-from workers.queues import (
-    _UNIQUE_ENQUEUE_SHA,
+from integrations.queue import (
     DEFAULT_RETRY,
     JOB_TIMEOUT,
     TICKETS,
     JobTemplate,
     queue,
 )
-from workers.wire import Commands, CommandTemplate, Slot, arg, command, round_trip
+from integrations.queue.enqueue import UNIQUE_ENQUEUE_SHA
+from integrations.queue.wire import Commands, CommandTemplate, Slot, arg, command, round_trip
 
 _PACKER = PythonRespSerializer(buffer_cutoff=1 << 30, encode=lambda v: _encoder().encode(v))
 
@@ -73,7 +73,7 @@ def test_a_bool_is_refused_as_redis_py_refuses_it() -> None:
 
 def test_the_enqueue_call_is_rqs_script_call_with_this_jobs_fields(redis: Redis) -> None:
     q = queue(redis, TICKETS)
-    template = JobTemplate(q, "workers.jobs.file_report", DEFAULT_RETRY, JOB_TIMEOUT, {})
+    template = JobTemplate(q, "workers.intake.file_report", DEFAULT_RETRY, JOB_TIMEOUT, {})
     args = ({"subject": "The export button does nothing", "tags": ["slack", "export"]},)
 
     encoded = template.enqueue_command("file-report-abc", args, description="file_report x")
@@ -81,7 +81,7 @@ def test_the_enqueue_call_is_rqs_script_call_with_this_jobs_fields(redis: Redis)
     sent = _parse_resp(encoded)
     assert encoded == redis_py_bytes(*sent)  # framed exactly as redis-py frames it
     assert sent[:8] == [
-        b"EVALSHA", _UNIQUE_ENQUEUE_SHA.encode(), b"2", b"rq:job:file-report-abc",
+        b"EVALSHA", UNIQUE_ENQUEUE_SHA.encode(), b"2", b"rq:job:file-report-abc",
         q.key.encode(), b"file-report-abc", b"R", str(template.ttl).encode(),
     ]  # fmt: skip
     got = dict(zip(sent[8::2], sent[9::2], strict=True))
@@ -93,7 +93,7 @@ def test_the_enqueue_call_is_rqs_script_call_with_this_jobs_fields(redis: Redis)
     }
     assert got[b"description"] == b"file_report x"
     data = template.serializer.loads(zlib.decompress(got[b"data"]))
-    assert data == ("workers.jobs.file_report", None, args, {})
+    assert data == ("workers.intake.file_report", None, args, {})
     for stamp in (b"created_at", b"enqueued_at"):
         assert abs((utcparse(got[stamp].decode()) - utcnow()).total_seconds()) < 5
 

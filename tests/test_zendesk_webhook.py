@@ -17,10 +17,10 @@ from redis import Redis
 from rq import Queue
 
 from app import create_app
+from integrations.queue import EVENTS
 from integrations.sandbox.signing import zendesk_timestamp, zendesk_webhook_headers
 from integrations.settings import Settings
 from integrations.zendesk.events import ZendeskEvent, parse_webhook
-from workers.queues import EVENTS
 
 FIXTURES = Path(__file__).resolve().parent.parent / "integrations" / "zendesk" / "fixtures"
 
@@ -49,7 +49,7 @@ def secret(env: dict[str, str]) -> str:
 
 def queued_events(redis: Redis) -> list[ZendeskEvent]:
     jobs = Queue(EVENTS, connection=redis).get_jobs()
-    assert all(j.func_name == "workers.events.handle_ticket_event" for j in jobs)
+    assert all(j.func_name == "workers.ticket_events.handle_ticket_event" for j in jobs)
     return [ZendeskEvent.from_job(j.args[0]) for j in jobs]
 
 

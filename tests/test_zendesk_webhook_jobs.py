@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import requests
 from redis import Redis
 
+from integrations.queue import enqueue_once
+from integrations.queue.jobs import HANDLE_TICKET_EVENT
 from integrations.report import ReplyContext, Report, Reporter
 from integrations.sandbox import SlackSandbox, ZendeskSandbox
 from integrations.sandbox.signing import slack_headers, zendesk_webhook_headers
@@ -18,8 +21,7 @@ from integrations.slack.loop import conversation, remember_reporter
 from integrations.zendesk.events import ZendeskEvent, parse_webhook
 from tests.conftest import SIGNING_SECRET
 from tests.jobs import run_jobs
-from workers.events import mark_own_comment
-from workers.queues import EVENTS, enqueue_once
+from workers.ticket_events import mark_own_comment
 
 RULES = """\
 groups: [Support, Mobile]
@@ -272,12 +274,7 @@ def test_trigger_deliveries_relay_only_what_changed(
     ]
     for event in deliveries:
         enqueue_once(
-            redis,
-            EVENTS,
-            "workers.events.handle_ticket_event",
-            event.to_job(),
-            kind="zendesk-event",
-            key=event.key,
+            redis, replace(HANDLE_TICKET_EVENT, kind="zendesk-event"), event.to_job(), key=event.key
         )
         run_jobs(redis)
     told = dm_texts(slack_sandbox)

@@ -8,9 +8,9 @@ from dataclasses import asdict
 import click
 from redis import Redis
 
+from integrations.queue import connect
 from integrations.settings import ConfigError, Settings
 from workers.deadletters import dead_letter, dead_letters, replay
-from workers.queues import connect
 
 
 def _redis() -> Redis:

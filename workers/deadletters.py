@@ -14,15 +14,12 @@ from rq.registry import FailedJobRegistry
 
 from integrations import logs
 from integrations.errors import Permanent
+from integrations.queue import DEFAULT_RETRY, QUEUES, enqueue_once, fetch_job, queue
+from integrations.queue.jobs import FILE_REPORT, OPS_ALERT, REPORT_DELAYED, spec_for
+from integrations.queue.status import StatusStore
 from integrations.report import Report
-from workers.queues import DEFAULT_RETRY, NOTIFY, QUEUES, enqueue_once, fetch_job, queue
-from workers.status import StatusStore
 
 log = logging.getLogger(__name__)
-
-OPS_ALERT = "integrations.slack.jobs.ops_alert"
-REPORT_DELAYED = "integrations.slack.jobs.report_delayed"
-FILE_REPORT = "workers.jobs.file_report"
 
 
 def job_failed(
@@ -39,24 +36,22 @@ def job_failed(
             log, "job.attempt_failed", logging.WARNING, job=job.id, reason=reason,
             retries_left=job.retries_left,
         )  # fmt: skip
-        if job.func_name == FILE_REPORT and job.args:
+        if spec_for(job.func_name) is FILE_REPORT and job.args:
             # The status API says so while the retries run (it never hides "filed").
             StatusStore(connection).set(
                 Report.from_job(job.args[0]).key_digest, "delayed", reason=f"{reason}; retrying"
             )
         return
     logs.event(log, "job.dead_letter", logging.ERROR, job=job.id, func=job.func_name, reason=reason)
-    if job.func_name == OPS_ALERT:
+    if spec_for(job.func_name) is OPS_ALERT:
         return  # an alert about a failed alert would loop
-    if job.func_name == FILE_REPORT and job.args:
+    if spec_for(job.func_name) is FILE_REPORT and job.args:
         _report_failed(connection, job, Report.from_job(job.args[0]), reason)
     enqueue_once(
         connection,
-        NOTIFY,
         OPS_ALERT,
         f":rotating_light: job `{job.id}` ({job.func_name}) failed for good: {reason}. "
         f"It is kept in dead letters: `feedback-hub failed show {job.id}`.",
-        kind="ops-alert",
         key=f"{job.id}:{job.number_of_retries or 0}:{job.enqueued_at}",
     )
 
@@ -68,11 +63,9 @@ def _report_failed(connection: Redis, job: Job, report: Report, reason: str) -> 
     if report.source.startswith("slack"):
         enqueue_once(
             connection,
-            NOTIFY,
             REPORT_DELAYED,
             report.to_job(),
             reason,
-            kind="report-delayed",
             key=f"{report.external_id}:{job.enqueued_at}",
         )
 
@@ -144,7 +137,7 @@ def replay(connection: Redis, jid: str) -> DeadLetter:
     job.retries_left = job.retries_left or (DEFAULT_RETRY.max if job.retry_intervals else None)
     job.save()
     FailedJobRegistry(queue=queue(connection, job.origin)).requeue(job)
-    if job.func_name == FILE_REPORT and job.args:
+    if spec_for(job.func_name) is FILE_REPORT and job.args:
         StatusStore(connection).set(Report.from_job(job.args[0]).key_digest, "queued")
     logs.event(log, "job.replayed", job=jid, func=job.func_name)
     return letter
@@ -152,7 +145,7 @@ def replay(connection: Redis, jid: str) -> DeadLetter:
 
 def _summary(job: Job) -> str:
     """What the job was about, without secrets or full bodies."""
-    if job.func_name == FILE_REPORT and job.args:
+    if spec_for(job.func_name) is FILE_REPORT and job.args:
         try:
             report = Report.from_job(job.args[0])
         except ValueError:

@@ -1,6 +1,6 @@
 """Related-issue grouping after a ticket is filed: one group, one engineering message, one problem.
 
-`group_report` (queued by workers.jobs after a ticket is filed) finds the
+`group_report` (queued by workers/intake.py after a ticket is filed) finds the
 report's group in the related-issue index (rules/related) and queues what
 follows, each its own job so that a failing one never redoes another:
 
@@ -27,23 +27,28 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
 from redis import Redis
-from rq import Retry, get_current_job
+from rq import Retry
 
 from integrations import logs
-from integrations.errors import Permanent, Retryable
+from integrations.errors import Permanent
+from integrations.queue import enqueue_once
+from integrations.queue.jobs import (
+    GROUP_ENGINEERING,
+    LINK_INCIDENT,
+    OPEN_PROBLEM,
+    PROBLEM_ENGINEERING,
+)
+from integrations.queue.marks import exclusive
 from integrations.report import Report
-from integrations.settings import Settings
-from integrations.slack.api import SlackApi
 from integrations.slack.engineering import Card, EngineeringChannels
 from integrations.zendesk.gateway import Ticket, ZendeskGateway
 from rules.related import IndexedDoc, RelatedIndex
-from workers.queues import NOTIFY, enqueue_once
+from workers.context import context
 from workers.retry import run_guarded
 
 log = logging.getLogger(__name__)
@@ -54,11 +59,6 @@ KEEP_SECONDS = 180 * 24 * 3600
 ENGINEERING_LOCK_SECONDS = 60
 PROBLEM_TAG = "feedback_hub_problem"
 MEMBERS_LISTED = 50
-
-GROUP_ENGINEERING = "workers.grouping.group_engineering"
-OPEN_PROBLEM = "workers.grouping.open_problem"
-LINK_INCIDENT = "workers.grouping.link_incident"
-PROBLEM_ENGINEERING = "workers.grouping.problem_engineering"
 
 
 # ---------------------------------------------------------------- policy (pure)
@@ -170,13 +170,6 @@ def group_of_problem(redis: Redis, problem_id: int) -> str | None:
     return _text(redis.get(_problem_key(problem_id))) or None
 
 
-def _connection() -> Redis:
-    job = get_current_job()
-    if job is None:
-        raise RuntimeError("this function runs as an rq job")
-    return job.connection
-
-
 def _index(redis: Redis) -> RelatedIndex:
     # The index the CLI (`feedback-hub related explain`) reads: default prefix and window.
     return RelatedIndex(redis)
@@ -207,8 +200,8 @@ def _group_report(
     priority: str | None,
     force_problem: bool,
 ) -> dict[str, Any]:
-    settings = Settings.from_env("worker")
-    redis = _connection()
+    ctx = context()
+    settings, redis = ctx.settings, ctx.redis
     report = Report.from_job(report_data)
     ticket = Ticket.from_job(ticket_data)
     index = _index(redis)
@@ -252,7 +245,6 @@ def _group_report(
 
     enqueue_once(
         redis,
-        NOTIFY,
         GROUP_ENGINEERING,
         group_id,
         report.to_job(),
@@ -260,7 +252,6 @@ def _group_report(
         channels,
         priority,
         joined,
-        kind="group-engineering",
         key=str(ticket.id),
     )
     # Read after this report joined: a problem opened meanwhile is seen here, or its
@@ -269,33 +260,29 @@ def _group_report(
     if problem_id is not None:
         enqueue_once(
             redis,
-            NOTIFY,
             LINK_INCIDENT,
             ticket.id,
             problem_id,
-            kind="group-link",
             key=f"{ticket.id}:{problem_id}",
         )
     elif needs_problem(
         size, settings.group_problem_threshold, forced=force_problem, has_problem=False
     ):
-        enqueue_once(redis, NOTIFY, OPEN_PROBLEM, group_id, kind="group-problem", key=group_id)
+        enqueue_once(redis, OPEN_PROBLEM, group_id, key=group_id)
     return {"group": group_id, "joined": joined, "size": size, "problem": problem_id}
 
 
 # ---------------------------------------------------------------- 2. engineering (Slack)
 
 
-@contextmanager
-def _group_lock(redis: Redis, group_id: str) -> Iterator[None]:
+def _group_lock(redis: Redis, group_id: str) -> AbstractContextManager[None]:
     """One Slack job per group at a time: the message moves between issues under it."""
-    key = f"hub:grouping:lock:{group_id}"
-    if not redis.set(key, 1, nx=True, ex=ENGINEERING_LOCK_SECONDS):
-        raise Retryable("another worker is updating this group's message", retry_after=5)
-    try:
-        yield
-    finally:
-        redis.delete(key)
+    return exclusive(
+        redis,
+        f"hub:grouping:lock:{group_id}",
+        ttl=ENGINEERING_LOCK_SECONDS,
+        busy="another worker is updating this group's message",
+    )
 
 
 def _issue(redis: Redis, eng: EngineeringChannels, group_id: str, claim: int | None) -> int | None:
@@ -335,11 +322,11 @@ def _group_engineering(
     priority: str | None,
     joined: bool,
 ) -> dict[str, Any]:
-    settings = Settings.from_env("worker")
-    redis = _connection()
+    ctx = context()
+    redis = ctx.redis
     report = Report.from_job(report_data)
     ticket = Ticket.from_job(ticket_data)
-    eng = EngineeringChannels(SlackApi(settings, redis=redis), redis)
+    eng = EngineeringChannels(ctx.slack, redis)
     with _group_lock(redis, group_id):
         issue = _issue(redis, eng, group_id, ticket.id if channels else None)
         if issue is None:
@@ -391,9 +378,9 @@ def open_problem(group_id: str) -> Any:
 
 
 def _open_problem(group_id: str) -> dict[str, Any]:
-    settings = Settings.from_env("worker")
-    redis = _connection()
-    gateway = ZendeskGateway.from_settings(settings, redis)
+    ctx = context()
+    redis = ctx.redis
+    gateway = ctx.zendesk
     index = _index(redis)
     key = _group_key(group_id)
     problem_id = problem_of(redis, group_id)
@@ -432,11 +419,9 @@ def _open_problem(group_id: str) -> dict[str, Any]:
     linked = [m for m in members if m not in done and _link(gateway, redis, m, problem_id)]
     enqueue_once(
         redis,
-        NOTIFY,
         PROBLEM_ENGINEERING,
         group_id,
         problem_id,
-        kind="group-problem-engineering",
         key=f"{group_id}:{problem_id}",
     )
     return {"problem": problem_id, "created": created, "linked": len(linked)}
@@ -464,9 +449,9 @@ def link_incident(ticket_id: int, problem_id: int) -> Any:
 
 
 def _link_incident(ticket_id: int, problem_id: int) -> bool:
-    settings = Settings.from_env("worker")
-    redis = _connection()
-    return _link(ZendeskGateway.from_settings(settings, redis), redis, ticket_id, problem_id)
+    ctx = context()
+    redis = ctx.redis
+    return _link(ctx.zendesk, redis, ticket_id, problem_id)
 
 
 # ---------------------------------------------------------------- 4. the problem (Slack)
@@ -478,9 +463,9 @@ def problem_engineering(group_id: str, problem_id: int) -> Any:
 
 
 def _problem_engineering(group_id: str, problem_id: int) -> dict[str, Any]:
-    settings = Settings.from_env("worker")
-    redis = _connection()
-    eng = EngineeringChannels(SlackApi(settings, redis=redis), redis)
+    ctx = context()
+    redis = ctx.redis
+    eng = EngineeringChannels(ctx.slack, redis)
     key = _group_key(group_id)
     with _group_lock(redis, group_id):
         issue = _issue(redis, eng, group_id, None)

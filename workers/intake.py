@@ -1,4 +1,4 @@
-"""Jobs: plain importable functions taking JSON-safe arguments; they build their clients inside."""
+"""The intake job: a report becomes one routed Zendesk ticket; what follows is queued."""
 
 from __future__ import annotations
 
@@ -9,21 +9,21 @@ from collections.abc import Callable
 from typing import Any
 
 from redis import Redis
-from rq import Retry, get_current_job
+from rq import Retry
 
 from integrations import logs
+from integrations.queue import enqueue_once
+from integrations.queue.jobs import GROUP_REPORT, OPS_ALERT, REPORT_FILED
+from integrations.queue.status import StatusStore
 from integrations.report import Report
-from integrations.settings import Settings
 from integrations.slack.loop import remember_reporter
 from integrations.zendesk import messages
-from integrations.zendesk.gateway import Ticket, TicketDraft, UnknownName, ZendeskGateway
+from integrations.zendesk.gateway import Ticket, TicketDraft, UnknownName
 from rules.decision import Decision
 from rules.engine import evaluate
-from rules.store import store_for
-from workers.attachments import attachment_store
-from workers.queues import NOTIFY, enqueue_once
+from workers.context import JobContext, context
+from workers.receipts import reporter_identity, with_permalink
 from workers.retry import run_guarded
-from workers.status import StatusStore
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +31,6 @@ log = logging.getLogger(__name__)
 UPLOAD_TOKEN_SECONDS = 50 * 60
 # How long "why was this ticket routed so" stays answerable.
 DECISION_TTL = 90 * 24 * 3600
-OPS_ALERT = "integrations.slack.jobs.ops_alert"
-
-
-def _connection() -> Redis:
-    job = get_current_job()
-    if job is None:
-        raise RuntimeError("this function runs as an rq job")
-    return job.connection
 
 
 def file_report(data: dict[str, Any]) -> dict[str, Any] | Retry:
@@ -46,7 +38,7 @@ def file_report(data: dict[str, Any]) -> dict[str, Any] | Retry:
     outcome = run_guarded(_file_report, data)
     if isinstance(outcome, Retry):
         # Waiting out Zendesk's rate limit: the status API says so until it is filed.
-        StatusStore(_connection()).set(
+        StatusStore(context().redis).set(
             Report.from_job(data).key_digest,
             "delayed",
             reason="Zendesk is limiting requests; filed as soon as it allows",
@@ -55,23 +47,19 @@ def file_report(data: dict[str, Any]) -> dict[str, Any] | Retry:
 
 
 def _file_report(data: dict[str, Any]) -> dict[str, Any]:
-    settings = Settings.from_env("worker")
-    redis = _connection()
+    ctx = context()
+    settings, redis, gateway = ctx.settings, ctx.redis, ctx.zendesk
     report = Report.from_job(data)
     if report.source == "slack_shortcut":
-        from integrations.slack.jobs import with_permalink
+        report = with_permalink(ctx, report)
 
-        report = with_permalink(settings, report)
-    gateway = ZendeskGateway.from_settings(settings, redis)
-    store = attachment_store(redis)
-
-    decision = evaluate(report, store_for(settings.rules_path).current())
-    uploads, missing = _upload_attachments(report, gateway, store, redis)
+    decision = evaluate(report, ctx.rules())
+    uploads, missing = _upload_attachments(ctx, report)
     draft = TicketDraft(
         external_id=report.external_id,
         subject=messages.subject(report),
         body=messages.ticket_body(report, missing_attachments=missing),
-        requester=_requester(report, settings, redis, gateway),
+        requester=_requester(ctx, report),
         tags=decision.tags,
         priority=decision.priority,
         type=decision.type,
@@ -86,7 +74,7 @@ def _file_report(data: dict[str, Any]) -> dict[str, Any]:
         report.key_digest, "filed", ticket_id=ticket.id, ticket_url=settings.request_url(ticket.id)
     )
     for ref in report.attachments:
-        store.delete(ref.key)
+        ctx.attachments.delete(ref.key)
     logs.event(
         log,
         "report.filed",
@@ -107,27 +95,17 @@ def _after_filing(redis: Redis, report: Report, ticket: Ticket, decision: Decisi
     # Who to tell when an agent answers (the reporter loop, workers/events.py).
     remember_reporter(redis, ticket.id, report)
     if report.source.startswith("slack"):
-        enqueue_once(
-            redis,
-            NOTIFY,
-            "integrations.slack.jobs.report_filed",
-            report.to_job(),
-            ticket.to_job(),
-            kind="report-filed",
-            key=report.external_id,
-        )
+        enqueue_once(redis, REPORT_FILED, report.to_job(), ticket.to_job(), key=report.external_id)
     # Related-issue grouping, then the group's one engineering message (not one per
     # report) and its problem ticket: workers/grouping.py.
     enqueue_once(
         redis,
-        NOTIFY,
-        "workers.grouping.group_report",
+        GROUP_REPORT,
         report.to_job(),
         ticket.to_job(),
         _engineering_channels(decision, ticket),
         decision.priority,
         decision.force_problem,
-        kind="group-report",
         key=str(ticket.id),
     )
 
@@ -161,11 +139,9 @@ def _resolve(redis: Redis, what: str, name: str | None, lookup: Callable[[str], 
         )
         enqueue_once(
             redis,
-            NOTIFY,
             OPS_ALERT,
             f":warning: the rules route to {what} {name!r}, which Zendesk does not know: "
             f"{exc.reason}. Tickets are filed without it until the rules are fixed.",
-            kind="ops-alert",
             key=f"unknown-{what}:{name}:{int(time.time() // 3600)}",
         )
         return None
@@ -182,45 +158,37 @@ def routing_of(redis: Redis, ticket_id: int) -> Decision | None:
     return Decision.from_json(json.loads(raw)) if raw else None
 
 
-def _requester(
-    report: Report, settings: Settings, redis: Redis, gateway: ZendeskGateway
-) -> dict[str, Any]:
+def _requester(ctx: JobContext, report: Report) -> dict[str, Any]:
     """Who the ticket is from: by email when known, else a user keyed by an external id."""
     reporter = report.reporter
     name, email = reporter.name, reporter.email
     external_id = reporter.external_id
     if email is None and reporter.slack_user_id and reporter.slack_team_id:
-        from integrations.slack.jobs import reporter_identity
-
-        name, email = reporter_identity(
-            settings, redis, reporter.slack_team_id, reporter.slack_user_id
-        )
+        name, email = reporter_identity(ctx, reporter.slack_team_id, reporter.slack_user_id)
         external_id = f"slack:{reporter.slack_team_id}:{reporter.slack_user_id}"
     if email:
         # Zendesk finds the user with this email, or creates them, within the
         # ticket create itself: no extra request.
         return {"name": name or email, "email": email}
     if external_id:
-        return {"requester_id": gateway.user_id(name=name, email=None, external_id=external_id)}
+        return {"requester_id": ctx.zendesk.user_id(name=name, email=None, external_id=external_id)}
     return {}
 
 
-def _upload_attachments(
-    report: Report, gateway: ZendeskGateway, store: Any, redis: Redis
-) -> tuple[list[str], list[str]]:
+def _upload_attachments(ctx: JobContext, report: Report) -> tuple[list[str], list[str]]:
     """Upload each stored attachment once; return the tokens and the names that expired."""
     tokens: list[str] = []
     missing: list[str] = []
     for ref in report.attachments:
         cache_key = f"hub:zendesk:upload:{report.external_id}:{ref.key}"
-        if cached := redis.get(cache_key):
+        if cached := ctx.redis.get(cache_key):
             tokens.append(cached.decode() if isinstance(cached, bytes) else str(cached))
             continue
-        data = store.get(ref.key)
+        data = ctx.attachments.get(ref.key)
         if data is None:
             missing.append(ref.filename)
             continue
-        token = gateway.upload(ref.filename, ref.content_type, data)
-        redis.set(cache_key, token, ex=UPLOAD_TOKEN_SECONDS)
+        token = ctx.zendesk.upload(ref.filename, ref.content_type, data)
+        ctx.redis.set(cache_key, token, ex=UPLOAD_TOKEN_SECONDS)
         tokens.append(token)
     return tokens, missing

@@ -24,7 +24,7 @@ import time
 from redis import Redis
 
 from integrations import logs
-from workers.queues import QUEUES, queue
+from integrations.queue import QUEUES, queue
 
 log = logging.getLogger(__name__)
 

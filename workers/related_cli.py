@@ -12,12 +12,12 @@ from pathlib import Path
 import click
 from redis import Redis
 
+from integrations.queue import connect
 from integrations.settings import Settings
 from rules.related.eval import read_jsonl, recall
 from rules.related.index import RelatedIndex
 from rules.related.scoring import METHODS
 from workers.procs import free_port, start_redis, stop
-from workers.queues import connect
 
 
 @click.group(help="The related-issue index: evaluate it on labeled reports, explain matches.")

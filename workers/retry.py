@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # A job waiting out a rate limit is rescheduled, not failed: waiting does not
-# use up the retries meant for outages (workers.queues.DEFAULT_RETRY).
+# use up the retries meant for outages (integrations.queue.DEFAULT_RETRY).
 RATE_LIMIT_RESCHEDULES = 10_000
 
 

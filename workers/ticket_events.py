@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from redis import Redis
-from rq import Retry, get_current_job
+from rq import Retry
 
 from integrations import logs
 from integrations.errors import Permanent
@@ -34,9 +34,10 @@ from integrations.slack.api import SlackApi
 from integrations.slack.engineering import Card, EngineeringChannels
 from integrations.slack.events import MessagePosted
 from integrations.slack.loop import remember_reporter, reporter
+from integrations.ticket_event import Comment, TicketEvent
 from integrations.zendesk.events import CommentAdded, ZendeskEvent
 from integrations.zendesk.gateway import ZendeskGateway
-from rules.event import Comment, TicketEvent
+from workers.context import context
 from workers.grouping import ticket_status_changed
 from workers.retry import run_guarded
 
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 OWN_COMMENT_SECONDS = 30 * 24 * 3600
 SEEN_SECONDS = 90 * 24 * 3600
 
-# Which field a change kind is about (rules.event.ChangedField).
+# Which field a change kind is about (integrations.ticket_event.ChangedField).
 FIELD_OF = {
     "status_changed": "status",
     "priority_changed": "priority",
@@ -58,13 +59,6 @@ FIELD_OF = {
     "comment_added": "comment",
     "custom_field_changed": "custom_fields",
 }
-
-
-def _connection() -> Redis:
-    job = get_current_job()
-    if job is None:
-        raise RuntimeError("this function runs as an rq job")
-    return job.connection
 
 
 # ---------------------------------------------------------------- the hub's own comments
@@ -125,11 +119,11 @@ class _Steps:
 
 
 def _handle_ticket_event(data: dict[str, Any]) -> dict[str, Any]:
-    settings = Settings.from_env("worker")
-    redis = _connection()
+    ctx = context()
+    settings, redis = ctx.settings, ctx.redis
     event = ZendeskEvent.from_job(data)
-    gateway = ZendeskGateway.from_settings(settings, redis)
-    api = SlackApi(settings, redis=redis)
+    gateway = ctx.zendesk
+    api = ctx.slack
     eng = EngineeringChannels(api, redis)
 
     changes = _changes(redis, event)
@@ -443,8 +437,8 @@ def relay_reporter_reply(message: dict[str, Any], ticket_id: int) -> str | Retry
 def _relay_reporter_reply(data: dict[str, Any], ticket_id: int) -> str:
     from integrations.slack.reports import plain_text
 
-    settings = Settings.from_env("worker")
-    redis = _connection()
+    ctx = context()
+    redis = ctx.redis
     posted = MessagePosted.from_job(data)
     record = reporter(redis, ticket_id)
     if record is None or posted.user != record.user_id:
@@ -457,7 +451,7 @@ def _relay_reporter_reply(data: dict[str, Any], ticket_id: int) -> str:
     mark = f"hub:loop:commented:{posted.event_id}"
     if not redis.set(mark, 1, nx=True, ex=OWN_COMMENT_SECONDS):
         return "duplicate"
-    gateway = ZendeskGateway.from_settings(settings, redis)
+    gateway = ctx.zendesk
     body = text + loop.reply_footer()
     try:
         ticket = gateway.get_ticket(ticket_id)
@@ -465,7 +459,7 @@ def _relay_reporter_reply(data: dict[str, Any], ticket_id: int) -> str:
         gateway.add_comment(ticket_id, body, public=True, author_id=ticket.requester_id)
     except Permanent as exc:
         if exc.status == 422:
-            api = SlackApi(settings, redis=redis)
+            api = ctx.slack
             loop.tell_reporter(
                 api, redis, record, loop.reply_not_added(ticket_id), once_key=posted.event_id
             )

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import importlib
 import logging
+from typing import Any
 
 from redis.exceptions import RedisError
 from rq import Worker
+from rq.job import Job
+from rq.utils import import_attribute
 
 from integrations import logs
+from integrations.queue import QUEUES, connect, queue
+from integrations.queue.jobs import JOBS, current_name
 from integrations.settings import Settings
 from rules.store import store_for
+from workers.context import install
 from workers.maintenance import run_once
-from workers.queues import QUEUES, connect, queue
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +31,30 @@ WORKER_TTL = 75
 # Each job runs in a work horse forked from the worker: what is imported here is
 # inherited, not imported again by every job (about 0.3 s of CPU each: zenpy,
 # slack_sdk, the rules engine), which otherwise caps a worker at a few jobs a second.
-PRELOAD = ("workers.jobs", "workers.events", "integrations.slack.jobs")
+PRELOAD = tuple(dict.fromkeys(spec.func.rsplit(".", 1)[0] for spec in JOBS.values()))
+
+
+class HubJob(Job):
+    """rq's job, which runs a job queued under a renamed function's old name.
+
+    Jobs queued by the previous version are still in Redis when a new one starts; rq
+    stores the function's dotted name, so each name ever released must still run
+    (integrations/queue/jobs.py RENAMED).
+    """
+
+    @property
+    def func(self) -> Any:
+        """The function to run, found by its current name."""
+        name = self.func_name
+        if name is None or self.instance is not None:
+            return super().func
+        return import_attribute(current_name(name))
 
 
 class HubWorker(Worker):
     """rq's worker, whose maintenance also queues again jobs rq lost (workers/maintenance.py)."""
+
+    job_class = HubJob
 
     def run_maintenance_tasks(self) -> None:
         """rq's maintenance, then the hub's lost-job sweep (one worker at a time)."""
@@ -45,6 +69,7 @@ def run(settings: Settings, *, burst: bool = False, queues: tuple[str, ...] = QU
     """Work the queues until stopped (or, with burst, until they are empty)."""
     assert settings.redis_url, "worker settings always have REDIS_URL"
     connection = connect(settings.redis_url, timeout=30)
+    install(settings)
     for module in PRELOAD:
         importlib.import_module(module)
     store_for(settings.rules_path).current()

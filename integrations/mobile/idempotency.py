@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from redis import Redis
 
 from integrations.mobile.schema import BugReport
-from workers.status import STATUS_TTL
+from integrations.queue.status import STATUS_TTL
 
 # Kept as long as the report's status: a key is answered the same for as long
 # as the app can still ask about the report.

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from integrations.errors import Rejected
 from integrations.mobile.limits import size_text
+from integrations.queue.attachments import AttachmentStore, Readable
 from integrations.report import AttachmentRef
-from workers.attachments import AttachmentStore, Readable
 
 # Enough to recognise every accepted format, and the start of a JSON document.
 HEAD_BYTES = 64

@@ -27,10 +27,10 @@ from integrations.mobile.limits import Limits, RateLimit, size_text
 from integrations.mobile.mapping import to_report
 from integrations.mobile.schema import BugReport, BugReportStatus, Error, Problem, problems
 from integrations.mobile.uploads import TEXT, Incoming, check_and_store, discard
+from integrations.queue.attachments import AttachmentStore, attachment_store
+from integrations.queue.status import StatusStore
 from integrations.report import AttachmentRef, digest
 from integrations.web import hub
-from workers.attachments import AttachmentStore, attachment_store
-from workers.status import StatusStore
 
 log = logging.getLogger(__name__)
 

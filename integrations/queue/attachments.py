@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from integrations.report import AttachmentRef
 
-# The file_report job's retries last about 12 hours (workers.queues.DEFAULT_RETRY);
+# The file_report job's retries last about 12 hours (integrations.queue.DEFAULT_RETRY);
 # a week leaves room for an operator to replay a dead letter after a long outage.
 ATTACHMENT_TTL = 7 * 24 * 3600
 # Written to Redis this much at a time, so a 10 MB upload never sits in the web

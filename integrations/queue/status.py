@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from redis import Redis
 
-from workers.wire import Commands, CommandTemplate, Slot
+from integrations.queue.wire import Commands, CommandTemplate, Slot
 
 State = Literal["queued", "filed", "delayed", "failed"]
 

@@ -26,8 +26,8 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from integrations import logs
 from integrations.errors import Permanent, Retryable
+from integrations.queue.ratelimit import DEFAULT_RETRY_AFTER, RateLimiter, retry_after_seconds
 from integrations.settings import Settings
-from workers.ratelimit import DEFAULT_RETRY_AFTER, RateLimiter, retry_after_seconds
 
 log = logging.getLogger(__name__)
 

@@ -40,12 +40,12 @@ from integrations.http_body import (
     receive_body,
     request_headers,
 )
+from integrations.queue import Enqueued
 from integrations.report import Report
 from integrations.slack import messages, reports
 from integrations.slack.payloads import SlashCommand, parse_command
 from integrations.slack.views import SlackIntake, intake
 from integrations.web import HTTP_REQUESTS, Hub
-from workers.queues import Enqueued
 
 if TYPE_CHECKING:
     from flask import Flask

@@ -7,8 +7,8 @@
   message for the same issue. The (channel, ts) is recorded right after posting
   and looked up before, so a retried job edits instead of posting again.
 - The "Acknowledge" button (block_actions through /slack/interactions) queues
-  `acknowledge`, which puts an internal note and the `eng_acknowledged` tag on the
-  ticket and shows who acknowledged.
+  the `acknowledge` job (workers/engineering.py), which puts an internal note and the
+  `eng_acknowledged` tag on the ticket and shows who acknowledged.
 
 An issue is identified by its Zendesk ticket id (the problem ticket when related
 reports are grouped).
@@ -24,22 +24,21 @@ from urllib.parse import parse_qs
 
 from flask import Response
 from redis import Redis
-from rq import get_current_job
 
 from integrations import logs
-from integrations.errors import Rejected, Retryable
+from integrations.errors import Rejected
+from integrations.queue import enqueue_once
+from integrations.queue.jobs import ACKNOWLEDGE
+from integrations.queue.marks import exclusive, once
 from integrations.report import Report, digest
-from integrations.settings import Settings
 from integrations.slack.api import SlackApi
 from integrations.zendesk.gateway import Ticket
-from workers.queues import NOTIFY, connect, enqueue_once
 
 log = logging.getLogger(__name__)
 
 ACKNOWLEDGE_ACTION = "eng_acknowledge"
 OPEN_ACTION = "eng_open_zendesk"
 ACKNOWLEDGED_TAG = "eng_acknowledged"
-ACKNOWLEDGE_JOB = "integrations.slack.engineering.acknowledge"
 # Issues live for months; their messages are edited as long as the ticket moves.
 KEEP_SECONDS = 180 * 24 * 3600
 # Long enough for one chat.postMessage with retries; a crashed poster frees it by expiry.
@@ -282,10 +281,9 @@ class EngineeringChannels:
             self._update(existing, card)
             return existing
         lock = f"hub:eng:posting:{card.issue_id}:{digest(channel)}"
-        if not self.redis.set(lock, 1, nx=True, ex=POSTING_LOCK_SECONDS):
-            # Another worker is posting this very message: come back and edit it.
-            raise Retryable("another worker is posting this issue's message", retry_after=5)
-        try:
+        # Another worker posting this very message: come back and edit it.
+        busy = "another worker is posting this issue's message"
+        with exclusive(self.redis, lock, ttl=POSTING_LOCK_SECONDS, busy=busy):
             existing = self.messages(card.issue_id).get(channel)
             if existing is not None:
                 self._update(existing, card)
@@ -299,8 +297,6 @@ class EngineeringChannels:
                 json.dumps({"channel": posted.channel, "ts": posted.ts}),
             )
             self.redis.expire(self._messages_key(card.issue_id), KEEP_SECONDS)
-        finally:
-            self.redis.delete(lock)
         logs.event(log, "eng.message.posted", issue=card.issue_id, channel=posted.channel)
         return posted
 
@@ -319,15 +315,13 @@ class EngineeringChannels:
             if only is not None and channel != only:
                 continue
             mark = f"hub:eng:said:{digest(once_key, posted.channel, posted.ts)}"
-            if not self.redis.set(mark, 1, nx=True, ex=KEEP_SECONDS):
-                continue
-            try:
+            with once(self.redis, mark, ttl=KEEP_SECONDS) as claim:
+                if claim is None:
+                    continue
                 self.api.call(
                     "chat.postMessage", channel=posted.channel, thread_ts=posted.ts, text=text
                 )
-            except BaseException:
-                self.redis.delete(mark)
-                raise
+                claim.done()
             count += 1
         return count
 
@@ -341,75 +335,6 @@ class EngineeringChannels:
             blocks=message["blocks"],
         )
         logs.event(log, "eng.message.updated", issue=card.issue_id, channel=posted.channel)
-
-
-# ---------------------------------------------------------------- jobs
-
-
-def _redis(settings: Settings) -> Redis:
-    job = get_current_job()
-    if job is not None:
-        return job.connection
-    assert settings.redis_url, "worker settings always have REDIS_URL"
-    return connect(settings.redis_url)
-
-
-def _guarded(step: Any, *args: Any) -> Any:
-    from workers.retry import run_guarded
-
-    return run_guarded(step, *args)
-
-
-def notify_engineering(card: dict[str, Any], channels: list[str], ticket_id: int) -> Any:
-    """Job: show the issue in each channel (post once, then edit), counting `ticket_id`."""
-    return _guarded(_notify_engineering, card, channels, ticket_id)
-
-
-def _notify_engineering(card_data: dict[str, Any], channels: list[str], ticket_id: int) -> int:
-    settings = Settings.from_env("worker")
-    redis = _redis(settings)
-    eng = EngineeringChannels(SlackApi(settings, redis=redis), redis)
-    card = Card.from_json(card_data)
-    count = eng.add_reporter(card.issue_id, ticket_id)
-    known = eng.card(card.issue_id)
-    if known is not None:
-        # What was learnt since (acknowledgement, assignee) is kept.
-        card = replace(card, acknowledged_by=known.acknowledged_by or card.acknowledged_by)
-        card = replace(card, assignee=card.assignee or known.assignee)
-    card = replace(card, reporters=max(count, card.reporters))
-    for channel in dict.fromkeys(channels):
-        eng.notify(channel, card)
-    # Channels notified earlier for this issue show the new count too.
-    eng.refresh(card)
-    return len(channels)
-
-
-def acknowledge(issue_id: int, user_id: str, user_name: str) -> Any:
-    """Job: note and tag the ticket, and show who acknowledged on the issue's messages."""
-    return _guarded(_acknowledge, issue_id, user_id, user_name)
-
-
-def _acknowledge(issue_id: int, user_id: str, user_name: str) -> str:
-    from integrations.zendesk.gateway import ZendeskGateway
-    from workers.events import mark_own_comment
-
-    settings = Settings.from_env("worker")
-    redis = _redis(settings)
-    gateway = ZendeskGateway.from_settings(settings, redis)
-    eng = EngineeringChannels(SlackApi(settings, redis=redis), redis)
-    name = user_name or user_id
-    ticket = gateway.get_ticket(issue_id)
-    # A retried job finds the tag already there and does not add a second note.
-    if ACKNOWLEDGED_TAG not in ticket.tags:
-        note = acknowledged_note(name)
-        mark_own_comment(redis, issue_id, note)
-        gateway.add_note(issue_id, note, add_tags=(ACKNOWLEDGED_TAG,))
-    card = eng.card(issue_id)
-    if card is not None:
-        eng.refresh(replace(card, acknowledged_by=f"<@{user_id}>"))
-    eng.thread(issue_id, f":eyes: {acknowledged_note(f'<@{user_id}>')}", once_key=f"ack:{issue_id}")
-    logs.event(log, "eng.acknowledged", issue=issue_id, user=user_id)
-    return name
 
 
 # ---------------------------------------------------------------- the button (web process)
@@ -452,15 +377,9 @@ def handle_block_actions(body: bytes, redis: Redis) -> Response:
         raise Rejected(400, "not a Slack interaction: payload is not an object")
     for ack in parse_block_actions(payload):
         enqueue_once(
-            redis,
-            NOTIFY,
-            ACKNOWLEDGE_JOB,
-            ack.issue_id,
-            ack.user_id,
-            ack.user_name,
-            kind="eng-ack",
+            redis, ACKNOWLEDGE, ack.issue_id, ack.user_id, ack.user_name,
             key=f"{ack.issue_id}:{ack.user_id}",
-        )
+        )  # fmt: skip
         logs.event(log, "eng.ack.queued", issue=ack.issue_id, user=ack.user_id)
     # "Open in Zendesk" is a link button: Slack still sends an action, answered 200.
     return Response(status=200)

@@ -20,16 +20,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from integrations import logs
 from integrations.errors import Rejected
+from integrations.queue.jobs import RELAY_REPORTER_REPLY
 from integrations.slack.verify import SlackVerifier
 from integrations.web import hub
-from workers.queues import EVENTS
 
 log = logging.getLogger(__name__)
 
 blueprint = Blueprint("slack_events", __name__, url_prefix="/slack")
-
-# By import path: the web process never imports worker code.
-RELAY_REPLY = "workers.events.relay_reporter_reply"
 
 
 class _Frozen(BaseModel):
@@ -148,9 +145,7 @@ def events() -> Response:
     if ticket is None:
         # A thread the hub never posted a ticket update in: not ours to relay.
         return jsonify(ok=True)
-    enqueued = hub().enqueue(
-        EVENTS, RELAY_REPLY, event.to_job(), int(ticket), kind="slack-event", key=event.event_id
-    )
+    enqueued = hub().enqueue(RELAY_REPORTER_REPLY, event.to_job(), int(ticket), key=event.event_id)
     logs.event(
         log,
         "slack.event.queued",

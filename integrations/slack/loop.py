@@ -18,6 +18,7 @@ from redis import Redis
 
 from integrations import logs
 from integrations.errors import Permanent
+from integrations.queue.marks import once
 from integrations.report import Report, digest
 from integrations.slack.api import SlackApi, error_code
 from integrations.slack.events import thread_key
@@ -157,17 +158,12 @@ def tell_reporter(
     """Post `message` to the reporter's thread (once per `once_key`); None when already told."""
     if not record.user_id:
         raise Permanent(f"ticket {record.ticket_id} has no Slack reporter to tell")
-    mark = f"hub:loop:told:{digest(once_key)}"
-    # Marked before posting: a person told twice is worse than one update lost to a crash.
-    if not redis.set(mark, "sending", nx=True, ex=KEEP_SECONDS):
-        logs.event(log, "loop.reporter.already_told", ticket=record.ticket_id)
-        return None
-    try:
+    with once(redis, f"hub:loop:told:{digest(once_key)}", ttl=KEEP_SECONDS) as claim:
+        if claim is None:
+            logs.event(log, "loop.reporter.already_told", ticket=record.ticket_id)
+            return None
         where = _post(api, redis, record, message)
-    except BaseException:
-        redis.delete(mark)
-        raise
-    redis.set(mark, "sent", ex=KEEP_SECONDS)
+        claim.done()
     logs.event(log, "loop.reporter.told", ticket=record.ticket_id, channel=where.channel)
     return where
 

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from integrations import logs
 from integrations.errors import HubError
+from integrations.queue.jobs import REPORT_RECEIVED
 from integrations.report import Report
 from integrations.slack import messages, reports
 from integrations.slack.api import SlackApi
@@ -30,7 +31,6 @@ from integrations.slack.payloads import (
 )
 from integrations.slack.verify import SlackVerifier
 from integrations.web import hub
-from workers.queues import TICKETS
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,6 @@ blueprint = Blueprint("slack", __name__, url_prefix="/slack")
 
 # views.open must finish inside Slack's 3 s with the network and our own time on top.
 VIEWS_OPEN_TIMEOUT = 2.0
-REPORT_RECEIVED = "integrations.slack.jobs.report_received"
 
 
 @dataclass
@@ -150,13 +149,10 @@ def _queue_receipt(report: Report, shortcut: MessageShortcut, *, duplicate: bool
     # filed (on the notify queue it waited for all of them, and could come after
     # "Ticket #N filed").
     hub().enqueue(
-        TICKETS,
         REPORT_RECEIVED,
         report.to_job(),
         duplicate,
-        kind="slack-receipt",
         key=f"{report.external_id}:{shortcut.trigger_id}",
-        at_front=True,
     )
 
 

@@ -13,7 +13,7 @@ from urllib3.exceptions import NewConnectionError
 from zenpy import Zenpy
 
 from integrations.errors import Retryable
-from workers.ratelimit import RateLimiter
+from integrations.queue.ratelimit import RateLimiter
 
 DEFAULT_TIMEOUT = 15.0
 

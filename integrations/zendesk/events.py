@@ -18,11 +18,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from integrations.errors import Rejected
-from rules.event import EventType
+from integrations.ticket_event import EventType
 
 EVENT_PREFIX = "zen:event-type:"
 
-# Zendesk's event names -> the names ticket_event rules use (rules.event.EventType).
+# Zendesk's event names -> the names ticket_event rules use (integrations.ticket_event.EventType).
 EVENT_TYPES: dict[str, str] = {
     "ticket.created": "created",
     "ticket.comment_added": "comment_added",

@@ -18,9 +18,9 @@ from zenpy.lib.exception import APIException, RecordNotFoundException, ZenpyExce
 
 from integrations import logs
 from integrations.errors import Permanent, Retryable
+from integrations.queue.ratelimit import RateLimiter
 from integrations.settings import Settings
 from integrations.zendesk.client import GuardedSession, zenpy_client
-from workers.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 

@@ -22,16 +22,15 @@ from werkzeug.datastructures import Headers
 
 from integrations import logs
 from integrations.errors import Rejected
+from integrations.queue import DEDUPE_SECONDS
+from integrations.queue.jobs import HANDLE_TICKET_EVENT
 from integrations.web import hub
 from integrations.zendesk.events import Ignored, parse_webhook
-from workers.queues import DEDUPE_SECONDS, EVENTS
 
 log = logging.getLogger(__name__)
 
 blueprint = Blueprint("zendesk", __name__, url_prefix="/zendesk")
 
-# By import path: the web process never imports worker code.
-HANDLE_EVENT = "workers.events.handle_ticket_event"
 
 SIGNATURE = "X-Zendesk-Webhook-Signature"
 TIMESTAMP = "X-Zendesk-Webhook-Signature-Timestamp"
@@ -132,9 +131,7 @@ def webhook() -> tuple[Response, int]:
         logs.event(log, "zendesk.webhook.ignored", type=parsed.zendesk_type)
         return jsonify(ok=True, ignored=parsed.zendesk_type), 200
 
-    enqueued = hub().enqueue(
-        EVENTS, HANDLE_EVENT, parsed.to_job(), kind="zendesk-event", key=parsed.key
-    )
+    enqueued = hub().enqueue(HANDLE_TICKET_EVENT, parsed.to_job(), key=parsed.key)
     # Marked only once the job is durable: a delivery that failed before this is
     # not mistaken for a duplicate when Zendesk retries it.
     if invocation:

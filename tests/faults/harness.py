@@ -38,6 +38,7 @@ from rq.executions import Execution
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, SCHEDULER_LOCKING_KEY_TEMPLATE
 
+from integrations.queue import QUEUES, TICKETS, queue
 from integrations.report import digest
 from integrations.sandbox.signing import slack_headers
 from integrations.slack import messages
@@ -54,7 +55,6 @@ from workers.procs import (
     stop,
     wait_for_port,
 )
-from workers.queues import QUEUES, TICKETS, queue
 
 # Secrets of the runs; test_security.py uses real-looking ones of its own.
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

@@ -14,10 +14,10 @@ import pytest
 from redis import Redis
 
 from integrations.errors import Retryable
+from integrations.queue.ratelimit import RateLimiter
 from integrations.sandbox import ZendeskSandbox
 from integrations.zendesk.client import GuardedSession, zenpy_client
 from integrations.zendesk.gateway import TicketDraft, ZendeskGateway
-from workers.ratelimit import RateLimiter
 
 # As tests/conftest.py env: the sandbox fixture accepts these.
 EMAIL = "agent@example.com"

@@ -3,15 +3,18 @@ queued again by the workers' maintenance (workers/maintenance.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from redis import Redis
 from rq.job import Job, JobStatus
 
+from integrations.queue import NOTIFY, TICKETS, enqueue_once, queue
+from integrations.queue.jobs import FILE_REPORT, OPS_ALERT
 from workers.maintenance import lost_jobs, requeue_lost
-from workers.queues import NOTIFY, TICKETS, enqueue_once, queue
 
 
 def _enqueue(redis: Redis, key: str) -> str:
-    return enqueue_once(redis, TICKETS, "workers.jobs.file_report", {}, kind="t", key=key).job_id
+    return enqueue_once(redis, replace(FILE_REPORT, kind="t"), {}, key=key).job_id
 
 
 def test_a_popped_job_that_never_started_is_queued_again_once_it_has_stayed_lost(
@@ -37,9 +40,7 @@ def test_started_scheduled_and_finished_jobs_are_not_lost(redis: Redis) -> None:
     started = _enqueue(redis, "started")
     redis.lrem(queue(redis, TICKETS).key, 1, started)
     Job.fetch(started, connection=redis).set_status(JobStatus.STARTED)
-    scheduled = enqueue_once(
-        redis, NOTIFY, "integrations.slack.jobs.ops_alert", "x", kind="n", key="k"
-    ).job_id
+    scheduled = enqueue_once(redis, replace(OPS_ALERT, kind="n"), "x", key="k").job_id
     redis.lrem(queue(redis, NOTIFY).key, 1, scheduled)
     Job.fetch(scheduled, connection=redis).set_status(JobStatus.SCHEDULED)
 

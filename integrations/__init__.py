@@ -12,8 +12,7 @@ from flask import Blueprint
 # "module:attribute" of each integration's inbound blueprint.
 BLUEPRINTS: tuple[str, ...] = (
     "integrations.slack.views:blueprint",
-    "integrations.slack.events:blueprint",
-    "integrations.zendesk.webhook:blueprint",
+    "integrations.zendesk.views:blueprint",
     "integrations.mobile.views:blueprint",
 )
 

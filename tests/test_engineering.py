@@ -22,12 +22,8 @@ from integrations.sandbox.signing import slack_headers
 from integrations.sandbox.slack import Message
 from integrations.settings import Settings
 from integrations.slack.api import SlackApi
-from integrations.slack.engineering import (
-    ACKNOWLEDGE_ACTION,
-    Card,
-    EngineeringChannels,
-    card_message,
-)
+from integrations.slack.cards import ACKNOWLEDGE_ACTION, Card, card_message
+from integrations.slack.engineering import EngineeringChannels
 from integrations.zendesk.gateway import Ticket
 from tests.conftest import SIGNING_SECRET
 from tests.jobs import run_jobs

@@ -13,8 +13,10 @@ from rq.utils import import_attribute
 from integrations.queue import NOTIFY, TICKETS, queue
 from integrations.queue.jobs import JOBS, OPS_ALERT, RENAMED, JobSpec, current_name, declare
 from integrations.sandbox import SlackSandbox
+from integrations.settings import Settings
 from tests.jobs import run_jobs
 from tests.test_queue import run_worker_burst
+from workers.context import context, installed
 
 
 @pytest.mark.parametrize("spec", list(JOBS.values()), ids=lambda s: s.func)
@@ -85,3 +87,14 @@ def test_a_job_queued_under_an_old_name_runs_in_the_procfile_worker(
         "queued before the deploy"
     ]
     assert queue(redis, TICKETS).count == 0
+
+
+def test_the_worker_reads_settings_once_and_jobs_use_them(
+    worker_env: dict[str, str], redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started_with = Settings.from_env("worker", {**worker_env, "SLACK_OPS_CHANNEL": "#ops-at-start"})
+    with installed(started_with):
+        monkeypatch.setenv("SLACK_OPS_CHANNEL", "#changed-later")
+        assert context().settings.slack_ops_channel == "#ops-at-start"
+    # Outside a worker (a command, a test calling a job): the environment as it is now.
+    assert context().settings.slack_ops_channel == "#changed-later"

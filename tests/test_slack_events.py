@@ -15,7 +15,8 @@ from rq import Queue
 from integrations.queue import EVENTS
 from integrations.sandbox.signing import slack_headers
 from integrations.slack import messages
-from integrations.slack.events import MessagePosted, thread_key
+from integrations.slack.loop import thread_key
+from integrations.slack.payloads import MessagePosted
 from tests.conftest import SIGNING_SECRET
 
 FIXTURES = Path(__file__).resolve().parent.parent / "integrations" / "slack" / "fixtures" / "events"

@@ -20,7 +20,7 @@ from app import create_app
 from integrations.queue import EVENTS
 from integrations.sandbox.signing import zendesk_timestamp, zendesk_webhook_headers
 from integrations.settings import Settings
-from integrations.zendesk.events import ZendeskEvent, parse_webhook
+from integrations.zendesk.payloads import ZendeskEvent, parse_webhook
 
 FIXTURES = Path(__file__).resolve().parent.parent / "integrations" / "zendesk" / "fixtures"
 

@@ -18,7 +18,7 @@ from integrations.report import ReplyContext, Report, Reporter
 from integrations.sandbox import SlackSandbox, ZendeskSandbox
 from integrations.sandbox.signing import slack_headers, zendesk_webhook_headers
 from integrations.slack.loop import conversation, remember_reporter
-from integrations.zendesk.events import ZendeskEvent, parse_webhook
+from integrations.zendesk.payloads import ZendeskEvent, parse_webhook
 from tests.conftest import SIGNING_SECRET
 from tests.jobs import run_jobs
 from workers.ticket_events import mark_own_comment

@@ -9,7 +9,7 @@ from click.testing import CliRunner, Result
 
 from app import cli
 from integrations.sandbox import ZendeskSandbox
-from integrations.zendesk.events import SUBSCRIPTIONS, ZendeskEvent, parse_webhook
+from integrations.zendesk.payloads import SUBSCRIPTIONS, ZendeskEvent, parse_webhook
 
 PUBLIC = "https://hub.example.com"
 

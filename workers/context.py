@@ -1,7 +1,7 @@
 """What every job works with: the settings, Redis, and the Zendesk and Slack clients.
 
-The worker process builds one `JobContext` when it starts (`install`), so settings are
-read and checked once, not by every job. Each job runs in a work horse forked from the
+The worker process reads its settings once when it starts (`installed`), not in every
+job. Each job runs in a work horse forked from the
 worker: the context is inherited, and the clients are built on first use inside the
 horse (a client's HTTP connections must not be shared across a fork).
 
@@ -58,15 +58,9 @@ class JobContext:
 _installed: Settings | None = None
 
 
-def install(settings: Settings) -> None:
-    """Make these the settings of every job this process runs (the worker, at start)."""
-    global _installed
-    _installed = settings
-
-
 @contextmanager
 def installed(settings: Settings) -> Iterator[None]:
-    """`install` for a block (tests running jobs in their own process), then as before."""
+    """These settings for every job this process runs in the block (the worker's lifetime)."""
     global _installed
     before, _installed = _installed, settings
     try:

@@ -11,12 +11,8 @@ from dataclasses import replace
 from typing import Any
 
 from integrations import logs
-from integrations.slack.engineering import (
-    ACKNOWLEDGED_TAG,
-    Card,
-    EngineeringChannels,
-    acknowledged_note,
-)
+from integrations.slack.cards import Card, acknowledged_note
+from integrations.slack.engineering import ACKNOWLEDGED_TAG, EngineeringChannels
 from workers.context import context
 from workers.retry import run_guarded
 from workers.ticket_events import mark_own_comment

@@ -45,7 +45,8 @@ from integrations.queue.jobs import (
 )
 from integrations.queue.marks import exclusive
 from integrations.report import Report
-from integrations.slack.engineering import Card, EngineeringChannels
+from integrations.slack.cards import Card, joined_note, problem_opened_note, problem_solved_note
+from integrations.slack.engineering import EngineeringChannels
 from integrations.zendesk.gateway import Ticket, ZendeskGateway
 from rules.related import IndexedDoc, RelatedIndex
 from workers.context import context
@@ -92,11 +93,6 @@ def indexed_doc(report: Report, ticket: Ticket) -> IndexedDoc:
 # ---------------------------------------------------------------- wording
 
 
-def _mrkdwn(text: str) -> str:
-    # Slack's "Formatting text for app surfaces": these three are control characters.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def problem_body(members: list[tuple[int, str]], total: int) -> str:
     """The problem ticket's first comment: the reports it stands for."""
     lines = [f"feedback-hub grouped {total} related reports into this problem:", ""]
@@ -109,29 +105,6 @@ def problem_body(members: list[tuple[int, str]], total: int) -> str:
         "reporter gets the problem's public reply.",
     ]
     return "\n".join(lines)
-
-
-def joined_note(subject: str, ticket_id: int, url: str) -> str:
-    """The thread reply when another report joins a group."""
-    return (
-        f":heavy_plus_sign: Another report: {_mrkdwn(subject)} \u2014 ticket <{url}|#{ticket_id}>"
-    )
-
-
-def problem_opened_note(problem_id: int, url: str, incidents: int) -> str:
-    """The thread reply when the group gets its problem ticket."""
-    return (
-        f":link: Problem ticket <{url}|#{problem_id}> opened; "
-        f"{incidents} reports linked to it as incidents."
-    )
-
-
-def problem_solved_note(problem_id: int) -> str:
-    """The thread reply when the group's problem is solved."""
-    return (
-        f":white_check_mark: Problem #{problem_id} solved: its incidents are solved "
-        "and their reporters told."
-    )
 
 
 # ---------------------------------------------------------------- state

@@ -1,6 +1,6 @@
 """Ticket-event jobs: rules on every Zendesk ticket event, engineering channels, the reporter loop.
 
-`handle_ticket_event` takes one parsed webhook delivery (integrations.zendesk.events)
+`handle_ticket_event` takes one parsed webhook delivery (integrations.zendesk.payloads)
 and, each step isolated so one failure does not skip the rest:
 
 1. runs the ticket_event rules and applies their changes to the ticket (only what
@@ -29,14 +29,15 @@ from rq import Retry
 from integrations import logs
 from integrations.errors import Permanent
 from integrations.settings import Settings
-from integrations.slack import engineering, loop
+from integrations.slack import cards, loop
 from integrations.slack.api import SlackApi
-from integrations.slack.engineering import Card, EngineeringChannels
-from integrations.slack.events import MessagePosted
+from integrations.slack.cards import Card
+from integrations.slack.engineering import EngineeringChannels
 from integrations.slack.loop import remember_reporter, reporter
+from integrations.slack.payloads import MessagePosted
 from integrations.ticket_event import Comment, TicketEvent
-from integrations.zendesk.events import CommentAdded, ZendeskEvent
 from integrations.zendesk.gateway import ZendeskGateway
+from integrations.zendesk.payloads import CommentAdded, ZendeskEvent
 from workers.context import context
 from workers.grouping import ticket_status_changed
 from workers.retry import run_guarded
@@ -369,17 +370,17 @@ def _update_engineering(
     said = 0
     for kind, before, after in changes:
         if kind in ("status_changed", "priority_changed"):
-            text = engineering.change_note(FIELD_OF[kind], before, after)
+            text = cards.change_note(FIELD_OF[kind], before, after)
         elif kind == "assignee_changed":
             # Another event of the same update may have shown the new assignee already.
-            text = engineering.change_note("assignee", None, card.assignee or "nobody")
+            text = cards.change_note("assignee", None, card.assignee or "nobody")
         elif kind == "group_changed":
-            text = engineering.change_note("group", None, rules_event.group)
+            text = cards.change_note("group", None, rules_event.group)
         elif kind == "comment_added":
             comment = event.comment
             if comment is None or not comment.public or not _is_staff(event, comment):
                 continue
-            text = engineering.reply_note(comment.author_name)
+            text = cards.reply_note(comment.author_name)
         else:
             continue
         said += eng.thread(t.id, text, once_key=f"{event.key}:{kind}")

@@ -16,7 +16,7 @@ from integrations.queue import QUEUES, connect, queue
 from integrations.queue.jobs import JOBS, current_name
 from integrations.settings import Settings
 from rules.store import store_for
-from workers.context import install
+from workers.context import installed
 from workers.maintenance import run_once
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,6 @@ def run(settings: Settings, *, burst: bool = False, queues: tuple[str, ...] = QU
     """Work the queues until stopped (or, with burst, until they are empty)."""
     assert settings.redis_url, "worker settings always have REDIS_URL"
     connection = connect(settings.redis_url, timeout=30)
-    install(settings)
     for module in PRELOAD:
         importlib.import_module(module)
     store_for(settings.rules_path).current()
@@ -81,5 +80,6 @@ def run(settings: Settings, *, burst: bool = False, queues: tuple[str, ...] = QU
     )
     logs.event(log, "worker.start", queues=list(queues), burst=burst, worker=worker.name)
     # The scheduler runs inside the worker: rq retries with intervals and
-    # rescheduled (rate limited) jobs need it.
-    return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    # rescheduled (rate limited) jobs need it. Every job of this worker gets its settings.
+    with installed(settings):
+        return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from redis import Redis
 
-from integrations.mobile.schema import BugReport
+from integrations.mobile.payloads import BugReport
 from integrations.queue.status import STATUS_TTL
 
 # Kept as long as the report's status: a key is answered the same for as long

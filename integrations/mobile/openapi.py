@@ -16,7 +16,7 @@ from pydantic.json_schema import models_json_schema
 
 from integrations.mobile.idempotency import KEY_PATTERN
 from integrations.mobile.limits import Limits, size_text
-from integrations.mobile.schema import BugReport, BugReportStatus, Error
+from integrations.mobile.payloads import BugReport, BugReportStatus, Error
 from integrations.mobile.uploads import ACCEPTED
 
 PATH = Path(__file__).with_name("openapi.yaml")
@@ -186,7 +186,7 @@ def document(limits: Limits | None = None) -> dict[str, Any]:
 def render(limits: Limits | None = None) -> str:
     """The document as the YAML text committed in openapi.yaml."""
     header = (
-        "# Generated from integrations/mobile/schema.py: python -m integrations.mobile.openapi\n"
+        "# Generated from integrations/mobile/payloads.py: python -m integrations.mobile.openapi\n"
     )
     return header + yaml.safe_dump(document(limits), sort_keys=False, allow_unicode=True, width=100)
 

@@ -21,11 +21,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from integrations import logs
 from integrations.errors import Rejected
-from integrations.mobile import auth, messages
+from integrations.mobile import messages, verify
 from integrations.mobile.idempotency import KEY_PATTERN, Idempotency, Record, fingerprint
 from integrations.mobile.limits import Limits, RateLimit, size_text
-from integrations.mobile.mapping import to_report
-from integrations.mobile.schema import BugReport, BugReportStatus, Error, Problem, problems
+from integrations.mobile.payloads import BugReport, BugReportStatus, Error, Problem, problems
+from integrations.mobile.reports import to_report
 from integrations.mobile.uploads import TEXT, Incoming, check_and_store, discard
 from integrations.queue.attachments import AttachmentStore, attachment_store
 from integrations.queue.status import StatusStore
@@ -130,7 +130,7 @@ class Submission:
 def file_bug_report() -> tuple[Response, int, dict[str, str]]:
     """Accept a report: 202 once it is durably queued (or, for a retry, the same report)."""
     the_hub = hub()
-    app_id = auth.app_for(request.headers.get("Authorization"), the_hub.settings.mobile_api_keys)
+    app_id = verify.app_for(request.headers.get("Authorization"), the_hub.settings.mobile_api_keys)
     if request.mimetype not in ("application/json", "multipart/form-data"):
         shown = request.mimetype or "no Content-Type"
         raise Rejected(
@@ -210,7 +210,7 @@ def file_bug_report() -> tuple[Response, int, dict[str, str]]:
 def bug_report_status(report_id: str) -> Response:
     """Where a report stands; only the app that filed it may ask."""
     the_hub = hub()
-    app_id = auth.app_for(request.headers.get("Authorization"), the_hub.settings.mobile_api_keys)
+    app_id = verify.app_for(request.headers.get("Authorization"), the_hub.settings.mobile_api_keys)
     if not _REPORT_ID.match(report_id) or Idempotency(the_hub.redis).owner(report_id) != app_id:
         raise Rejected(404, f"this app has no bug report {report_id[:64]!r}")
     return jsonify(_status(report_id).model_dump(exclude_none=True))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -30,163 +30,17 @@ from integrations.errors import Rejected
 from integrations.queue import enqueue_once
 from integrations.queue.jobs import ACKNOWLEDGE
 from integrations.queue.marks import exclusive, once
-from integrations.report import Report, digest
+from integrations.report import digest
 from integrations.slack.api import SlackApi
-from integrations.zendesk.gateway import Ticket
+from integrations.slack.cards import ACKNOWLEDGE_ACTION, Card, card_message
 
 log = logging.getLogger(__name__)
 
-ACKNOWLEDGE_ACTION = "eng_acknowledge"
-OPEN_ACTION = "eng_open_zendesk"
 ACKNOWLEDGED_TAG = "eng_acknowledged"
 # Issues live for months; their messages are edited as long as the ticket moves.
 KEEP_SECONDS = 180 * 24 * 3600
 # Long enough for one chat.postMessage with retries; a crashed poster frees it by expiry.
 POSTING_LOCK_SECONDS = 60
-
-STATUS_EMOJI = {
-    "new": ":new:",
-    "open": ":large_orange_circle:",
-    "pending": ":hourglass_flowing_sand:",
-    "hold": ":double_vertical_bar:",
-    "solved": ":white_check_mark:",
-    "closed": ":lock:",
-}
-
-
-@dataclass(frozen=True)
-class Card:
-    """What an issue's engineering message shows."""
-
-    issue_id: int
-    subject: str
-    url: str
-    status: str = "new"
-    priority: str | None = None
-    tags: tuple[str, ...] = ()
-    platform: str | None = None
-    app_version: str | None = None
-    assignee: str | None = None
-    reporters: int = 1
-    acknowledged_by: str | None = None
-    # Why the message exists (the rule that asked for it), shown small.
-    reason: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-safe data for Redis and jobs."""
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Card:
-        """Rebuild from to_json() data."""
-        return cls(**{**data, "tags": tuple(data.get("tags") or ())})
-
-    @classmethod
-    def for_report(
-        cls,
-        report: Report,
-        ticket: Ticket,
-        *,
-        priority: str | None = None,
-        reason: str | None = None,
-    ) -> Card:
-        """The card of a report just filed as `ticket` (for the intake Decision's channels)."""
-        return cls(
-            issue_id=ticket.problem_id or ticket.id,
-            subject=ticket.subject or report.subject,
-            url=ticket.url,
-            status=ticket.status,
-            priority=priority or ticket.priority,
-            tags=ticket.tags or report.tags,
-            platform=report.fields.platform,
-            app_version=report.fields.app_version,
-            reason=reason,
-        )
-
-
-# ---------------------------------------------------------------- wording
-
-
-def _field(label: str, value: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": f"*{label}*\n{value}"}
-
-
-def card_message(card: Card) -> dict[str, Any]:
-    """The Block Kit message for an issue (text is the notification fallback)."""
-    status = card.status or "new"
-    title = f"#{card.issue_id} {card.subject or '(no subject)'}"
-    version = " ".join(v for v in (card.platform, card.app_version) if v) or "-"
-    fields = [
-        _field("Status", f"{STATUS_EMOJI.get(status, '')} {status}".strip()),
-        _field("Priority", card.priority or "-"),
-        _field("Platform / version", version),
-        _field("Reporters", str(card.reporters)),
-        _field("Assignee", card.assignee or "unassigned"),
-        _field("Tags", ", ".join(f"`{t}`" for t in card.tags[:15]) or "-"),
-    ]
-    blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*<{card.url}|{_escape(title)}>*"}},
-        {"type": "section", "fields": fields},
-    ]
-    notes = []
-    if card.acknowledged_by:
-        notes.append(f":eyes: Acknowledged by {card.acknowledged_by}")
-    if card.reason:
-        notes.append(card.reason)
-    if notes:
-        blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(notes)}]}
-        )
-    buttons: list[dict[str, Any]] = []
-    if not card.acknowledged_by:
-        buttons.append(
-            {
-                "type": "button",
-                "action_id": ACKNOWLEDGE_ACTION,
-                "text": {"type": "plain_text", "text": "Acknowledge"},
-                "style": "primary",
-                "value": str(card.issue_id),
-            }
-        )
-    buttons.append(
-        {
-            "type": "button",
-            "action_id": OPEN_ACTION,
-            "text": {"type": "plain_text", "text": "Open in Zendesk"},
-            "url": card.url,
-        }
-    )
-    blocks.append({"type": "actions", "block_id": f"eng:{card.issue_id}", "elements": buttons})
-    text = f"[{status}] {title} ({card.priority or 'no priority'}, {card.reporters} reporter"
-    text += "s)" if card.reporters != 1 else ")"
-    return {"text": text, "blocks": blocks}
-
-
-def change_note(what: str, before: Any, after: Any, by: str | None = None) -> str:
-    """A thread reply saying what changed on the ticket."""
-    who = f" by {by}" if by else ""
-    if before in (None, "", ()):
-        return f"{what.capitalize()} set to *{after}*{who}."
-    if after in (None, "", ()):
-        return f"{what.capitalize()} cleared (was {before}){who}."
-    return f"{what.capitalize()}: {before} \u2192 *{after}*{who}."
-
-
-def reply_note(author: str | None) -> str:
-    """A thread reply when an agent answers the reporter publicly (no text: it may be private)."""
-    return f":speech_balloon: {author or 'An agent'} replied to the reporter."
-
-
-def acknowledged_note(name: str) -> str:
-    """The thread reply and internal note when someone acknowledges."""
-    return f"Acknowledged by {name} in Slack (engineering)."
-
-
-def _escape(text: str) -> str:
-    # mrkdwn control characters (Slack's "Formatting text for app surfaces").
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
 
 # ---------------------------------------------------------------- state and posting
 

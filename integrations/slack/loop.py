@@ -21,9 +21,14 @@ from integrations.errors import Permanent
 from integrations.queue.marks import once
 from integrations.report import Report, digest
 from integrations.slack.api import SlackApi, error_code
-from integrations.slack.events import thread_key
 
 log = logging.getLogger(__name__)
+
+
+def thread_key(channel: str, thread_ts: str) -> str:
+    """Redis key: which ticket a Slack thread talks about (set when the hub posts in it)."""
+    return f"hub:slack:thread:{channel}:{thread_ts}"
+
 
 # A ticket can be answered weeks after it was filed.
 KEEP_SECONDS = 180 * 24 * 3600

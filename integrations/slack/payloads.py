@@ -213,3 +213,75 @@ def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "body"
     return f"{where}: {err['msg'].lower()}"
+
+
+# ---------------------------------------------------------------- the Events API
+
+
+class UrlVerification(_Frozen):
+    """Slack checking the events URL: the challenge is echoed."""
+
+    challenge: str
+
+
+class MessagePosted(_Frozen):
+    """A `message` event: someone wrote in a channel or DM the app is in."""
+
+    event_id: str
+    team_id: str = ""
+    channel: str
+    user: str | None = None
+    text: str = ""
+    ts: str
+    thread_ts: str | None = None
+    bot_id: str | None = None
+    subtype: str | None = None
+    channel_type: str | None = None
+
+    @property
+    def is_person_in_thread(self) -> bool:
+        """A person's plain message inside a thread (not the thread's first message)."""
+        # Bots (the hub's own posts included) carry bot_id; edits, joins and the
+        # like carry a subtype. Neither is a reply from the reporter.
+        plain = self.bot_id is None and self.subtype in (None, "file_share") and bool(self.user)
+        return plain and self.thread_ts is not None and self.thread_ts != self.ts
+
+    def to_job(self) -> dict[str, Any]:
+        """Plain JSON-safe data for an rq job argument."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_job(cls, data: dict[str, Any]) -> MessagePosted:
+        """Rebuild from a job argument."""
+        return cls.model_validate(data)
+
+
+class OtherEvent(_Frozen):
+    """Any other event callback: acknowledged, nothing to do."""
+
+    type: str
+
+
+def parse_event(body: bytes) -> UrlVerification | MessagePosted | OtherEvent:
+    """An Events API request from its verified JSON body; Rejected(400) when malformed."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise Rejected(400, "not a Slack event: the body is not JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise Rejected(400, "not a Slack event: no type")
+    try:
+        if data["type"] == "url_verification":
+            return UrlVerification.model_validate(data)
+        if data["type"] != "event_callback":
+            return OtherEvent(type=data["type"])
+        event = data.get("event")
+        if not isinstance(event, dict) or event.get("type") != "message":
+            kind = event.get("type") if isinstance(event, dict) else None
+            return OtherEvent(type=str(kind or "unknown"))
+        return MessagePosted.model_validate(
+            {**event, "event_id": data.get("event_id"), "team_id": data.get("team_id") or ""}
+        )
+    except ValidationError as exc:
+        where = ".".join(str(p) for p in exc.errors()[0]["loc"])
+        raise Rejected(400, f"not a Slack {data['type']} payload: {where} is missing") from None

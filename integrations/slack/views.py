@@ -20,13 +20,17 @@ from redis.exceptions import RedisError
 
 from integrations import logs
 from integrations.errors import HubError
-from integrations.queue.jobs import REPORT_RECEIVED
+from integrations.queue.jobs import RELAY_REPORTER_REPLY, REPORT_RECEIVED
 from integrations.report import Report
 from integrations.slack import messages, reports
 from integrations.slack.api import SlackApi
+from integrations.slack.loop import thread_key
 from integrations.slack.payloads import (
     MessageShortcut,
+    OtherEvent,
+    UrlVerification,
     ViewSubmission,
+    parse_event,
     parse_interaction,
 )
 from integrations.slack.verify import SlackVerifier
@@ -164,3 +168,34 @@ def _show_not_filed(trigger_id: str) -> None:
         api.open_view(trigger_id, messages.not_filed_notice())
     except HubError as exc:
         logs.event(log, "slack.notice.not_opened", logging.WARNING, reason=str(exc))
+
+
+# ---------------------------------------------------------------- POST /slack/events
+# The Events API. Slack retries a delivery it thinks failed (at once, +1 min, +5 min,
+# with X-Slack-Retry-Num): the job is queued once per `event_id`, so a retry of a
+# delivery that was queued changes nothing, and one that was not still gets through.
+
+
+@blueprint.post("/events")
+def events() -> Response:
+    """An Events API delivery: url_verification, or a message that may be a reporter's reply."""
+    event = parse_event(_verified_body())
+    if isinstance(event, UrlVerification):
+        return jsonify(challenge=event.challenge)
+    if isinstance(event, OtherEvent) or not event.is_person_in_thread:
+        return jsonify(ok=True)
+    assert event.thread_ts is not None
+    ticket = hub().redis.get(thread_key(event.channel, event.thread_ts))
+    if ticket is None:
+        # A thread the hub never posted a ticket update in: not ours to relay.
+        return jsonify(ok=True)
+    enqueued = hub().enqueue(RELAY_REPORTER_REPLY, event.to_job(), int(ticket), key=event.event_id)
+    logs.event(
+        log,
+        "slack.event.queued",
+        event=event.event_id,
+        ticket=int(ticket),
+        retry=request.headers.get("X-Slack-Retry-Num"),
+        created=enqueued.created,
+    )
+    return jsonify(ok=True)

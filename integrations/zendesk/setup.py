@@ -5,7 +5,7 @@ anything is created, so running it again changes nothing and prints the same
 secret. Two modes:
 
 - `events` (default): a webhook subscribed to the ticket events the hub uses
-  (integrations.zendesk.events.SUBSCRIPTIONS). Zendesk sends every change with
+  (integrations.zendesk.payloads.SUBSCRIPTIONS). Zendesk sends every change with
   what changed, the comment's author and whether it is public.
 - `triggers`: a trigger-connected webhook and two triggers (ticket created, ticket
   updated) that call it with the hub's JSON (events.TRIGGER_BODY). For accounts
@@ -31,7 +31,7 @@ from zenpy.lib.exception import APIException, ZenpyException
 from integrations.errors import HubError
 from integrations.settings import ConfigError, Settings
 from integrations.zendesk.client import GuardedSession, zenpy_client
-from integrations.zendesk.events import SUBSCRIPTIONS, trigger_body
+from integrations.zendesk.payloads import SUBSCRIPTIONS, trigger_body
 
 Mode = Literal["events", "triggers"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from integrations.mobile import messages, schema
+from integrations.mobile import messages, payloads
 from integrations.mobile.crash import signature
-from integrations.mobile.schema import BugReport
+from integrations.mobile.payloads import BugReport
 from integrations.report import AttachmentRef, Report, Reporter, ReportFields
 from integrations.zendesk.messages import shorten
 
@@ -78,9 +78,9 @@ def to_report(
     log_excerpt_chars: int = 4000,
 ) -> Report:
     """The Report for this request: subject, readable description, context block, tags, fields."""
-    app = body.app or schema.App()
-    device = body.device or schema.Device()
-    who = body.reporter or schema.Reporter()
+    app = body.app or payloads.App()
+    device = body.device or payloads.Device()
+    who = body.reporter or payloads.Reporter()
     plat = platform(device.os)
     crash_sig = (
         signature(body.crash.type, body.crash.stack, body.crash.message) if body.crash else None

@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from app import create_app
 from integrations.sandbox import SlackSandbox, ZendeskSandbox
 from integrations.settings import Settings
+from tests import REPO_ROOT
 from workers.procs import free_port, start_redis, stop
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documented example secret
@@ -92,7 +93,7 @@ def _collect_apps() -> Iterator[None]:
 
 @pytest.fixture
 def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+    return REPO_ROOT
 
 
 # ---------------------------------------------------------------- sandboxes (integrations/sandbox)

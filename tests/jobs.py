@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 from redis import Redis
 from rq import SimpleWorker, get_current_job
 
 from integrations.queue import QUEUES, queue
+from workers.procs import process_env, procfile_args
 from workers.worker import HubJob
 
 
@@ -46,3 +50,12 @@ def run_jobs(redis: Redis, queues: tuple[str, ...] = QUEUES) -> None:
         [queue(redis, name) for name in queues], connection=redis, job_class=HubJob
     )
     worker.work(burst=True, with_scheduler=False)
+
+
+def run_worker_burst(env: dict[str, str], repo_root: Path) -> subprocess.CompletedProcess[str]:
+    """Run the Procfile's worker command in burst mode until the queues are empty."""
+    full_env = process_env({**env, "PYTHONPATH": str(repo_root)})
+    args = [*procfile_args("worker", full_env), "--burst"]
+    return subprocess.run(
+        args, env=full_env, cwd=repo_root, capture_output=True, text=True, timeout=120, check=False
+    )

@@ -16,9 +16,8 @@ from rq.registry import StartedJobRegistry
 
 from integrations.queue import QUEUES, queue
 from integrations.slack.testing import signed_headers
+from tests.conftest import SIGNING_SECRET
 from workers.procs import free_port, process_env, procfile_args, stop, wait_for_port
-
-from .conftest import SIGNING_SECRET
 
 T = TypeVar("T")
 

@@ -145,7 +145,8 @@ class JobTemplate:
     intake request's Python. Between two jobs of one kind only four fields differ: the
     call's arguments (`data`), the description and two timestamps. Those are filled in
     per job exactly as rq's Job.to_dict fills them; every other field is rq's own,
-    computed once. tests/test_queue.py checks the result against rq's for the same job.
+    computed once. tests/integrations/queue/test_enqueue.py checks the result against
+    rq's for the same job.
     """
 
     PER_JOB = ("data", "description", "created_at", "enqueued_at")

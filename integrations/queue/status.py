@@ -72,7 +72,8 @@ class StatusStore:
         is newer than a fresh enqueue and stays; one write, no read before it.
         """
         # What _stored(ReportStatus(id, "queued", now)) writes, without building the object
-        # and a dict to encode (every intake request; tests/test_status.py compares them).
+        # and a dict to encode (every intake request; tests/integrations/queue/test_status.py
+        # compares them).
         stored = (
             f'{{"id": {json.dumps(report_id)}, "state": "queued", "updated_at": {time.time()!r}, '
             '"ticket_id": null, "ticket_url": null, "reason": null}'

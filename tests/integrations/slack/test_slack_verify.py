@@ -15,8 +15,7 @@ from integrations.slack.testing import (
     interaction_body,
     signed_headers,
 )
-
-from .conftest import SIGNING_SECRET
+from tests.conftest import SIGNING_SECRET
 
 ROUTES = ("/slack/commands", "/slack/interactions")
 

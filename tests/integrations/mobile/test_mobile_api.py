@@ -6,7 +6,6 @@ import io
 import json
 import struct
 import zlib
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +23,9 @@ from integrations.queue.attachments import attachment_store
 from integrations.queue.status import StatusStore
 from integrations.report import Report
 from integrations.settings import Settings
+from tests import REPO_ROOT
 
-FIXTURES = Path(__file__).resolve().parent.parent / "integrations" / "mobile" / "fixtures"
+FIXTURES = REPO_ROOT / "integrations" / "mobile" / "fixtures"
 IOS = {"Authorization": "Bearer mobile-key-ios-0000"}
 ANDROID = {"Authorization": "Bearer mobile-key-android-0000"}
 URL = "/api/v1/bug-reports"

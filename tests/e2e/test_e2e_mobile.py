@@ -13,9 +13,8 @@ import requests
 from redis import Redis
 
 from integrations.sandbox import ZendeskSandbox
-
-from .running_hub import RunningHub, running_hub
-from .test_mobile_api import png
+from tests.integrations.mobile.test_mobile_api import png
+from tests.running_hub import RunningHub, running_hub
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,7 @@ from schemathesis.config import SchemathesisConfig
 
 from integrations.mobile.limits import Limits
 from integrations.mobile.openapi import PATH, render
-from tests.test_mobile_api import png
+from tests.integrations.mobile.test_mobile_api import png
 
 # The generated requests carry a valid app key; schemathesis also tries them without it.
 # A report can be valid by the schema and still over a byte limit (a 500,000-character

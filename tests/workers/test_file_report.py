@@ -17,9 +17,8 @@ from integrations.queue.status import StatusStore
 from integrations.report import AttachmentRef, Report
 from integrations.sandbox.slack import SlackSandbox
 from integrations.sandbox.zendesk import ZendeskSandbox
+from tests.jobs import run_jobs
 from workers.deadletters import dead_letters
-
-from .jobs import run_jobs
 
 
 def slack_report(**changes: object) -> Report:

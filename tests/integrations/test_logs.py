@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from integrations import logs
+from tests import REPO_ROOT
 
 SECRET = "xoxb-1234-secret-token"
 
@@ -156,7 +157,7 @@ def _run(tmp_path: Path, body: str) -> str:
         text=True,
         timeout=60,
         check=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )
     return done.stderr
 

@@ -13,7 +13,7 @@ from rq.job import Job
 from app import cli
 from integrations.queue import TICKETS, enqueue_once, queue
 from integrations.queue.jobs import JobSpec
-from tests.test_queue import run_worker_burst
+from tests.jobs import run_worker_burst
 from workers.deadletters import dead_letters
 
 

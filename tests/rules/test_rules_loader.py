@@ -9,6 +9,7 @@ import pytest
 
 from rules.loader import load_rules, parse_rules
 from rules.yaml_reader import Problem, RulesError
+from tests import REPO_ROOT
 
 
 def problems(text: str) -> list[Problem]:
@@ -309,6 +310,6 @@ def test_yaml_booleans_are_fine_as_names_and_tags() -> None:
 
 
 def test_the_default_rules_load() -> None:
-    ruleset = load_rules(Path(__file__).resolve().parent.parent / "rules" / "default.yml")
+    ruleset = load_rules(REPO_ROOT / "rules" / "default.yml")
     assert len(ruleset.taxonomy) >= 20
     assert {"Engineering", "Billing", "Mobile", "Product"} <= set(ruleset.groups)

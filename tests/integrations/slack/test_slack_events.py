@@ -17,9 +17,10 @@ from integrations.sandbox.signing import slack_headers
 from integrations.slack import messages
 from integrations.slack.loop import thread_key
 from integrations.slack.payloads import MessagePosted
+from tests import REPO_ROOT
 from tests.conftest import SIGNING_SECRET
 
-FIXTURES = Path(__file__).resolve().parent.parent / "integrations" / "slack" / "fixtures" / "events"
+FIXTURES = REPO_ROOT / "integrations" / "slack" / "fixtures" / "events"
 
 
 def fixture(name: str) -> bytes:

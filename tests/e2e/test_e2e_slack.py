@@ -17,8 +17,7 @@ from integrations.slack.api import SlackApi
 from integrations.slack.payloads import MessageShortcut, parse_command, parse_interaction
 from integrations.slack.reports import command_report, shortcut_report
 from integrations.slack.testing import command_body, interaction_body
-
-from .running_hub import RunningHub, running_hub
+from tests.running_hub import RunningHub, running_hub
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,9 @@ import pytest
 
 from integrations.errors import Rejected
 from integrations.slack.payloads import _form, parse_command
+from tests import REPO_ROOT
 
-FIXTURES = Path(__file__).parent.parent / "integrations" / "slack" / "fixtures"
+FIXTURES = REPO_ROOT / "integrations" / "slack" / "fixtures"
 
 
 def stdlib(body: bytes) -> dict[str, str]:

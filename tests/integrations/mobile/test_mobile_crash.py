@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from integrations.mobile.crash import parse_frames, signature
+from tests import REPO_ROOT
 
-FIXTURES = Path(__file__).resolve().parent.parent / "integrations" / "mobile" / "fixtures"
+FIXTURES = REPO_ROOT / "integrations" / "mobile" / "fixtures"
 
 
 def fixture(name: str) -> str:

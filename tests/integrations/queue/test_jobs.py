@@ -14,8 +14,7 @@ from integrations.queue import NOTIFY, TICKETS, queue
 from integrations.queue.jobs import JOBS, OPS_ALERT, RENAMED, JobSpec, current_name, declare
 from integrations.sandbox import SlackSandbox
 from integrations.settings import Settings
-from tests.jobs import run_jobs
-from tests.test_queue import run_worker_burst
+from tests.jobs import run_jobs, run_worker_burst
 from workers.context import context, installed
 
 

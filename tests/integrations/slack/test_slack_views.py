@@ -38,9 +38,8 @@ from integrations.slack.testing import (
 )
 from integrations.slack.verify import SlackVerifier
 from integrations.slack.views import intake
-
-from .asgi_client import AsgiClient
-from .conftest import SIGNING_SECRET
+from tests.asgi_client import AsgiClient
+from tests.conftest import SIGNING_SECRET
 
 # A Flask app made into a client: the web process's ASGI app, or create_app's WSGI app.
 Serve = Callable[[Flask], Any]

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +20,9 @@ from integrations.queue import EVENTS
 from integrations.sandbox.signing import zendesk_timestamp, zendesk_webhook_headers
 from integrations.settings import Settings
 from integrations.zendesk.payloads import ZendeskEvent, parse_webhook
+from tests import REPO_ROOT
 
-FIXTURES = Path(__file__).resolve().parent.parent / "integrations" / "zendesk" / "fixtures"
+FIXTURES = REPO_ROOT / "integrations" / "zendesk" / "fixtures"
 
 
 def fixture(name: str) -> bytes:

@@ -28,16 +28,8 @@ from integrations.queue import (
     queue,
 )
 from integrations.queue.jobs import JobSpec
+from tests.jobs import run_worker_burst
 from workers.procs import process_env, procfile_args
-
-
-def run_worker_burst(env: dict[str, str], repo_root: Path) -> subprocess.CompletedProcess[str]:
-    """Run the Procfile's worker command in burst mode until the queues are empty."""
-    full_env = process_env({**env, "PYTHONPATH": str(repo_root)})
-    args = [*procfile_args("worker", full_env), "--burst"]
-    return subprocess.run(
-        args, env=full_env, cwd=repo_root, capture_output=True, text=True, timeout=120, check=False
-    )
 
 
 def test_same_key_same_job_id() -> None:

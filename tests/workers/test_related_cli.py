@@ -12,6 +12,7 @@ from redis import Redis
 
 from app import cli
 from rules.related.index import IndexedDoc, RelatedIndex
+from tests import REPO_ROOT
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -101,7 +102,7 @@ def test_explain_an_unknown_ticket(redis: Redis, redis_url: str) -> None:
     assert "ticket 999 is not in the related-issue index" in result.output
 
 
-HADOOP = Path(__file__).resolve().parents[2] / "shared" / "data" / "duplicates" / "hadoop.jsonl"
+HADOOP = REPO_ROOT.parent / "shared" / "data" / "duplicates" / "hadoop.jsonl"
 
 
 @pytest.mark.skipif(

@@ -10,8 +10,7 @@ from redis import Redis
 
 from integrations.slack import messages
 from integrations.slack.testing import fixture_body, signed_headers
-
-from .conftest import SIGNING_SECRET
+from tests.conftest import SIGNING_SECRET
 
 # What gunicorn hands the app for a chunked upload: no length, a stream that ends.
 CHUNKED = {"wsgi.input_terminated": True, "CONTENT_LENGTH": ""}

@@ -27,9 +27,8 @@ from integrations.slack.testing import (
     interaction_body,
     signed_headers,
 )
-
-from .asgi_client import AsgiClient
-from .conftest import SIGNING_SECRET
+from tests.asgi_client import AsgiClient
+from tests.conftest import SIGNING_SECRET
 
 
 @pytest.fixture

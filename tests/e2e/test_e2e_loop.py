@@ -22,10 +22,9 @@ from integrations.report import ReplyContext, Report, Reporter
 from integrations.sandbox import SlackSandbox, ZendeskSandbox
 from integrations.sandbox.signing import slack_headers, zendesk_webhook_headers
 from integrations.slack.loop import remember_reporter
+from tests.conftest import SIGNING_SECRET
+from tests.running_hub import RunningHub, running_hub
 from workers.procs import free_port, process_env
-
-from .conftest import SIGNING_SECRET
-from .running_hub import RunningHub, running_hub
 
 pytestmark = pytest.mark.e2e
 

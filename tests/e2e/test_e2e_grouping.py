@@ -19,15 +19,15 @@ from redis import Redis
 from app import cli
 from integrations.sandbox import SlackSandbox, ZendeskSandbox
 from integrations.sandbox.slack import Message
+from tests import REPO_ROOT
+from tests.running_hub import RunningHub, running_hub
 from workers.grouping import problem_opened_note, problem_solved_note
-
-from .running_hub import RunningHub, running_hub
 
 pytestmark = pytest.mark.e2e
 
 APP_KEY = {"Authorization": "Bearer mobile-key-ios-0000"}
 CHANNEL = "#mobile-eng"
-FIXTURES = Path(__file__).resolve().parent.parent / "integrations" / "mobile" / "fixtures"
+FIXTURES = REPO_ROOT / "integrations" / "mobile" / "fixtures"
 # The same Swift crash symbolicated from two builds: other addresses, offsets, line
 # numbers and closure numbers, the same frames.
 STACK_740 = (FIXTURES / "crash__ios_swift_build_740.txt").read_text()

@@ -52,9 +52,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(blueprint)
     _register_health(app, hub)
     _register_errors(app)
-    from integrations.slack import commands
-
-    commands.install(app)
+    for install in integrations.fronts():
+        install(app)
     return app
 
 

@@ -1,26 +1,55 @@
-"""One folder per outside system; this module lists the blueprints the web app registers.
+"""What the integrations share, and the registry of every route the web process serves.
 
-A new source adds one folder, one line here and one test file.
+A new source adds one folder, its lines in ROUTES, its jobs in queue/jobs.py and one
+test folder.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint
+if TYPE_CHECKING:
+    from flask import Blueprint, Flask
 
-# "module:attribute" of each integration's inbound blueprint.
-BLUEPRINTS: tuple[str, ...] = (
-    "integrations.slack.views:blueprint",
-    "integrations.zendesk.views:blueprint",
-    "integrations.mobile.views:blueprint",
+
+@dataclass(frozen=True)
+class Route:
+    """One route: its method and path, and the "module:attribute" that serves it."""
+
+    method: str
+    path: str
+    served_by: str
+
+    def target(self) -> Any:
+        """The blueprint, or the function that installs a front of its own."""
+        module, _, attr = self.served_by.partition(":")
+        return getattr(import_module(module), attr)
+
+
+# Every route of the integrations. POST /slack/commands is answered in front of Flask
+# (`install`: on the event loop under gunicorn's asgi worker, Slack's 3 s); the others
+# are Flask blueprints. The health routes (/healthz, /readyz, /metrics) are app.py's.
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/slack/commands", "integrations.slack.commands:install"),
+    Route("POST", "/slack/interactions", "integrations.slack.views:blueprint"),
+    Route("POST", "/slack/events", "integrations.slack.views:blueprint"),
+    Route("POST", "/zendesk/webhook", "integrations.zendesk.views:blueprint"),
+    Route("POST", "/api/v1/bug-reports", "integrations.mobile.views:blueprint"),
+    Route("GET", "/api/v1/bug-reports/<report_id>", "integrations.mobile.views:blueprint"),
+    Route("GET", "/api/v1/openapi.yaml", "integrations.mobile.views:blueprint"),
 )
 
 
 def blueprints() -> list[Blueprint]:
-    """Import and return every registered integration blueprint."""
-    out = []
-    for ref in BLUEPRINTS:
-        module, _, attr = ref.partition(":")
-        out.append(getattr(import_module(module), attr))
-    return out
+    """Every blueprint the routes name, once each, in order."""
+    refs = dict.fromkeys(r.served_by for r in ROUTES if r.served_by.endswith(":blueprint"))
+    return [Route("", "", ref).target() for ref in refs]
+
+
+def fronts() -> list[Callable[[Flask], None]]:
+    """The functions that put a route in front of Flask's dispatch (after the blueprints)."""
+    refs = dict.fromkeys(r.served_by for r in ROUTES if not r.served_by.endswith(":blueprint"))
+    return [Route("", "", ref).target() for ref in refs]

@@ -13,6 +13,7 @@ from rq.utils import import_attribute
 
 from integrations import logs
 from integrations.queue import QUEUES, connect, queue
+from integrations.queue.enqueue import check_rq_format
 from integrations.queue.jobs import JOBS, current_name
 from integrations.settings import Settings
 from rules.store import store_for
@@ -69,6 +70,9 @@ def run(settings: Settings, *, burst: bool = False, queues: tuple[str, ...] = QU
     """Work the queues until stopped (or, with burst, until they are empty)."""
     assert settings.redis_url, "worker settings always have REDIS_URL"
     connection = connect(settings.redis_url, timeout=30)
+    # The web process writes rq's job hash itself: a worker whose rq reads it differently
+    # must not start and fail every job.
+    check_rq_format(connection)
     for module in PRELOAD:
         importlib.import_module(module)
     store_for(settings.rules_path).current()

@@ -12,13 +12,14 @@ from typing import Any
 
 from redis import Redis
 from rq import Callback, Queue, Retry
+from rq import __version__ as rq_version
 from rq.job import Job
 from rq.scripts import UNIQUE_ENQUEUE_SCRIPT, _build_hset_args
 
 from integrations.queue import wire
 from integrations.queue.connection import queue
 from integrations.queue.group_commit import GroupCommit, write_now
-from integrations.queue.jobs import JobSpec
+from integrations.queue.jobs import FILE_REPORT, JobSpec
 from integrations.queue.wire import Commands
 from integrations.report import digest
 
@@ -233,3 +234,26 @@ def _template(
         q = queue(connection, job.queue)
         found = _TEMPLATES[shape] = JobTemplate(q, job.func, retry, timeout, meta, job.at_front)
     return found
+
+
+def check_rq_format(connection: Redis) -> None:
+    """Stop at start, not on the first report, when the installed rq reads our job hash
+    differently: the hub writes rq's hash itself (JobTemplate), so an rq release that
+    changed its format would otherwise fail every job after a deploy.
+    """
+    args = ({"subject": "rq format check"},)
+    template = _template(connection, FILE_REPORT, DEFAULT_RETRY, JOB_TIMEOUT, {})
+    fields = template.fields_for(args, description="rq format check")
+    raw = {wire.arg(fields[i]): wire.arg(fields[i + 1]) for i in range(0, len(fields), 2)}
+    job = Job("rq-format-check", connection=connection)
+    try:
+        job.restore(raw)
+        read: tuple[Any, ...] = (job.func_name, job.args, job.origin, job.retries_left)
+    except Exception as exc:  # whatever rq raises for a hash it cannot read
+        read = (type(exc).__name__, str(exc))
+    wanted = (FILE_REPORT.func, args, FILE_REPORT.queue, DEFAULT_RETRY.max)
+    if read != wanted:
+        raise RuntimeError(
+            f"the installed rq {rq_version} reads the hub's job hash as {read!r}, not "
+            f"{wanted!r}: pin rq to the version in pyproject.toml"
+        )

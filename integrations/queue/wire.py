@@ -1,13 +1,18 @@
-"""Redis commands written in Redis's wire format, and the round trip that sends them.
+"""Redis commands for the intake's one write, and the round trip that sends them.
 
-The intake's write is three commands, one of them rq's enqueue script with some forty
-arguments. redis-py's pipeline encodes every argument of every command on every call
-and runs its pipeline machinery around one socket write: together more CPU than all of
-the rest of a `/feedback` request (docs/slack.md). Here a command is encoded once into
-RESP (Redis's protocol: `*<count>` then `$<length>` and the bytes of each argument), so
-a caller can keep the parts that never change already encoded, and a round trip is a
-single write of the bytes and one reply read per command, on a connection from the
-client's own pool, with the client's own retry policy.
+The hub's hand-written infrastructure, in one module (tests/integrations/queue/test_wire.py
+pins each part to the library it stands in for):
+
+- Encoding is the library's: `hiredis.pack_command`, the C encoder redis-py itself
+  uses when hiredis is installed. A `CommandTemplate` keeps the arguments that never
+  change already converted, and converts only the ones that differ per call.
+- The round trip is written here. redis-py's pipeline encodes every argument again
+  on every call and runs its machinery around one socket write: measured at more CPU
+  than the rest of a `/feedback` request (docs/slack.md). `round_trip` is a single
+  write of the bytes and one reply read per command, on a connection from the
+  client's own pool, with the client's own retry policy.
+- The job's data is zlib's (`zlib.compress`), as rq writes it, at level 0 for a small
+  report (docs/architecture.md: the bench that chose it).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
+import hiredis
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ResponseError
@@ -41,14 +47,10 @@ def arg(value: Arg) -> bytes:
     raise TypeError(f"a {type(value).__name__} is not a Redis argument")
 
 
-def bulk(value: bytes) -> bytes:
-    """One argument in RESP: `$<length>`, the bytes."""
-    return b"$%d\r\n%s\r\n" % (len(value), value)
-
-
 def command(*args: Arg) -> bytes:
     """A whole command in RESP."""
-    return b"*%d\r\n" % len(args) + b"".join(bulk(arg(a)) for a in args)
+    # hiredis's type stub declares a one-element tuple; any length is packed.
+    return hiredis.pack_command(tuple(arg(a) for a in args))  # type: ignore[arg-type]
 
 
 class Slot(str):
@@ -56,33 +58,19 @@ class Slot(str):
 
 
 class CommandTemplate:
-    """A command encoded once, with Slots for the arguments that differ from call to call."""
+    """A command whose fixed arguments are converted once; Slots are given per call."""
 
     def __init__(self, *args: Arg | Slot) -> None:
-        # The encoded runs of fixed arguments between the slots: the first before any slot,
-        # then each slot's name with the run that follows it.
-        names: list[str] = []
-        runs: list[bytes] = []
-        fixed = [b"*%d\r\n" % len(args)]
-        for value in args:
-            if isinstance(value, Slot):
-                names.append(str(value))
-                runs.append(b"".join(fixed))
-                fixed = []
-            else:
-                fixed.append(bulk(arg(value)))
-        runs.append(b"".join(fixed))
-        self._head = runs[0]
-        self._slots = list(zip(names, runs[1:], strict=True))
+        self._args: list[bytes | Slot] = [a if isinstance(a, Slot) else arg(a) for a in args]
+        self._slots = [(i, str(a)) for i, a in enumerate(args) if isinstance(a, Slot)]
 
     def fill(self, values: Mapping[str, Arg]) -> bytes:
         """The whole command, each slot replaced by its value."""
-        parts = [self._head]
-        for name, after in self._slots:
+        args = list(self._args)
+        for i, name in self._slots:
             value = values[name]
-            encoded = value if isinstance(value, bytes) else arg(value)
-            parts += (b"$%d\r\n" % len(encoded), encoded, b"\r\n", after)
-        return b"".join(parts)
+            args[i] = value if isinstance(value, bytes) else arg(value)
+        return hiredis.pack_command(tuple(args))  # type: ignore[arg-type]
 
 
 class Commands:
@@ -179,31 +167,15 @@ async def round_trip_async(client: AsyncRedis, commands: Commands) -> list[Any]:
         await pool.release(conn)
 
 
-# Below this size a job's data is stored in its zlib stream, not squeezed: setting up a
-# compressor cost a small report more than the rest of its intake's Python, to save a few
-# hundred bytes of a hash that lives a day. Larger data is compressed as rq does it.
+# Below this size a job's data is stored in its zlib stream, not squeezed: compressing a
+# small report cost more than the rest of its intake's Python, to save a few hundred bytes
+# of a hash that lives a day. Larger data is compressed as rq does it.
 STORE_BELOW = 4096
-# A zlib stream (RFC 1950): header 0x78 0x01 (deflate, 32 KB window, no dictionary).
-_ZLIB_HEADER = b"\x78\x01"
 
 
 def deflate(data: bytes) -> bytes:
-    """The job's data as rq writes it: a zlib stream (rq reads it with zlib.decompress).
-
-    zlib sets up some 256 KB of state for every stream it writes, whatever the level; on
-    this project's machine that allocation alone cost 60 us a call (zlib.compress at level
-    0 included), a sixth of an intake request (docs/slack.md). A small report is written
-    here as one stored deflate block (RFC 1951: final, uncompressed; its length and the
-    length's complement) inside the zlib framing, with zlib's own Adler-32: 1 us, 11 bytes
-    more than the data. A large one is compressed at level 6 with memLevel 4, a quarter of
-    the hash memory, within a few percent of zlib.compress's size.
-    """
-    size = len(data)
-    if size < STORE_BELOW:
-        block = b"\x01" + size.to_bytes(2, "little") + (size ^ 0xFFFF).to_bytes(2, "little")
-        return _ZLIB_HEADER + block + data + zlib.adler32(data).to_bytes(4, "big")
-    deflate = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS, 4)
-    return deflate.compress(data) + deflate.flush()
+    """The job's data as rq writes it: a zlib stream (rq reads it with zlib.decompress)."""
+    return zlib.compress(data, 0 if len(data) < STORE_BELOW else 6)
 
 
 _second: tuple[int, str] = (-1, "")

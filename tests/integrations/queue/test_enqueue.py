@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis import Redis
 from rq import Callback
+from rq.job import Job
 from rq.scripts import _build_hset_args
 from rq.utils import utcparse as parse_utc
 
@@ -27,6 +28,7 @@ from integrations.queue import (
     job_id,
     queue,
 )
+from integrations.queue.enqueue import check_rq_format
 from integrations.queue.jobs import JobSpec
 from tests.jobs import run_worker_burst
 from workers.procs import process_env, procfile_args
@@ -197,3 +199,20 @@ def test_job_data_is_a_zlib_stream_that_reads_back(data: bytes) -> None:
     assert reader.decompress(written) + reader.flush() == data and reader.eof
     if len(data) < STORE_BELOW:
         assert len(written) == len(data) + 11
+
+
+def test_the_rq_format_check_passes_with_the_installed_rq(redis: Redis) -> None:
+    check_rq_format(redis)
+
+
+def test_the_rq_format_check_stops_a_worker_whose_rq_reads_jobs_differently(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class NewerJob(Job):
+        def restore(self, raw_data: Any) -> Any:
+            super().restore(raw_data)
+            self.origin = "renamed-by-a-newer-rq"
+
+    monkeypatch.setattr("integrations.queue.enqueue.Job", NewerJob)
+    with pytest.raises(RuntimeError, match=r"pin rq to the version in pyproject\.toml"):
+        check_rq_format(redis)

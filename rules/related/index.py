@@ -1,9 +1,5 @@
 """The related-issue index in Redis: shared by every worker, bounded in time, fast to query.
 
-Over 400 lines: adding and querying are one class over one layout (what add_many writes
-in a transaction is what the query's round trips read), and the query reads best as the
-one method that plans those round trips.
-
 Redis layout under `prefix` (default `hub:related`):
 
     {p}:doc:{id}     hash    title, created_at, platform, app_version, sig, status,
@@ -15,13 +11,14 @@ Redis layout under `prefix` (default `hub:related`):
     {p}:time         zset    doc id -> created_at (window expiry, recency)
     {p}:sig:{h}      zset    doc id -> created_at, per crash signature hash
     {p}:group:{g}    zset    doc id -> joined at: the reports of group g (count = ZCARD)
-    {p}:top:{h}      string  cached copy of the best postings of term hash h (postings.py)
+    {p}:top:{h}      string  cached copy of the best postings of term hash h (cache.py)
     {p}:topadd:{h}   string  postings added to that copy since it was written
     {p}:ver          hash    term hash h -> version of the best postings of h
     {p}:epoch        string  counter the versions are drawn from (never repeats)
 
-The posting lists and their cached copies are postings.py's, the groups groups.py's
-(RelatedIndex takes its group methods from there); this module indexes and queries.
+A report's hash and its fields' formats are documents.py's, the posting lists
+postings.py's, their cached copies cache.py's, the groups groups.py's (RelatedIndex takes
+its group methods from there); this module indexes and queries.
 
 A query costs four round trips whatever the index size: the query terms' document
 frequencies, their posting lists (best impact first, bounded), the candidates'
@@ -33,18 +30,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
 
 from integrations import logs
+from rules.related.cache import CachedPostingLists
+from rules.related.documents import (
+    IndexedDoc,
+    doc_fields,
+    normalize_signature,
+    stored_doc,
+    timestamp,
+    unpack_terms,
+)
 from rules.related.groups import Groups
-from rules.related.postings import PostingLists, term_key, text
+from rules.related.postings import term_key, text
 from rules.related.scoring import (
     HUB,
     JOIN_THRESHOLD,
@@ -74,50 +77,7 @@ MAX_CANDIDATES = 200
 SHARED_TERMS_SHOWN = 8
 
 
-@dataclass(frozen=True)
-class IndexedDoc:
-    """A report or ticket as the related-issue index sees it."""
-
-    id: str
-    created_at: datetime
-    title: str
-    body: str
-    crash_signature: str | None = None
-    platform: str | None = None
-    app_version: str | None = None
-    status: str = "new"
-
-
-def normalize_signature(signature: str) -> str:
-    """Crash signatures compare case- and whitespace-insensitively."""
-    return " ".join(signature.lower().split())
-
-
-def _ts(moment: datetime) -> float:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
 _MATCH_FIELDS = ["created_at", "platform", "app_version", "sig", "title", "group"]
-
-
-def _pack_terms(terms: FieldTerms) -> str:
-    """A document's terms with their field counts, one `term tf_title tf_body` a line."""
-    return "\n".join(f"{t} {terms.title[t]} {terms.body[t]}" for t in terms.vocabulary)
-
-
-def _unpack_terms(packed: str) -> FieldTerms:
-    title: Counter[str] = Counter()
-    body: Counter[str] = Counter()
-    for line in packed.split("\n"):
-        if line:
-            term, tt, tb = line.rsplit(" ", 2)
-            if int(tt):
-                title[term] = int(tt)
-            if int(tb):
-                body[term] = int(tb)
-    return FieldTerms(title, body, title.total(), body.total())
 
 
 class RelatedIndex(Groups):
@@ -142,7 +102,7 @@ class RelatedIndex(Groups):
         self.clock = clock
         # Queries read cached best postings (writes keep versions whatever this says).
         self.posting_cache = posting_cache and method.posting_limit > 0
-        self._postings = PostingLists(redis, prefix, method.posting_limit)
+        self._postings = CachedPostingLists(redis, prefix, method.posting_limit)
 
     # ------------------------------------------------------------------ keys
 
@@ -175,7 +135,7 @@ class RelatedIndex(Groups):
             d.id: d
             for d in docs
             if d.status.lower() not in CLOSED_STATUSES
-            and (cutoff is None or _ts(d.created_at) >= cutoff)
+            and (cutoff is None or timestamp(d.created_at) >= cutoff)
         }
         if closed:
             self.remove_many(closed)
@@ -199,22 +159,9 @@ class RelatedIndex(Groups):
                 totals[0] += terms.title_len
                 totals[1] += terms.body_len
                 doc = latest[doc_id]
-                created = _ts(doc.created_at)
+                created = timestamp(doc.created_at)
                 pipe.zadd(self._time, {doc_id: created})
-                pipe.hset(
-                    self._doc(doc_id),
-                    mapping={
-                        "title": doc.title[:500],
-                        "created_at": created,
-                        "status": doc.status,
-                        "platform": doc.platform or "",
-                        "app_version": doc.app_version or "",
-                        "sig": doc.crash_signature or "",
-                        "terms": _pack_terms(terms),
-                        "title_len": terms.title_len,
-                        "body_len": terms.body_len,
-                    },
-                )
+                pipe.hset(self._doc(doc_id), mapping=doc_fields(doc, terms))
                 if doc.crash_signature:
                     pipe.zadd(self._sig(doc.crash_signature), {doc_id: created})
             self._postings.add(pipe, postings)
@@ -270,7 +217,7 @@ class RelatedIndex(Groups):
             return []
         postings: dict[str, list[str]] = {}
         for doc_id, (terms, sig, _group, _tl, _bl) in old.items():
-            for term in _unpack_terms(terms).vocabulary:
+            for term in unpack_terms(terms).vocabulary:
                 postings.setdefault(term, []).append(doc_id)
             if sig:
                 pipe.zrem(self._sig(sig), doc_id)
@@ -362,7 +309,7 @@ class RelatedIndex(Groups):
         if candidates:
             pipe.zmscore(self._time, candidates)
         created = pipe.execute()[-1] if candidates else []
-        now = _ts(doc.created_at)
+        now = timestamp(doc.created_at)
         ranked_ids = []
         for doc_id, when in zip(candidates, created, strict=True):
             if when is not None:  # else removed between the reads
@@ -411,29 +358,9 @@ class RelatedIndex(Groups):
             )
         return matches
 
-    def _stored(self, doc_id: str) -> tuple[IndexedDoc, FieldTerms, str | None] | None:
-        """An indexed report's fields and terms (the hub keeps its terms, not its body)."""
-        row = self.redis.hmget(
-            self._doc(doc_id),
-            ["created_at", "title", "sig", "platform", "app_version", "status", "terms", "group"],
-        )
-        if row[0] is None:
-            return None
-        doc = IndexedDoc(
-            id=doc_id,
-            created_at=datetime.fromtimestamp(float(row[0]), UTC),
-            title=text(row[1]),
-            body="",
-            crash_signature=text(row[2]) or None,
-            platform=text(row[3]) or None,
-            app_version=text(row[4]) or None,
-            status=text(row[5]),
-        )
-        return doc, _unpack_terms(text(row[6])), text(row[7]) or None
-
     def explain(self, doc_id: str, k: int = 5) -> dict[str, Any]:
         """An indexed report's group and nearest related reports, with the evidence."""
-        stored = self._stored(doc_id)
+        stored = stored_doc(self.redis, self._doc(doc_id), doc_id)
         if stored is None:
             raise KeyError(doc_id)
         doc, terms, group = stored

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from redis import Redis
 
+from rules.related.cache import ADDITIONS_MERGED, unpack_top
 from rules.related.index import IndexedDoc, RelatedIndex
-from rules.related.postings import ADDITIONS_MERGED, term_key, unpack_top
+from rules.related.postings import term_key
 from rules.related.scoring import HUB, Match
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

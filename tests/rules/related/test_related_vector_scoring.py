@@ -9,7 +9,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.related.postings import pack_top, score_pairs, unpack_top
+from rules.related.cache import pack_top, unpack_top
+from rules.related.postings import score_pairs
 from rules.related.scoring import (
     HUB,
     Averages,

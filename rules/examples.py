@@ -21,11 +21,8 @@ from rules.engine import evaluate, evaluate_event
 from rules.model import PRIORITIES, TICKET_TYPES, RuleSet, normalize_tag
 from rules.yaml_reader import Problem, Reader, RulesError, compose
 
-FRIENDLY_KEYS = (
-    "text",
-    "subject",
-    "description",
-    "source",
+# The report fields an example may give at the top level.
+FIELD_KEYS = (
     "platform",
     "app_id",
     "app_version",
@@ -36,6 +33,13 @@ FRIENDLY_KEYS = (
     "locale",
     "category",
     "severity",
+)
+FRIENDLY_KEYS = (
+    "text",
+    "subject",
+    "description",
+    "source",
+    *FIELD_KEYS,
     "email",
     "reporter",
     "tags",
@@ -79,22 +83,7 @@ def report_from_data(data: dict[str, Any]) -> Report:
     text = str(data.get("text") or "")
     subject = str(data.get("subject") or (text.strip().splitlines() or [""])[0][:120])
     description = str(data.get("description") or text or subject)
-    fields = {
-        k: str(data[k])
-        for k in (
-            "platform",
-            "app_id",
-            "app_version",
-            "build",
-            "os",
-            "os_version",
-            "device",
-            "locale",
-            "category",
-            "severity",
-        )
-        if data.get(k) is not None
-    }
+    fields = {k: str(data[k]) for k in FIELD_KEYS if data.get(k) is not None}
     report: dict[str, Any] = {
         "source": data.get("source", "mobile"),
         "idempotency_key": "example:" + subject,

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
-from integrations.ticket_event import EventType
+from integrations.ticket_event import ChangedField, EventType
 
 Scope = Literal["intake", "ticket_event"]
 SCOPES: tuple[Scope, ...] = ("intake", "ticket_event")
@@ -23,17 +23,8 @@ TICKET_TYPES = ("question", "incident", "problem", "task")
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 # The ticket event types rules can test (integrations/ticket_event.py names them once).
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
-CHANGEABLE_FIELDS = (
-    "status",
-    "priority",
-    "group",
-    "assignee",
-    "tags",
-    "type",
-    "subject",
-    "comment",
-    "custom_fields",
-)
+# The ticket fields a change can be about (integrations/ticket_event.py names them once).
+CHANGEABLE_FIELDS: tuple[str, ...] = get_args(ChangedField)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 

@@ -48,6 +48,7 @@ from integrations.report import Report
 from integrations.slack.cards import Card, joined_note, problem_opened_note, problem_solved_note
 from integrations.slack.engineering import EngineeringChannels
 from integrations.zendesk.gateway import Ticket, ZendeskGateway
+from integrations.zendesk.messages import problem_body
 from rules.related import IndexedDoc, RelatedIndex
 from workers.context import context
 from workers.retry import run_guarded
@@ -59,7 +60,6 @@ KEEP_SECONDS = 180 * 24 * 3600
 # Long enough for one group's Slack calls; a crashed job frees it by expiry.
 ENGINEERING_LOCK_SECONDS = 60
 PROBLEM_TAG = "feedback_hub_problem"
-MEMBERS_LISTED = 50
 
 
 # ---------------------------------------------------------------- policy (pure)
@@ -91,20 +91,6 @@ def indexed_doc(report: Report, ticket: Ticket) -> IndexedDoc:
 
 
 # ---------------------------------------------------------------- wording
-
-
-def problem_body(members: list[tuple[int, str]], total: int) -> str:
-    """The problem ticket's first comment: the reports it stands for."""
-    lines = [f"feedback-hub grouped {total} related reports into this problem:", ""]
-    lines += [f"- #{tid} {subject}" for tid, subject in members[:MEMBERS_LISTED]]
-    if total > len(members[:MEMBERS_LISTED]):
-        lines.append(f"- and {total - MEMBERS_LISTED} more (see the incidents)")
-    lines += [
-        "",
-        "They are linked as incidents. Solving this problem solves them, and each "
-        "reporter gets the problem's public reply.",
-    ]
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- state

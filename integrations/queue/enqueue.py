@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from redis import Redis
 from rq import Callback, Queue, Retry
@@ -67,27 +67,31 @@ class Enqueued:
     created: bool
 
 
+class EnqueueOptions(TypedDict, total=False):
+    """How a job is kept: its retries, timeout, meta, and the caller's own writes."""
+
+    retry: Retry | None
+    timeout: int
+    meta: dict[str, Any] | None
+    also: Callable[[Commands], object] | None
+
+
 def enqueue_once(
     connection: Redis,
     job: JobSpec,
     *args: Any,
     key: str,
-    retry: Retry | None = DEFAULT_RETRY,
-    timeout: int = JOB_TIMEOUT,
-    meta: dict[str, Any] | None = None,
-    also: Callable[[Commands], object] | None = None,
     writer: GroupCommit | None = None,
+    **options: Unpack[EnqueueOptions],
 ) -> Enqueued:
     """Enqueue `job(*args)` once per (job.kind, key); a repeat returns the existing job's id.
 
     Returns only after Redis has the job: acknowledged means durable. Raises
-    redis.exceptions.RedisError when Redis cannot take it. `also` may add the
-    caller's own writes, which travel in the same round trip. With a `writer`,
-    concurrent callers share round trips (GroupCommit).
+    redis.exceptions.RedisError when Redis cannot take it. `options` (stage_enqueue's):
+    `also` may add the caller's own writes, which travel in the same round trip. With a
+    `writer`, concurrent callers share round trips (GroupCommit).
     """
-    staged = stage_enqueue(
-        connection, job, *args, key=key, retry=retry, timeout=timeout, meta=meta, also=also
-    )
+    staged = stage_enqueue(connection, job, *args, key=key, **options)
     results = (
         writer.write(staged.commands)
         if writer is not None

@@ -45,3 +45,21 @@ def shorten(text: str, limit: int) -> str:
     if " " in cut[limit // 2 :]:
         cut = cut[: cut.rindex(" ")]
     return cut.rstrip(" ,.;:-") + "\u2026"
+
+
+# A problem ticket lists this many of its reports; the rest are its incidents.
+MEMBERS_LISTED = 50
+
+
+def problem_body(members: list[tuple[int, str]], total: int) -> str:
+    """The problem ticket's first comment: the reports it stands for."""
+    lines = [f"feedback-hub grouped {total} related reports into this problem:", ""]
+    lines += [f"- #{tid} {subject}" for tid, subject in members[:MEMBERS_LISTED]]
+    if total > len(members[:MEMBERS_LISTED]):
+        lines.append(f"- and {total - MEMBERS_LISTED} more (see the incidents)")
+    lines += [
+        "",
+        "They are linked as incidents. Solving this problem solves them, and each "
+        "reporter gets the problem's public reply.",
+    ]
+    return "\n".join(lines)

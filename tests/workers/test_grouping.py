@@ -7,16 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from integrations.report import Report
+from integrations.slack.cards import joined_note, problem_solved_note
 from integrations.zendesk.gateway import Ticket
-from workers.grouping import (
-    MEMBERS_LISTED,
-    indexed_doc,
-    joined_note,
-    needs_problem,
-    problem_body,
-    problem_external_id,
-    problem_solved_note,
-)
+from integrations.zendesk.messages import MEMBERS_LISTED, problem_body
+from workers.grouping import indexed_doc, needs_problem, problem_external_id
 
 
 @pytest.mark.parametrize(

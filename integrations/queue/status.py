@@ -37,7 +37,8 @@ class ReportStatus:
 _SET_QUEUED = CommandTemplate("SET", Slot("key"), Slot("status"), "NX", "EX", STATUS_TTL)
 
 
-def _stored(status: ReportStatus) -> str:
+def stored_json(status: ReportStatus) -> str:
+    """A status as Redis keeps it (JSON)."""
     # Its fields are flat values: vars() is asdict() without the deep copy (on every intake).
     return json.dumps(vars(status))
 
@@ -54,7 +55,7 @@ class StatusStore:
     def set(self, report_id: str, state: State, **details: Any) -> ReportStatus:
         """Record a state; `filed` is final and is never overwritten by a later attempt."""
         status = ReportStatus(id=report_id, state=state, updated_at=time.time(), **details)
-        data = _stored(status)
+        data = stored_json(status)
         if state == "filed":
             self.redis.set(self._key(report_id), data, ex=STATUS_TTL)
         else:
@@ -71,7 +72,7 @@ class StatusStore:
         SET NX: any state already recorded (a retry's "delayed", a final "filed")
         is newer than a fresh enqueue and stays; one write, no read before it.
         """
-        # What _stored(ReportStatus(id, "queued", now)) writes, without building the object
+        # What stored_json(ReportStatus(id, "queued", now)) writes, without building the object
         # and a dict to encode (every intake request; tests/integrations/queue/test_status.py
         # compares them).
         stored = (

@@ -114,7 +114,7 @@ Interaction = ViewSubmission | MessageShortcut | OtherInteraction
 
 def parse_command(body: bytes) -> SlashCommand:
     """A slash command from its verified form body; Rejected(400) when it is not one."""
-    form = _form(body)
+    form = parse_form(body)
     try:
         return SlashCommand.model_validate(form)
     except ValidationError as exc:
@@ -123,7 +123,7 @@ def parse_command(body: bytes) -> SlashCommand:
 
 def parse_interaction(body: bytes) -> Interaction:
     """An interaction from its verified form body (`payload=<json>`); Rejected(400) otherwise."""
-    raw = _form(body).get("payload")
+    raw = parse_form(body).get("payload")
     if not raw:
         raise Rejected(400, "not a Slack interaction: the form has no payload field")
     try:
@@ -143,7 +143,7 @@ def parse_interaction(body: bytes) -> Interaction:
         raise Rejected(400, f"not a Slack {payload['type']} payload: {detail}") from None
 
 
-def _form(body: bytes) -> dict[str, str]:
+def parse_form(body: bytes) -> dict[str, str]:
     """The fields of a form body, each field's first value: parse_qs(keep_blank_values=True)
     keeping first values, in a third of its time (tests/integrations/slack/test_slack_payloads.py).
 

@@ -9,7 +9,7 @@ from dataclasses import fields
 from redis import Redis
 
 from integrations.queue import wire
-from integrations.queue.status import STATUS_TTL, ReportStatus, StatusStore, _stored
+from integrations.queue.status import STATUS_TTL, ReportStatus, StatusStore, stored_json
 from integrations.queue.wire import Commands
 
 
@@ -29,7 +29,7 @@ def test_queued_is_stored_as_every_status_is(redis: Redis) -> None:
     assert isinstance(raw, bytes)
     # Byte for byte what StatusStore.set("queued") would have stored at that moment.
     same = ReportStatus(id="r1", state="queued", updated_at=json.loads(raw)["updated_at"])
-    assert raw.decode() == _stored(same)
+    assert raw.decode() == stored_json(same)
     assert list(json.loads(raw)) == [f.name for f in fields(ReportStatus)]
     assert STATUS_TTL - 5 < redis.ttl("hub:report:r1:status") <= STATUS_TTL
 

@@ -11,6 +11,8 @@ from integrations.errors import Rejected
 
 # Slack's documented replay window (and slack_sdk's): five minutes either way.
 MAX_AGE_SECONDS = 5 * 60
+# Enough digits for any time this side of the year 33658.
+UNIX_DIGITS = 12
 
 
 class SlackVerifier:
@@ -26,10 +28,11 @@ class SlackVerifier:
         signature = headers.get("X-Slack-Signature")
         if not timestamp or not signature:
             raise Rejected(401, "missing X-Slack-Signature or X-Slack-Request-Timestamp")
-        try:
-            age = abs(self.clock.now() - int(timestamp))
-        except ValueError:
-            raise Rejected(401, "X-Slack-Request-Timestamp is not a Unix time") from None
+        # Slack sends whole seconds in decimal digits. Anything else is refused before any
+        # arithmetic: a 400-digit number once overflowed the float subtraction (a 500).
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= UNIX_DIGITS):
+            raise Rejected(401, "X-Slack-Request-Timestamp is not a Unix time")
+        age = abs(self.clock.now() - int(timestamp))
         # Said apart from a bad signature, so an operator with a drifting clock sees why.
         if age > MAX_AGE_SECONDS:
             raise Rejected(401, "the request timestamp is more than 5 minutes from now")

@@ -153,3 +153,18 @@ def test_ssl_check_is_acknowledged_and_ignored(client: FlaskClient, redis: Redis
     assert response.status_code == 200
     assert response.data == b""
     assert redis.dbsize() == 0
+
+
+@pytest.mark.parametrize("route", [*ROUTES, "/slack/events"])
+@pytest.mark.parametrize("timestamp", ["9" * 400, "9" * 5000, "1e10", "-", " 12"])
+def test_a_malformed_timestamp_is_a_401_not_a_500(
+    client: FlaskClient, redis: Redis, route: str, timestamp: str
+) -> None:
+    # A 400-digit timestamp once raised OverflowError before the signature was checked.
+    body = body_for(route) if route != "/slack/events" else b'{"type": "url_verification"}'
+    headers = {**signed_headers(SIGNING_SECRET, body), "X-Slack-Request-Timestamp": timestamp}
+    assert_unauthorized(
+        client.post(route, data=body, headers=headers),
+        redis,
+        "X-Slack-Request-Timestamp is not a Unix time",
+    )

@@ -18,6 +18,10 @@ _REDACTED = "[redacted]"
 _ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
+# The keys every line has; fields are written beside them, never over them.
+LINE_KEYS = frozenset({"ts", "level", "logger", "event", "exception"})
+
+
 class Redactor:
     """Replaces every configured secret value in text with [redacted]."""
 
@@ -43,6 +47,7 @@ class JsonFormatter(logging.Formatter):
         self._stamp = (-1, "")
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line (secrets redacted)."""
         second = int(record.created)
         stamp = self._stamp
         if stamp[0] != second:
@@ -55,7 +60,10 @@ class JsonFormatter(logging.Formatter):
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
-            entry.update(fields)
+            for name, value in fields.items():
+                # A field never replaces the line's own keys (a field named `event` once
+                # hid the event name): it is kept beside them as `field_<name>`.
+                entry[f"field_{name}" if name in LINE_KEYS else name] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return self.redact(_ENCODER.encode(entry))

@@ -470,5 +470,5 @@ def _relay_reporter_reply(data: dict[str, Any], ticket_id: int) -> str:
     except BaseException:
         redis.delete(mark)
         raise
-    logs.event(log, "loop.reply.commented", ticket=ticket_id, event=posted.event_id)
+    logs.event(log, "loop.reply.commented", ticket=ticket_id, event_id=posted.event_id)
     return "commented"

@@ -193,7 +193,7 @@ def events() -> Response:
     logs.event(
         log,
         "slack.event.queued",
-        event=event.event_id,
+        event_id=event.event_id,
         ticket=int(ticket),
         retry=request.headers.get("X-Slack-Retry-Num"),
         created=enqueued.created,

@@ -3,6 +3,7 @@ threads, and none lost when the process exits."""
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import logging
@@ -181,3 +182,37 @@ def test_gunicorn_lines_still_format_after_the_hub_configures_logging(tmp_path: 
     pid = re.search(r"\] \[(\d+)\] \[WARNING\] Worker exiting \(pid: (\d+)\)", line)
     assert pid is not None, line
     assert pid.group(1) == pid.group(2)
+
+
+def test_a_field_never_replaces_the_event_name() -> None:
+    # `event=` once overwrote the line's event ("slack.event.queued" came out as the id).
+    record = logging.LogRecord("hub", logging.INFO, __file__, 1, "slack.event.queued", (), None)
+    record.fields = {"event": "Ev111-thread-9", "level": "x", "ticket": 7}
+    line = json.loads(logs.JsonFormatter().format(record))
+    assert line["event"] == "slack.event.queued" and line["level"] == "info"
+    assert (line["field_event"], line["field_level"], line["ticket"]) == ("Ev111-thread-9", "x", 7)
+
+
+def _event_calls() -> Iterator[tuple[str, int, ast.Call]]:
+    for folder in ("integrations", "rules", "workers"):
+        for path in sorted((REPO_ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                func = node.func if isinstance(node, ast.Call) else None
+                if (
+                    isinstance(func, ast.Attribute)
+                    and func.attr == "event"
+                    and isinstance(func.value, ast.Name)
+                    and func.value.id == "logs"
+                ):
+                    assert isinstance(node, ast.Call)
+                    yield str(path.relative_to(REPO_ROOT)), node.lineno, node
+
+
+def test_every_event_the_code_logs_is_named_and_no_field_takes_a_line_key() -> None:
+    calls = list(_event_calls())
+    assert len(calls) > 50  # the scan found the code's events
+    for where, line, call in calls:
+        name = call.args[1] if len(call.args) > 1 else None
+        assert isinstance(name, ast.Constant) and isinstance(name.value, str), (where, line)
+        clashing = {k.arg for k in call.keywords} & logs.LINE_KEYS
+        assert not clashing, f"{where}:{line} passes {clashing}, which would hide a line key"

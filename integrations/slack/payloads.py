@@ -224,6 +224,11 @@ class UrlVerification(_Frozen):
     challenge: str
 
 
+# Message subtypes a person writes (Slack's "message" event subtypes): a file with its
+# text, a reply also sent to the channel ("Also send to #channel"), a /me message.
+WRITTEN_SUBTYPES = frozenset({"file_share", "thread_broadcast", "me_message"})
+
+
 class MessagePosted(_Frozen):
     """A `message` event: someone wrote in a channel or DM the app is in."""
 
@@ -241,9 +246,10 @@ class MessagePosted(_Frozen):
     @property
     def is_person_in_thread(self) -> bool:
         """A person's plain message inside a thread (not the thread's first message)."""
-        # Bots (the hub's own posts included) carry bot_id; edits, joins and the
-        # like carry a subtype. Neither is a reply from the reporter.
-        plain = self.bot_id is None and self.subtype in (None, "file_share") and bool(self.user)
+        # Bots (the hub's own posts included) carry bot_id. Edits, deletions, joins and
+        # the like carry subtypes of their own: not something the person wrote.
+        written = self.subtype is None or self.subtype in WRITTEN_SUBTYPES
+        plain = self.bot_id is None and written and bool(self.user)
         return plain and self.thread_ts is not None and self.thread_ts != self.ts
 
     def to_job(self) -> dict[str, Any]:

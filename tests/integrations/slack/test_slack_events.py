@@ -137,3 +137,20 @@ def test_the_app_manifest_points_at_the_hubs_routes(app: Flask, repo_root: Path)
     assert set(settings["event_subscriptions"]["bot_events"]) == {"message.channels", "message.im"}
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "im:history", "channels:history", "im:write"} <= scopes
+
+
+def test_event_callback__thread_broadcast(client: FlaskClient, redis: Redis) -> None:
+    # A reply sent with "Also send to #channel" is the reporter's reply too.
+    redis.set(thread_key("C0SUPPORT", "1700000000.000100"), 17)
+    assert post(client, fixture("event_callback__thread_broadcast")).status_code == 200
+    [(message, ticket_id)] = queued(redis)
+    assert ticket_id == 17
+    assert message.text == "Still broken after the update, sharing with the channel too."
+
+
+def test_a_join_in_the_thread_is_not_a_reply(client: FlaskClient, redis: Redis) -> None:
+    redis.set(thread_key("D0REPORTER", "1700000000.000100"), 17)
+    event = json.loads(fixture("event_callback__message_in_thread"))
+    event["event"].update(subtype="channel_join", text="<@U0REPORTER> has joined the channel")
+    assert post(client, json.dumps(event).encode()).status_code == 200
+    assert queued(redis) == []

@@ -263,10 +263,14 @@ class RelatedIndex(Groups):
 
         # Round trip 1: document frequencies and collection statistics.
         # One HMGET on a df hash, not a ZCARD per term: per-command overhead dominates here.
+        # A report with no indexable words (emoji, one letter) asks for no frequencies;
+        # it can still meet its crash signature below.
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(self._postings.df, [term_key(t) for t in vocabulary])
+        if vocabulary:
+            pipe.hmget(self._postings.df, [term_key(t) for t in vocabulary])
         pipe.hmget(self._stats, ["n", "title_len", "body_len"])
-        df_values, stats = pipe.execute()
+        *df_replies, stats = pipe.execute()
+        df_values = df_replies[0] if df_replies else []
         dfs = [int(v) if v else 0 for v in df_values]
         n_docs = max(int(stats[0] or 0), 1)
         avg = Averages(int(stats[1] or 0) / n_docs, int(stats[2] or 0) / n_docs)

@@ -13,6 +13,17 @@ _TOKEN = re.compile(r"[A-Za-z0-9_$]+(?:[.#][A-Za-z0-9_$]+)*")
 _PART = re.compile(r"[A-Z0-9]+(?=[A-Z][a-z])|[A-Z]?[a-z0-9]+|[A-Z0-9]+")
 _SPLIT = re.compile(r"[._#$]+")
 _PLAIN_WORD = re.compile(r"\w+")
+# Words in other scripts: runs of letters that are not ASCII (Cyrillic, Greek, Arabic,
+# Hebrew, Devanagari, CJK...). Emoji and punctuation are not words.
+_OTHER = r"[^\W\d_A-Za-z]+"
+_WORD = re.compile(f"({_TOKEN.pattern})|({_OTHER})")
+# Scripts written without spaces between words (CJK ideographs, kana, Thai, Lao, Khmer,
+# Myanmar): a run is indexed as its overlapping character pairs, the usual approach when
+# no word segmenter is at hand (Lucene's CJKBigramFilter does the same); a lone
+# character stands for itself.
+_UNSPACED = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+"
+)
 
 # A short English function-word list (the SMART/Lucene style: words with no topic),
 # kept small on purpose: words like "not", "fail" or "error" carry meaning in bug reports.
@@ -75,9 +86,36 @@ def _token_terms(token: str) -> tuple[str, ...]:
 
 
 def terms(text: str) -> Iterator[str]:
-    """Index terms of a text, in order: each word, and for identifiers the whole and its parts."""
-    for token in _TOKEN.findall(text):
-        yield from _token_terms(token)
+    """Index terms of a text, in order: each word, and for identifiers the whole and its parts.
+
+    Latin-script words and identifiers are split, stopped and stemmed (English); words of
+    other scripts are kept whole, case-folded; scripts without spaces become character
+    pairs.
+    """
+    for latin, other in _WORD.findall(text):
+        if latin:
+            yield from _token_terms(latin)
+        else:
+            yield from _other_terms(other)
+
+
+@lru_cache(maxsize=1 << 14)
+def _other_terms(run: str) -> tuple[str, ...]:
+    """The terms of a run of non-ASCII letters."""
+    out: list[str] = []
+    start = 0
+    for unspaced in _UNSPACED.finditer(run):
+        out += _word(run[start : unspaced.start()])
+        chars = unspaced.group()
+        out += [chars] if len(chars) == 1 else [chars[i : i + 2] for i in range(len(chars) - 1)]
+        start = unspaced.end()
+    out += _word(run[start:])
+    return tuple(out)
+
+
+def _word(word: str) -> list[str]:
+    word = word.casefold()
+    return [word] if 1 < len(word) <= MAX_TERM else []
 
 
 def plain_terms(text: str) -> list[str]:

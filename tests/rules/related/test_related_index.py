@@ -197,3 +197,27 @@ def test_explain_shows_group_related_reports_and_evidence(redis: Redis) -> None:
     top = explained["related"][0]
     assert top["id"] == "1" and top["group"] == new_group_id("1")
     assert "export" in top["shared_terms"]
+
+
+NO_LATIN = {
+    "ru": "Приложение вылетает при оплате",
+    "zh": "付款时应用程序崩溃",
+    "ar": "التطبيق يتعطل عند الدفع",
+    "emoji": "💥💥😡",
+    "letter": "x",
+}
+
+
+def test_reports_in_any_script_are_indexed_queried_and_grouped(redis: Redis) -> None:
+    # A report with no Latin words once failed every grouping attempt (an empty HMGET).
+    idx = index(redis)
+    for n, (lang, title) in enumerate(NO_LATIN.items()):
+        report = doc(f"nl-{lang}", title, days=1 + n / 10)
+        decision = idx.group_for(report)
+        assert decision.match is None, lang  # nothing related yet: its own group
+        idx.assign(report, decision)
+        idx.add(report)
+    # The same words again find the earlier report, in scripts with and without spaces.
+    for lang in ("ru", "zh", "ar"):
+        again = doc(f"nl-{lang}-2", NO_LATIN[lang], days=2)
+        assert [m.doc_id for m in idx.query(again)][:1] == [f"nl-{lang}"], lang

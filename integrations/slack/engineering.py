@@ -27,6 +27,7 @@ from redis import Redis
 
 from integrations import logs
 from integrations.errors import Rejected
+from integrations.http_body import json_of
 from integrations.queue import enqueue_once
 from integrations.queue.jobs import ACKNOWLEDGE
 from integrations.queue.marks import exclusive, once
@@ -223,10 +224,7 @@ def parse_block_actions(payload: dict[str, Any]) -> list[Acknowledgement]:
 def handle_block_actions(body: bytes, redis: Redis) -> Response:
     """Queue each Acknowledge press in a verified block_actions body; answer Slack at once."""
     raw = parse_qs(body.decode("utf-8", "replace")).get("payload", [""])[0]
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        raise Rejected(400, "not a Slack interaction: payload is not JSON") from None
+    payload = json_of(raw, "not a Slack interaction: payload")
     if not isinstance(payload, dict):
         raise Rejected(400, "not a Slack interaction: payload is not an object")
     for ack in parse_block_actions(payload):

@@ -6,13 +6,13 @@ Shapes from Slack's docs ("Implementing slash commands", "Interaction payloads":
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from integrations.errors import Rejected
+from integrations.http_body import json_of
 
 
 class _Frozen(BaseModel):
@@ -126,10 +126,7 @@ def parse_interaction(body: bytes) -> Interaction:
     raw = parse_form(body).get("payload")
     if not raw:
         raise Rejected(400, "not a Slack interaction: the form has no payload field")
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        raise Rejected(400, "not a Slack interaction: payload is not JSON") from None
+    payload = json_of(raw, "not a Slack interaction: payload")
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
         raise Rejected(400, "not a Slack interaction: payload has no type")
     try:
@@ -270,10 +267,7 @@ class OtherEvent(_Frozen):
 
 def parse_event(body: bytes) -> UrlVerification | MessagePosted | OtherEvent:
     """An Events API request from its verified JSON body; Rejected(400) when malformed."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise Rejected(400, "not a Slack event: the body is not JSON") from None
+    data = json_of(body, "not a Slack event: the body")
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise Rejected(400, "not a Slack event: no type")
     try:

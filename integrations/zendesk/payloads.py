@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from integrations.errors import Rejected
+from integrations.http_body import json_of
 from integrations.ticket_event import EventType
 
 EVENT_PREFIX = "zen:event-type:"
@@ -152,10 +153,7 @@ class Ignored(_Frozen):
 
 def parse_webhook(body: bytes) -> ZendeskEvent | Ignored:
     """A verified webhook body as a ZendeskEvent (or Ignored); Rejected(400) when malformed."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise Rejected(400, "the webhook body is not JSON") from None
+    data = json_of(body, "the webhook body")
     if not isinstance(data, dict):
         raise Rejected(400, "the webhook body is not a JSON object")
     try:

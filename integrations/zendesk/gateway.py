@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from redis import Redis
 from zenpy import Zenpy
@@ -216,9 +217,11 @@ class ZendeskGateway:
 
     def upload(self, filename: str, content_type: str, data: bytes) -> str:
         """Upload a file; the token attaches it to the ticket's first comment."""
+        # zenpy writes target_name into the query string as it is: encoded here, so a name
+        # with `&`, `#` or `%` is one parameter that Zendesk decodes back to the name.
         with _zendesk_errors("upload attachment"):
             upload = self.client.attachments.upload(
-                io.BytesIO(data), target_name=filename, content_type=content_type
+                io.BytesIO(data), target_name=quote(filename, safe=""), content_type=content_type
             )
         return str(upload.token)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -43,6 +44,16 @@ def stored_json(status: ReportStatus) -> str:
     return json.dumps(vars(status))
 
 
+# An address in a reason (`http://zendesk.internal:8080/api/v2/tickets.json`): for operators,
+# who see it in logs and alerts, never for the apps that read a report's status.
+_ADDRESS = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s;,)]+", re.IGNORECASE)
+
+
+def shown_reason(reason: str) -> str:
+    """A reason as a report's status shows it: what happened, with no internal address."""
+    return _ADDRESS.sub("Zendesk", reason)
+
+
 class StatusStore:
     """Report states in Redis, keyed by the report's digest (Report.key_digest)."""
 
@@ -54,6 +65,8 @@ class StatusStore:
 
     def set(self, report_id: str, state: State, **details: Any) -> ReportStatus:
         """Record a state; `filed` is final and is never overwritten by a later attempt."""
+        if isinstance(details.get("reason"), str):
+            details["reason"] = shown_reason(details["reason"])
         status = ReportStatus(id=report_id, state=state, updated_at=time.time(), **details)
         data = stored_json(status)
         if state == "filed":

@@ -24,6 +24,7 @@ from integrations.queue.status import StatusStore
 from integrations.report import Report
 from integrations.settings import Settings
 from tests import REPO_ROOT
+from tests.jobs import run_jobs
 
 FIXTURES = REPO_ROOT / "integrations" / "mobile" / "fixtures"
 IOS = {"Authorization": "Bearer mobile-key-ios-0000"}
@@ -689,3 +690,17 @@ def test_a_custom_value_too_long_is_refused_not_turned_into_a_number(
     nested = post_json(client, {"description": "x", "custom": {"cart": {"items": 2}}})
     assert nested.status_code == 422
     assert js(nested)["problems"][0]["path"] == "custom.cart"
+
+
+def test_the_status_names_what_happened_never_an_internal_address(
+    client: FlaskClient, redis: Redis, worker_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Any holder of the (extractable) app key reads the status: it once showed the
+    # Zendesk API's URL while Zendesk was down.
+    monkeypatch.setenv("ZENDESK_URL", "http://127.0.0.1:9")
+    body = js(post_json(client, {"description": "The app crashes on checkout"}))
+    run_jobs(redis, (TICKETS,))
+    status = js(client.get(body["status_url"], headers=IOS))
+    assert status["status"] == "delayed"
+    assert status["reason"] == "Zendesk: ConnectionError talking to Zendesk; retrying"
+    assert "127.0.0.1" not in json.dumps(status)

@@ -12,6 +12,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from integrations.slack.mrkdwn import escape_mrkdwn
 from rules.conditions import PRIORITY_RANK, Context, State, fold
 from rules.decision import Cause, Value
 from rules.model import PRIORITIES, TICKET_TYPES, Action, Escalate, Notify, normalize_tag
@@ -111,12 +112,16 @@ class Run:
 
 
 def render(template: str, values: dict[str, str]) -> str:
-    """Fill {placeholders} from `values`; unknown ones (ticket_url at intake) stay as written."""
+    """Fill {placeholders} from `values`; unknown ones (ticket_url at intake) stay as written.
+
+    The template is the rule author's Slack mrkdwn and stays as written; the values come
+    from reporters and are escaped, so a subject of `<!channel>` pings nobody.
+    """
     out = []
     for literal, name, _spec, _conversion in string.Formatter().parse(template):
         out.append(literal)
         if name is not None:
-            out.append(values[name] if name in values else "{" + name + "}")
+            out.append(escape_mrkdwn(values[name]) if name in values else "{" + name + "}")
     return "".join(out)
 
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from integrations.report import Report
+from integrations.slack.mrkdwn import escape_mrkdwn
 from integrations.zendesk.gateway import Ticket
 
 ACKNOWLEDGE_ACTION = "eng_acknowledge"
@@ -86,17 +87,18 @@ def _field(label: str, value: str) -> dict[str, Any]:
 def card_message(card: Card) -> dict[str, Any]:
     """The Block Kit message for an issue (text is the notification fallback)."""
     status = card.status or "new"
-    title = f"#{card.issue_id} {card.subject or '(no subject)'}"
-    version = " ".join(v for v in (card.platform, card.app_version) if v) or "-"
+    # Everything from a reporter or an agent is escaped once, here (mrkdwn.py).
+    title = escape_mrkdwn(f"#{card.issue_id} {card.subject or '(no subject)'}")
+    version = escape_mrkdwn(" ".join(v for v in (card.platform, card.app_version) if v) or "-")
     fields = [
         _field("Status", f"{STATUS_EMOJI.get(status, '')} {status}".strip()),
         _field("Priority", card.priority or "-"),
         _field("Platform / version", version),
         _field("Reporters", str(card.reporters)),
-        _field("Assignee", card.assignee or "unassigned"),
-        _field("Tags", ", ".join(f"`{t}`" for t in card.tags[:15]) or "-"),
+        _field("Assignee", escape_mrkdwn(card.assignee or "unassigned")),
+        _field("Tags", ", ".join(f"`{escape_mrkdwn(t)}`" for t in card.tags[:15]) or "-"),
     ]
-    link = f"*<{card.url}|{escape_mrkdwn(title)}>*"
+    link = f"*<{card.url}|{title}>*"
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": link}},
         {"type": "section", "fields": fields},
@@ -136,18 +138,19 @@ def card_message(card: Card) -> dict[str, Any]:
 
 
 def change_note(what: str, before: Any, after: Any, by: str | None = None) -> str:
-    """A thread reply saying what changed on the ticket."""
-    who = f" by {by}" if by else ""
+    """A thread reply saying what changed on the ticket (the values escaped)."""
+    who = f" by {escape_mrkdwn(by)}" if by else ""
     if before in (None, "", ()):
-        return f"{what.capitalize()} set to *{after}*{who}."
+        return f"{what.capitalize()} set to *{escape_mrkdwn(str(after))}*{who}."
     if after in (None, "", ()):
-        return f"{what.capitalize()} cleared (was {before}){who}."
-    return f"{what.capitalize()}: {before} \u2192 *{after}*{who}."
+        return f"{what.capitalize()} cleared (was {escape_mrkdwn(str(before))}){who}."
+    shown = escape_mrkdwn(str(before)), escape_mrkdwn(str(after))
+    return f"{what.capitalize()}: {shown[0]} \u2192 *{shown[1]}*{who}."
 
 
 def reply_note(author: str | None) -> str:
     """A thread reply when an agent answers the reporter publicly (no text: it may be private)."""
-    return f":speech_balloon: {author or 'An agent'} replied to the reporter."
+    return f":speech_balloon: {escape_mrkdwn(author or 'An agent')} replied to the reporter."
 
 
 def acknowledged_note(name: str) -> str:
@@ -175,12 +178,3 @@ def problem_solved_note(problem_id: int) -> str:
         f":white_check_mark: Problem #{problem_id} solved: its incidents are solved "
         "and their reporters told."
     )
-
-
-def escape_mrkdwn(text: str) -> str:
-    """Text shown as itself in mrkdwn: Slack's control characters &, < and > escaped.
-
-    Slack's "Formatting text for app surfaces": without this a reporter's text could
-    ping a channel or disguise a link.
-    """
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

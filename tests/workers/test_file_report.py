@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -303,3 +304,42 @@ def test_a_crash_report_reaches_the_engineering_channel_once(
     assert "App crashes when saving a draft" in shown
     assert f"{zendesk_sandbox.url}/agent/tickets/{ticket['id']}" in shown
     assert len(slack_sandbox.calls("chat.postMessage")) == 1
+
+
+HOSTILE_TITLE = "<!channel> quartz zebra crash <https://evil.example/login|Open ticket> <@U0ADMIN>"
+
+
+def test_reporter_text_never_pings_or_disguises_links_in_slack(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+    groups: dict[str, int],
+) -> None:
+    # Every path a crash report takes to Slack: the rule's notify text ({subject},
+    # {app_version}), the card's title, fields and notification text, and a second
+    # report joining its thread.
+    for n in (1, 2):
+        report = Report.model_validate(
+            {
+                "source": "mobile",
+                "idempotency_key": f"ios:hostile-{n}",
+                "reporter": {"email": "j@acme.test"},
+                "subject": HOSTILE_TITLE,
+                "description": f"{HOSTILE_TITLE} app crashes on save",
+                "tags": ["mobile", "crash"],
+                "fields": {"platform": "ios", "app_version": "<!here>"},
+                "crash_signature": "hostile-crash",
+            }
+        )
+        file_now(redis, report)
+    posted = [
+        text
+        for call in slack_sandbox.calls("chat.postMessage") + slack_sandbox.calls("chat.update")
+        for text in (str(call.args.get("text", "")), json.dumps(call.args.get("blocks", "")))
+    ]
+    assert posted, "nothing reached Slack"
+    for text in posted:
+        for control in ("<!channel>", "<!here>", "<@U0ADMIN>", "<https://evil.example"):
+            assert control not in text, (control, text)
+    assert any("&lt;!channel&gt; quartz zebra crash" in text for text in posted)

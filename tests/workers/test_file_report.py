@@ -277,6 +277,23 @@ def test_a_group_zendesk_lacks_files_the_ticket_and_alerts_ops(
     assert len(filed) == 4
 
 
+def mobile_crash(key: str, subject: str, description: str, **more: str) -> Report:
+    """A mobile crash report from an iOS app, as the mobile API makes it."""
+    fields = {"platform": "ios", "app_version": more.pop("app_version")}
+    return Report.model_validate(
+        {
+            "source": "mobile",
+            "idempotency_key": key,
+            "reporter": {"email": "j@acme.test"},
+            "subject": subject,
+            "description": description,
+            "tags": ["mobile", "crash"],
+            "fields": fields,
+            **more,
+        }
+    )
+
+
 def test_a_crash_report_reaches_the_engineering_channel_once(
     redis: Redis,
     worker_env: dict[str, str],
@@ -284,16 +301,11 @@ def test_a_crash_report_reaches_the_engineering_channel_once(
     slack_sandbox: SlackSandbox,
     groups: dict[str, int],
 ) -> None:
-    report = Report.model_validate(
-        {
-            "source": "mobile",
-            "idempotency_key": "ios:crash-1",
-            "reporter": {"email": "j@acme.test"},
-            "subject": "App crashes when saving a draft",
-            "description": "The app crashes every time I save a draft",
-            "tags": ["mobile", "crash"],
-            "fields": {"platform": "ios", "app_version": "5.2.1"},
-        }
+    report = mobile_crash(
+        "ios:crash-1",
+        "App crashes when saving a draft",
+        "The app crashes every time I save a draft",
+        app_version="5.2.1",
     )
     file_now(redis, report)
     file_now(redis, report, kind="replayed")  # a replay posts nothing new
@@ -320,17 +332,12 @@ def test_reporter_text_never_pings_or_disguises_links_in_slack(
     # {app_version}), the card's title, fields and notification text, and a second
     # report joining its thread.
     for n in (1, 2):
-        report = Report.model_validate(
-            {
-                "source": "mobile",
-                "idempotency_key": f"ios:hostile-{n}",
-                "reporter": {"email": "j@acme.test"},
-                "subject": HOSTILE_TITLE,
-                "description": f"{HOSTILE_TITLE} app crashes on save",
-                "tags": ["mobile", "crash"],
-                "fields": {"platform": "ios", "app_version": "<!here>"},
-                "crash_signature": "hostile-crash",
-            }
+        report = mobile_crash(
+            f"ios:hostile-{n}",
+            HOSTILE_TITLE,
+            f"{HOSTILE_TITLE} app crashes on save",
+            app_version="<!here>",
+            crash_signature="hostile-crash",
         )
         file_now(redis, report)
     posted = [

@@ -72,16 +72,15 @@ class JsonFormatter(logging.Formatter):
 class BatchedStreamHandler(logging.StreamHandler[IO[str]]):
     """Formats in the caller's thread; a background thread writes the lines, many per write.
 
-    In the web process every accepted report logs a line. Written one by one, each line
-    was a system call made while holding the handler's lock, and under load the request
-    threads queued on that lock and on the GIL around the write: the line cost a
-    `/feedback` request some 60-80 us, about a seventh of its CPU (docs/slack.md), where
-    formatting it costs 5. Here a line is appended to a queue, and the queue is written
-    `interval` seconds after its first line, with every line that joined it meanwhile
-    (an idle process's writer sleeps). An ERROR or worse is written at once, with
+    In the web process every accepted report logs a line. Written one by one, each line was
+    a system call made while holding the handler's lock, and under load the request threads
+    queued on that lock and on the GIL around the write, many times what formatting the line
+    costs (measured: docs/slack.md). Here a line is appended to a queue, and the queue is
+    written `interval` seconds after its first line, with every line that joined it
+    meanwhile (an idle process's writer sleeps). An ERROR or worse is written at once, with
     everything before it; so is what is left when the process exits (logging.shutdown
-    flushes every handler at exit). A process killed outright (SIGKILL) loses at most
-    the last `interval` of INFO lines, never an error.
+    flushes every handler at exit). A process killed outright (SIGKILL) loses at most the
+    last `interval` of INFO lines, never an error.
     """
 
     def __init__(

@@ -37,10 +37,10 @@ except ConfigError as exc:
 def post_worker_init(worker: object) -> None:
     """Once the app is loaded in a worker: leave what it built at start out of the GC's passes.
 
-    A worker holds some 90,000 long-lived objects (Flask, pydantic, prometheus, redis-py),
-    and every full collection walked them all: 40-50 ms with the event loop stopped, every
-    few seconds under load, and every request in flight waited. That was most of the
-    /slack/commands p99 (bench/slack_ack_bench.py: 26-45 ms, 9-16 ms frozen). Objects made
+    A worker holds tens of thousands of long-lived objects (Flask, pydantic, prometheus,
+    redis-py), and every full collection walked them all with the event loop stopped,
+    every few seconds under load, while every request in flight waited: most of the
+    /slack/commands p99 (the figures: docs/operations.md, docs/slack.md). Objects made
     later are collected as before.
     """
     gc.freeze()

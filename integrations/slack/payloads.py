@@ -142,7 +142,8 @@ def parse_interaction(body: bytes) -> Interaction:
 
 def parse_form(body: bytes) -> dict[str, str]:
     """The fields of a form body, each field's first value: parse_qs(keep_blank_values=True)
-    keeping first values, in a third of its time (tests/integrations/slack/test_slack_payloads.py).
+    keeping first values, faster (the test pins them equal:
+    tests/integrations/slack/test_slack_payloads.py).
 
     Slack sends each field once; a repeated field keeps its first value.
     """

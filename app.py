@@ -19,6 +19,7 @@ from integrations import logs
 from integrations.asgi import HubASGI
 from integrations.errors import Rejected, Unavailable, error_payload, internal_error
 from integrations.queue import QUEUES, connect, queue
+from integrations.queue.health import queue_health
 from integrations.settings import ConfigError, Settings
 from integrations.web import HTTP_REQUESTS, Hub
 
@@ -101,15 +102,34 @@ class _QueueCollector:
             "Dead letters: jobs that exhausted their retries",
             labels=["queue"],
         )
+        up = GaugeMetricFamily("feedback_hub_redis_up", "1 when Redis answers this process")
+        alive = GaugeMetricFamily(
+            "feedback_hub_workers_alive", "Workers whose heartbeat is recent (filing reports)"
+        )
+        oldest = GaugeMetricFamily(
+            "feedback_hub_oldest_queued_job_age_seconds",
+            "Age of the oldest job waiting (grows while no worker takes jobs)",
+            labels=["queue"],
+        )
         try:
+            health = queue_health(self.hub.redis)
             for name in QUEUES:
                 q = queue(self.hub.redis, name)
-                depth.add_metric([name], q.count)
+                depth.add_metric([name], health.waiting[name])
+                oldest.add_metric([name], health.oldest_seconds[name])
                 scheduled.add_metric([name], ScheduledJobRegistry(queue=q).count)
                 failed.add_metric([name], FailedJobRegistry(queue=q).count)
         except RedisError:
+            # An outage is a reading too: the queue figures are unknown, not zero.
+            up.add_metric([], 0)
+            yield up
             return
+        up.add_metric([], 1)
+        alive.add_metric([], health.workers_alive)
+        yield up
+        yield alive
         yield depth
+        yield oldest
         yield scheduled
         yield failed
 
@@ -127,10 +147,21 @@ def _register_health(app: Flask, hub: Hub) -> None:
     def readyz() -> tuple[Response, int]:
         checks = {name: check() for name, check in hub.readiness.items()}
         ready = all(ok for ok, _ in checks.values())
-        body = {
+        body: dict[str, Any] = {
             "ready": ready,
             "checks": {name: detail for name, (_, detail) in checks.items()},
         }
+        # Not part of readiness: this process accepts reports into the durable queue
+        # whether or not workers take them. Shown so an outage of the workers is seen.
+        try:
+            health = queue_health(hub.redis)
+            body["workers"] = {
+                "alive": health.workers_alive,
+                "waiting": sum(health.waiting.values()),
+                "oldest_queued_seconds": health.oldest_queued_seconds,
+            }
+        except RedisError:
+            body["workers"] = None
         return jsonify(body), 200 if ready else 503
 
     @app.get("/metrics")

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from flask.testing import FlaskClient
+from redis import Redis
+from rq.utils import utcformat
 
 from app import create_app
+from integrations.queue import TICKETS, enqueue_once, queue
+from integrations.queue.jobs import FILE_REPORT
 from integrations.settings import Settings
 from workers.procs import free_port
+from workers.worker import HubWorker
 
 
 def test_healthz(client: FlaskClient) -> None:
@@ -65,3 +72,39 @@ def test_metrics_show_queue_depths(client: FlaskClient) -> None:
     assert 'feedback_hub_queue_jobs{queue="tickets"} 0.0' in text
     assert 'feedback_hub_failed_jobs{queue="tickets"} 0.0' in text
     assert 'feedback_hub_http_requests_total{route="/healthz",status="200"}' in text
+
+
+def test_readyz_and_metrics_show_that_no_worker_is_taking_jobs(
+    client: FlaskClient, redis: Redis
+) -> None:
+    job = enqueue_once(redis, FILE_REPORT, {}, key="waiting").job_id
+    two_minutes_ago = datetime.now(UTC) - timedelta(minutes=2)
+    redis.hset(f"rq:job:{job}", "enqueued_at", utcformat(two_minutes_ago))
+
+    body = client.get("/readyz").json
+    assert body is not None
+    assert body["ready"] is True  # intake still works: the queue is durable
+    assert body["workers"]["alive"] == 0
+    assert body["workers"]["waiting"] == 1
+    assert 119 <= body["workers"]["oldest_queued_seconds"] < 180
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "feedback_hub_redis_up 1.0" in text
+    assert "feedback_hub_workers_alive 0.0" in text
+    assert 'feedback_hub_oldest_queued_job_age_seconds{queue="tickets"} 1' in text
+
+    worker = HubWorker([queue(redis, TICKETS)], connection=redis)
+    worker.register_birth()
+    assert client.get("/readyz").json["workers"]["alive"] == 1  # type: ignore[index]
+    assert "feedback_hub_workers_alive 1.0" in client.get("/metrics").get_data(as_text=True)
+
+
+def test_metrics_say_redis_is_down_rather_than_showing_empty_queues() -> None:
+    settings = Settings.from_env(
+        "web",
+        {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "SLACK_SIGNING_SECRET": "x" * 16},
+    )
+    client = create_app(settings).test_client()
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "feedback_hub_redis_up 0.0" in text
+    assert "feedback_hub_queue_jobs" not in text
+    assert client.get("/readyz").json["workers"] is None  # type: ignore[index]

@@ -497,13 +497,28 @@ class Cluster:
             out["scheduled"] += ScheduledJobRegistry(queue=q).count
         return dict(out)
 
-    def drain(self, timeout: float = 90.0) -> dict[str, int]:
+    def drain(self, timeout: float = 90.0, *, hands_off: bool = False) -> dict[str, int]:
         """Wait until no job is queued, running or scheduled (restarting exited workers, and
-        recovering jobs of killed workers as rq's maintenance would); returns what was done."""
+        recovering jobs of killed workers as rq's maintenance would); returns what was done.
+
+        With `hands_off`, only wait: the workers must get there on their own.
+        """
         done: Counter[str] = Counter()
         deadline = time.monotonic() + timeout
         quiet_since: float | None = None
         while time.monotonic() < deadline:
+            if hands_off:
+                try:
+                    if not any(self.backlog().values()) and not lost_jobs(self.redis):
+                        if quiet_since is not None and time.monotonic() - quiet_since > 0.5:
+                            return dict(done)
+                        quiet_since = quiet_since or time.monotonic()
+                    else:
+                        quiet_since = None
+                except Exception:  # Redis restarting: wait for it
+                    quiet_since = None
+                time.sleep(0.2)
+                continue
             done["restarted"] += self.supervise()
             try:
                 left = self.backlog()

@@ -28,6 +28,9 @@ class Faults:
     error_status: int = 500
     # Seconds to wait before answering each API request.
     delay: float = 0.0
+    # A proxy in front that holds the next ticket create this many seconds before it
+    # reaches Zendesk (once; then back to 0): a client times out, yet the create lands.
+    hold_next_create: float = 0.0
     # An outage: every API request gets 503 with an HTML page, as from a load balancer.
     down: bool = False
     # Requests per minute before 429 with Retry-After; None means no limit (Zendesk only:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +19,21 @@ from integrations.errors import Retryable
 from integrations.queue.ratelimit import RateLimiter
 
 DEFAULT_TIMEOUT = 15.0
+# The Idempotency-Key sent on the POSTs made inside `idempotent(key)`.
+_IDEMPOTENCY_KEY: ContextVar[str | None] = ContextVar("zendesk_idempotency_key", default=None)
+
+
+@contextmanager
+def idempotent(key: str) -> Iterator[None]:
+    """Send `Idempotency-Key: key` on the creates made inside (zenpy has no way to add a
+    header to one request). Zendesk answers a repeat of the same create with its first
+    answer for two hours (developer.zendesk.com, ticketing API introduction,
+    "Idempotency"), so such a create may be resent within the call."""
+    token = _IDEMPOTENCY_KEY.set(key)
+    try:
+        yield
+    finally:
+        _IDEMPOTENCY_KEY.reset(token)
 
 
 def zenpy_client(
@@ -66,6 +84,9 @@ class GuardedSession(requests.Session):
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Response:
         """Send one API request; raise Retryable instead of letting zenpy sleep or give up."""
+        key = _IDEMPOTENCY_KEY.get() if _creates(method) else None
+        if key is not None:
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), "Idempotency-Key": key}
         retrying = Retrying(
             stop=stop_after_attempt(_TRANSIENT_TRIES),
             wait=wait_exponential(multiplier=self.backoff, max=4),
@@ -83,10 +104,13 @@ class GuardedSession(requests.Session):
         if self.limiter is not None:
             # Short pacing waits are slept; rate-limit waits reschedule the job.
             self.limiter.acquire(sleep_up_to=PACING_SLEEP_LIMIT)
+        # A create sent with an Idempotency-Key can be sent again: Zendesk answers the
+        # repeat with the first create's answer instead of making a second ticket.
+        resendable = not _creates(method) or "Idempotency-Key" in (kwargs.get("headers") or {})
         try:
             response = super().request(method, url, *args, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            if _creates(method) and not _never_sent(exc):
+            if not resendable and not _never_sent(exc):
                 # The create may have reached Zendesk: a resend could make a second
                 # ticket. The job's retry looks it up by external_id first.
                 raise Retryable(f"{type(exc).__name__} creating at {_where(url)}") from None
@@ -98,7 +122,7 @@ class GuardedSession(requests.Session):
         if response.status_code == 429:
             raise Retryable("Zendesk rate limited the request (429)", retry_after=wait)
         if response.status_code >= 500:
-            if _creates(method):
+            if not resendable:
                 # A 5xx does not prove nothing was created (a proxy's 502/504 after
                 # Zendesk took it): not resent here, for the same reason as above.
                 raise Retryable(f"{_where(url)} answered {response.status_code} to a create")

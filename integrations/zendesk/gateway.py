@@ -21,7 +21,7 @@ from integrations import logs
 from integrations.errors import Permanent, Retryable
 from integrations.queue.ratelimit import RateLimiter
 from integrations.settings import Settings
-from integrations.zendesk.client import GuardedSession, zenpy_client
+from integrations.zendesk.client import GuardedSession, idempotent, zenpy_client
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +156,25 @@ class ZendeskGateway:
                 name=draft.requester.get("name"), email=draft.requester["email"]
             )
         # Without a requester Zendesk makes the API user the requester.
-        with _zendesk_errors("create ticket"):
-            audit = self.client.tickets.create(ticket)
+        # The report's key as Idempotency-Key: a create held past the client's timeout
+        # (and resent) lands once; the external_id lookup above is the second line.
+        try:
+            with _zendesk_errors("create ticket"), idempotent(draft.external_id):
+                audit = self.client.tickets.create(ticket)
+        except Permanent as exc:
+            # The key was used for a different body (a retry after the draft changed,
+            # e.g. a re-resolved group): the ticket exists; find it.
+            if "IdempotentRequestError" not in (exc.body or ""):
+                raise
+            existing = self.find_by_external_id(draft.external_id)
+            if existing is None:
+                raise Retryable(
+                    "Zendesk took this report's key but the ticket is not found yet"
+                ) from None
+            logs.event(
+                log, "zendesk.ticket.exists", ticket=existing.id, external_id=draft.external_id
+            )
+            return existing, False
         created = self._ticket(audit.ticket)
         logs.event(log, "zendesk.ticket.created", ticket=created.id, external_id=draft.external_id)
         return created, True

@@ -1,9 +1,10 @@
-"""A ticket create that may have reached Zendesk is never sent again blindly.
+"""A ticket create that may have reached Zendesk never makes a second ticket.
 
-The quick in-call retries (tenacity, integrations/zendesk/client.py) are for
-requests that are safe to repeat. A POST that timed out, or got a 5xx, may have
-created the ticket: resending it makes a second one. It goes back to the job
-instead, whose retry looks the ticket up by external_id first.
+A POST that timed out, or got a 5xx, may have created the ticket. Ticket creates
+carry the report's key as Zendesk's Idempotency-Key, so they are resent within
+the call (Zendesk answers a repeat with the first answer); when those tries run
+out the job's retry looks the ticket up by external_id first. Other creates
+(uploads, users) are not resent blindly.
 """
 
 from __future__ import annotations
@@ -55,17 +56,19 @@ DRAFT = TicketDraft(
 )
 
 
-def test_a_create_that_timed_out_is_looked_up_not_resent(
+def test_a_create_that_timed_out_is_resent_with_its_key_and_made_once(
     redis: Redis, zendesk_sandbox: ZendeskSandbox
 ) -> None:
     sandbox = zendesk_sandbox
-    # Zendesk takes longer than the client waits: the ticket is created anyway.
+    # Zendesk takes longer than the client waits: each try creates, or would.
     sandbox.set_faults(delay=0.6)
     with pytest.raises(Retryable):
         gateway(sandbox, redis, timeout=0.2).create_ticket(DRAFT)
     sandbox.set_faults(delay=0.0)
     settle(sandbox, quiet=1.5)
-    assert sandbox.stats()["by_route"]["POST /api/v2/tickets.json"] == {"201": 1}
+    # Three tries reached Zendesk; its idempotency made them one ticket.
+    assert sandbox.stats()["by_route"]["POST /api/v2/tickets.json"] == {"201": 3}
+    assert len(sandbox.find_tickets(external_id=DRAFT.external_id)) == 1
 
     # The job's retry finds the ticket the timed-out request created.
     ticket, created = gateway(sandbox, redis, timeout=5).create_ticket(DRAFT)
@@ -75,6 +78,27 @@ def test_a_create_that_timed_out_is_looked_up_not_resent(
     assert created is False
 
 
+def test_a_create_held_past_the_timeout_lands_once(
+    redis: Redis, zendesk_sandbox: ZendeskSandbox
+) -> None:
+    # A proxy holds the first create past the client's timeout; it reaches Zendesk
+    # after the resend did. Before the Idempotency-Key, the job's retry looked the
+    # ticket up too early, found nothing, created it, and the held create made a second.
+    sandbox = zendesk_sandbox
+    sandbox.set_faults(hold_next_create=1.5)
+    ticket = None
+    for _attempt in range(3):  # the job and its retries, as the worker runs them
+        try:
+            ticket, _created = gateway(sandbox, redis, timeout=0.3).create_ticket(DRAFT)
+            break
+        except Retryable:
+            continue
+    settle(sandbox, quiet=2.0)
+
+    assert ticket is not None
+    assert [t["id"] for t in sandbox.find_tickets(external_id=DRAFT.external_id)] == [ticket.id]
+
+
 def test_a_create_answered_5xx_goes_back_to_the_job(
     redis: Redis, zendesk_sandbox: ZendeskSandbox
 ) -> None:
@@ -82,7 +106,8 @@ def test_a_create_answered_5xx_goes_back_to_the_job(
     sandbox.set_faults(error_rate=1.0, error_status=502)
     with pytest.raises(Retryable):
         gateway(sandbox, redis, timeout=5).create_ticket(DRAFT)
-    assert sandbox.stats()["by_route"]["POST /api/v2/tickets.json"] == {"502": 1}
+    # Resent within the call with its Idempotency-Key, then handed to the job.
+    assert sandbox.stats()["by_route"]["POST /api/v2/tickets.json"] == {"502": 3}
 
     sandbox.set_faults(error_rate=0.0)
     ticket, created = gateway(sandbox, redis, timeout=5).create_ticket(DRAFT)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import Response, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -31,6 +34,19 @@ CREATE_MANY_MAX = 100
 
 # (HTTP method, URL rule, view); the view's name is the Flask endpoint.
 Route = tuple[str, str, Callable[..., ResponseReturnValue]]
+# How long Zendesk keeps an Idempotency-Key's answer (ticketing API introduction).
+IDEMPOTENCY_SECONDS = 2 * 3600
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """The first answer to a create with an Idempotency-Key."""
+
+    payload: str  # sha256 of the request body
+    body: bytes
+    status: int
+    location: str
+    expires: float
 
 
 def invalid(exc: Invalid) -> tuple[Response, int]:
@@ -72,6 +88,9 @@ class ZendeskApi:
 
     def __init__(self, account: WebhookAccount) -> None:
         self.account = account
+        # Idempotency-Key -> the first answer (Zendesk keeps them two hours).
+        self.idempotent: dict[str, _Kept] = {}
+        self.idempotency_lock = threading.Lock()
 
     def routes(self) -> list[Route]:
         """Every endpoint, in the order they are registered."""
@@ -108,8 +127,48 @@ class ZendeskApi:
     # ------------------------------------------------------------ tickets
 
     def create_ticket(self) -> tuple[Response, int]:
-        """Create Ticket: 201 with the ticket, its audit and a Location header."""
+        """Create Ticket: 201 with the ticket, its audit and a Location header.
+
+        With an `Idempotency-Key` header, as Zendesk documents it: the first request
+        with a key creates and its answer is kept for two hours; a later one with the
+        same key and the same body gets that answer again (`x-idempotency-lookup: hit`)
+        and creates nothing; the same key with another body is a 400
+        IdempotentRequestError.
+        """
         zd = self.account
+        with zd.lock:
+            held, zd.faults.hold_next_create = zd.faults.hold_next_create, 0.0
+        if held:
+            time.sleep(held)  # the proxy's hold: the client may have given up by now
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            return self._create_ticket(zd)
+        payload = hashlib.sha256(request.get_data()).hexdigest()
+        with self.idempotency_lock:  # one request per key at a time, as Zendesk serialises
+            kept = self.idempotent.get(key)
+            if kept is not None and kept.expires > time.time():
+                if kept.payload != payload:
+                    error = jsonify(
+                        error="IdempotentRequestError",
+                        description="Idempotency key is already used for a different request",
+                    )
+                    return error, 400
+                response = Response(kept.body, kept.status, content_type="application/json")
+                response.headers["Location"] = kept.location
+                response.headers["x-idempotency-lookup"] = "hit"
+                return response, kept.status
+            response, status = self._create_ticket(zd)
+            self.idempotent[key] = _Kept(
+                payload,
+                response.get_data(),
+                status,
+                response.headers.get("Location", ""),
+                time.time() + IDEMPOTENCY_SECONDS,
+            )
+            response.headers["x-idempotency-lookup"] = "miss"
+            return response, status
+
+    def _create_ticket(self, zd: WebhookAccount) -> tuple[Response, int]:
         ticket, audit = zd.create_ticket(body("ticket"), self._caller_id())
         response = jsonify(ticket=zd.ticket_json(ticket), audit=audit_json(zd.base(), audit))
         response.headers["Location"] = f"{zd.base()}/api/v2/tickets/{ticket['id']}.json"

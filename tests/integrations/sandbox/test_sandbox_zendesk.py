@@ -506,3 +506,27 @@ def test_the_agent_link_shows_the_ticket(zendesk_sandbox: ZendeskSandbox) -> Non
     assert "Linked ticket" in page.text and "Another one" not in page.text
     missing = requests.get(f"{zendesk_sandbox.url}/agent/tickets/999", timeout=5)
     assert missing.status_code == 404
+
+
+def test_a_create_repeated_with_its_idempotency_key_answers_the_first_ticket(
+    zendesk_sandbox: ZendeskSandbox, auth: tuple[str, str]
+) -> None:
+    url = f"{zendesk_sandbox.url}/api/v2/tickets.json"
+    body = {"ticket": {"subject": "Export fails", "comment": {"body": "Nothing happens."}}}
+    key = {"Idempotency-Key": "feedback-hub-abc"}
+    first = requests.post(url, json=body, headers=key, auth=auth, timeout=5)
+    again = requests.post(url, json=body, headers=key, auth=auth, timeout=5)
+    other = requests.post(url, json=body, auth=auth, timeout=5)  # no key: a new ticket
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.headers["x-idempotency-lookup"] == "miss"
+    assert again.headers["x-idempotency-lookup"] == "hit"
+    assert again.json()["ticket"]["id"] == first.json()["ticket"]["id"]
+    assert other.json()["ticket"]["id"] != first.json()["ticket"]["id"]
+    assert len(zendesk_sandbox.find_tickets()) == 2
+
+    changed = {"ticket": {"subject": "Another subject", "comment": {"body": "Nothing happens."}}}
+    refused = requests.post(url, json=changed, headers=key, auth=auth, timeout=5)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "IdempotentRequestError"
+    assert len(zendesk_sandbox.find_tickets()) == 2

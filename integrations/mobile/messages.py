@@ -44,6 +44,12 @@ def logs(excerpt: str, *, attached: bool) -> str:
     return f"Logs:\n{excerpt}"
 
 
+def other_fields(fields: dict[str, str]) -> str:
+    """Fields a newer app sent that the hub does not know yet, kept as they came."""
+    lines = [f"- {path}: {value}" for path, value in fields.items()]
+    return "Other fields (sent by the app, not known to the hub yet):\n" + "\n".join(lines)
+
+
 def version(app_version: str | None, build: str | None) -> str | None:
     """'5.2.1 (build 742)', '5.2.1', 'build 742' or None."""
     if app_version and build:

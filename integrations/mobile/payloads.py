@@ -6,7 +6,8 @@ a test fails when the committed file is out of date.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import json
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -71,9 +72,18 @@ Severity = Literal["low", "normal", "high", "critical"]
 State = Literal["queued", "filed", "delayed", "failed"]
 
 
+# A field the hub does not know (a newer app's) is kept on the ticket under "Other
+# fields", each value cut to this many characters, at most OTHER_FIELDS of them.
+OTHER_VALUE_CHARS = 500
+OTHER_FIELDS = 50
+
+
 class _Strict(BaseModel):
-    # Unknown fields are refused (a typo would silently lose data); `custom` holds the rest.
-    model_config = ConfigDict(extra="forbid")
+    # Known fields are validated strictly (a wrong type is a 422 naming its path). An
+    # unknown field is accepted, not refused: a newer app version adds fields, and a
+    # refusal would lose every report it sends. It is kept (`other_fields`) and named
+    # in the answer's `warnings`, so a typo is still seen.
+    model_config = ConfigDict(extra="allow")
 
 
 class Reporter(_Strict):
@@ -144,6 +154,46 @@ class BugReport(_Strict):
     )
 
 
+def other_fields(report: BugReport) -> dict[str, str]:
+    """The fields of `report` the hub does not know, by dotted path, each value as text
+    (JSON for anything but a string) cut to OTHER_VALUE_CHARS; at most OTHER_FIELDS."""
+    found: dict[str, str] = {}
+    parts: list[tuple[str, BaseModel | None]] = [
+        ("", report),
+        ("reporter.", report.reporter),
+        ("app.", report.app),
+        ("device.", report.device),
+        ("crash.", report.crash),
+    ]
+    for prefix, model in parts:
+        for name, value in ((model.model_extra or {}) if model is not None else {}).items():
+            found[f"{prefix}{name}"] = _other_value(value)
+    return dict(list(found.items())[:OTHER_FIELDS])
+
+
+def unknown_field_count(report: BugReport) -> int:
+    """How many unknown fields `report` has (some may be beyond OTHER_FIELDS)."""
+    models = (report, report.reporter, report.app, report.device, report.crash)
+    return sum(len(m.model_extra or {}) for m in models if m is not None)
+
+
+def _other_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if len(text) > OTHER_VALUE_CHARS:
+        return text[: OTHER_VALUE_CHARS - 1] + "\u2026"
+    return text
+
+
+def warnings(report: BugReport) -> list[str]:
+    """What the answer tells the app about fields it sent that the hub does not know."""
+    kept = other_fields(report)
+    out = [f"unknown field {path!r} was kept on the ticket under 'Other fields'" for path in kept]
+    dropped = unknown_field_count(report) - len(kept)
+    if dropped > 0:
+        out.append(f"{dropped} more unknown fields were not kept (at most {OTHER_FIELDS})")
+    return out
+
+
 class BugReportStatus(BaseModel):
     """Where a report stands: queued, filed (with the ticket), delayed (retrying) or failed."""
 
@@ -153,6 +203,13 @@ class BugReportStatus(BaseModel):
     ticket_id: int | None = None
     ticket_url: str | None = None
     reason: str | None = None
+    warnings: list[str] | None = Field(
+        None,
+        description=(
+            "Present when the report had fields this hub does not know: they were kept "
+            "on the ticket under 'Other fields', not refused."
+        ),
+    )
 
 
 class Problem(BaseModel):

@@ -102,6 +102,8 @@ def to_report(
         excerpt, cut = logs_excerpt(body.logs, log_excerpt_chars)
         parts.append(messages.logs(excerpt, attached=cut))
 
+    if other := payloads.other_fields(body):
+        parts.append(messages.other_fields({line(k): text(v) for k, v in other.items()}))
     device_name = None
     if device.manufacturer or device.model:
         device_name = " ".join(p for p in (device.manufacturer, device.model) if p)

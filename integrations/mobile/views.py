@@ -21,7 +21,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from integrations import logs
 from integrations.errors import Rejected
-from integrations.mobile import messages, verify
+from integrations.mobile import messages, payloads, verify
 from integrations.mobile.idempotency import KEY_PATTERN, Idempotency, Record, fingerprint
 from integrations.mobile.limits import Limits, RateLimit, size_text
 from integrations.mobile.payloads import BugReport, BugReportStatus, Error, Problem, problems
@@ -163,7 +163,7 @@ def file_bug_report() -> tuple[Response, int, dict[str, str]]:
         print_ = fingerprint(submission.body, [c.fingerprint for c in checked])
         _same_or_conflict(key, earlier, print_)
         logs.event(log, "mobile.report.replayed", app=app_id, report=earlier.report_id)
-        return _answer(earlier.report_id, replayed=True)
+        return _answer(earlier.report_id, replayed=True, body=submission.body)
 
     checked = check_and_store(submission.files, store, file_bytes=lim.file_bytes)
     refs = [c.ref for c in checked if c.ref is not None]
@@ -194,7 +194,7 @@ def file_bug_report() -> tuple[Response, int, dict[str, str]]:
         first = idempotency.get(app_id, key) if key else None
         if first is not None:
             _same_or_conflict(key, first, print_)
-        return _answer(report_id, replayed=True)
+        return _answer(report_id, replayed=True, body=submission.body)
     logs.event(
         log,
         "mobile.report.accepted",
@@ -202,8 +202,9 @@ def file_bug_report() -> tuple[Response, int, dict[str, str]]:
         report=report_id,
         files=len(refs),
         crash_signature=report.crash_signature,
+        unknown_fields=payloads.unknown_field_count(submission.body),
     )
-    return _answer(report_id, replayed=False)
+    return _answer(report_id, replayed=False, body=submission.body)
 
 
 @blueprint.get("/bug-reports/<report_id>")
@@ -320,8 +321,11 @@ def _status(report_id: str) -> BugReportStatus:
     )
 
 
-def _answer(report_id: str, *, replayed: bool) -> tuple[Response, int, dict[str, str]]:
+def _answer(
+    report_id: str, *, replayed: bool, body: BugReport
+) -> tuple[Response, int, dict[str, str]]:
     status = _status(report_id)
+    status.warnings = payloads.warnings(body) or None
     headers = {"Location": status.status_url}
     if replayed:
         headers["Idempotent-Replayed"] = "true"

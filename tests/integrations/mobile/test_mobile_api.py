@@ -467,20 +467,63 @@ def test_invalid_report_lists_each_problem(client: FlaskClient, redis: Redis) ->
     body = r.json
     assert body is not None
     assert body["error"] == "invalid"
-    assert body["message"].startswith("6 problems: description: String should match pattern")
+    assert body["message"].startswith("5 problems: description: String should match pattern")
+    # `device.ram` is unknown, not wrong: a newer app's field is no problem.
     assert {p["path"] for p in body["problems"]} == {
         "description",
         "device.os",
-        "device.ram",
         "severity",
         "reporter.email",
         "tags.1",
     }
     messages = {p["path"]: p["message"] for p in body["problems"]}
     assert messages["device.os"] == "Input should be a valid string"
-    assert messages["device.ram"] == "Extra inputs are not permitted"
     assert messages["severity"] == "Input should be 'low', 'normal', 'high' or 'critical'"
     assert queued_reports(redis) == []
+
+
+def test_a_newer_apps_unknown_fields_are_kept_and_named_not_refused(
+    client: FlaskClient, redis: Redis
+) -> None:
+    r = post_json(
+        client,
+        {
+            "description": "The pay button does nothing.",
+            "app_theme": "dark",
+            "device": {"os": "iOS", "foldable": {"hinge": "open", "angle": 90}},
+            "experiment_ids": ["a" * 600],
+        },
+    )
+    assert r.status_code == 202
+    assert js(r)["warnings"] == [
+        "unknown field 'app_theme' was kept on the ticket under 'Other fields'",
+        "unknown field 'experiment_ids' was kept on the ticket under 'Other fields'",
+        "unknown field 'device.foldable' was kept on the ticket under 'Other fields'",
+    ]
+    [report] = queued_reports(redis)
+    other = report.description.split("Other fields (sent by the app, not known to the hub yet):\n")[
+        1
+    ]
+    lines = other.splitlines()
+    assert lines[0] == "- app_theme: dark"
+    assert lines[1].startswith('- experiment_ids: ["aaa') and lines[1].endswith("\u2026")
+    assert len(lines[1]) == len("- experiment_ids: ") + 500
+    path, _, value = lines[2].partition(": ")
+    assert (path, json.loads(value)) == ("- device.foldable", {"hinge": "open", "angle": 90})
+
+
+def test_a_known_field_of_the_wrong_type_is_still_422(client: FlaskClient) -> None:
+    r = post_json(client, {"description": "x", "app_theme": "dark", "app": {"version": 5}})
+    assert r.status_code == 422
+    assert js(r)["problems"] == [
+        {"path": "app.version", "message": "Input should be a valid string"}
+    ]
+
+
+def test_a_report_without_unknown_fields_gets_no_warnings(client: FlaskClient) -> None:
+    r = post_json(client, {"description": "The pay button does nothing."})
+    assert r.status_code == 202
+    assert "warnings" not in js(r)
 
 
 def test_missing_description_is_422(client: FlaskClient) -> None:

@@ -8,6 +8,7 @@ cause a 5xx, and every answer must match what the document declares.
 from __future__ import annotations
 
 import gc
+import uuid
 from typing import Any
 
 import jsonschema_rs
@@ -16,6 +17,7 @@ import schemathesis
 import yaml
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection
 from schemathesis.config import SchemathesisConfig
@@ -84,6 +86,32 @@ def with_real_files(case: schemathesis.Case) -> schemathesis.Case:
     return case
 
 
+# Fields a newer app might add: names the document does not have, any JSON values.
+_KNOWN = set(DOCUMENT["components"]["schemas"]["BugReport"]["properties"])
+UNKNOWN_FIELDS = st.dictionaries(
+    st.from_regex(r"\A[a-z][a-z_]{0,20}\Z").filter(lambda name: name not in _KNOWN),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+        max_leaves=5,
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+def with_unknown_fields(pair: tuple[schemathesis.Case, dict[str, Any]]) -> schemathesis.Case:
+    """A valid report with fields the hub does not know added at its top level."""
+    case, extra = pair
+    body: Any = case.body
+    report = body.get("report") if case.media_type == "multipart/form-data" else body
+    if isinstance(report, dict):
+        report.update(extra)
+    if case.headers and "Idempotency-Key" in case.headers:
+        case.headers["Idempotency-Key"] = str(uuid.uuid4())  # a new report, not a replay
+    return case
+
+
 # Werkzeug's test client (schemathesis's WSGI transport) spools bodies over 500 kB to a
 # temporary file it never closes; that is the client's leak, not the app's.
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -94,6 +122,7 @@ def with_real_files(case: schemathesis.Case) -> schemathesis.Case:
     [
         ("/api/v1/bug-reports", "POST", POSITIVE),
         ("/api/v1/bug-reports", "POST", NEGATIVE),
+        ("/api/v1/bug-reports", "POST", "unknown fields"),
         ("/api/v1/bug-reports/{id}", "GET", POSITIVE),
         ("/api/v1/bug-reports/{id}", "GET", NEGATIVE),
         ("/api/v1/openapi.yaml", "GET", POSITIVE),
@@ -101,7 +130,7 @@ def with_real_files(case: schemathesis.Case) -> schemathesis.Case:
     ids=str,
 )
 def test_api_keeps_to_its_openapi_document(
-    app: Flask, path: str, method: str, mode: GenerationMode
+    app: Flask, path: str, method: str, mode: GenerationMode | str
 ) -> None:
     # Generated requests come fast; the rate limit is tested on its own.
     app.extensions["mobile_limits"] = Limits(rate_per_minute=1_000_000)
@@ -110,9 +139,14 @@ def test_api_keeps_to_its_openapi_document(
 
     # The schemathesis pytest plugin's fixture loader does not work with pytest 9,
     # so the Hypothesis test is built here, around the app of this test.
-    strategy = operation.as_strategy(generation_mode=mode)
-    if mode is POSITIVE:
+    unknown = mode == "unknown fields"  # positive cases, plus fields the hub does not know
+    generation = mode if isinstance(mode, GenerationMode) else POSITIVE
+    strategy = operation.as_strategy(generation_mode=generation)
+    if mode is POSITIVE or unknown:
         strategy = strategy.map(with_real_files)
+    if unknown:
+        # A newer app's report: accepted, its unknown fields named in `warnings`.
+        strategy = st.tuples(strategy, UNKNOWN_FIELDS).map(with_unknown_fields)
 
     @given(case=strategy)
     @settings(
@@ -124,6 +158,9 @@ def test_api_keeps_to_its_openapi_document(
     def check(case: schemathesis.Case) -> None:
         response = case.call()
         assert response.status_code < 500, response.text
+        if unknown:
+            assert response.status_code == 202, response.text
+            assert response.json()["warnings"], response.text
         if mode is NEGATIVE and response.status_code < 300 and body_is_valid(case):
             case.validate_response(response, excluded_checks=[negative_data_rejection])
         else:

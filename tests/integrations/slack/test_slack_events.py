@@ -154,3 +154,19 @@ def test_a_join_in_the_thread_is_not_a_reply(client: FlaskClient, redis: Redis) 
     event["event"].update(subtype="channel_join", text="<@U0REPORTER> has joined the channel")
     assert post(client, json.dumps(event).encode()).status_code == 200
     assert queued(redis) == []
+
+
+def test_an_event_with_fields_slack_added_later_is_still_taken(
+    client: FlaskClient, redis: Redis
+) -> None:
+    # Slack adds fields to its payloads over time; the hub must not refuse them.
+    data = json.loads(fixture("event_callback__message_in_thread"))
+    data["is_ext_shared_channel"] = False
+    data["context_enterprise_id"] = None
+    data["event"]["client_msg_id_v2"] = {"opaque": [1, 2, 3]}
+    data["event"]["assistant_thread"] = {"action_token": "x"}
+    redis.set(thread_key("D0REPORTER", "1700000000.000100"), 17)
+    response = post(client, json.dumps(data).encode())
+    assert response.status_code == 200 and response.json == {"ok": True}
+    [(message, ticket_id)] = queued(redis)
+    assert (ticket_id, message.text) == (17, "It happens on iOS 17.2, version 5.2.1 of the app.")

@@ -246,3 +246,20 @@ def test_sandbox_payloads_parse_like_the_fixtures() -> None:
         event = parse_webhook(path.read_bytes())
         assert isinstance(event, ZendeskEvent), path.name
         assert event.ticket.id == 5158
+
+
+def test_a_webhook_with_fields_zendesk_added_later_is_still_taken(
+    client: FlaskClient, redis: Redis, secret: str
+) -> None:
+    # Zendesk adds fields to its event payloads over time; the hub must not refuse them.
+    data = json.loads(fixture("ticket_event__comment_added"))
+    data["zendesk_event_version"] = "2099-01-01"
+    data["detail"]["sentiment"] = {"score": 0.2}
+    data["event"]["comment"]["ai_summary"] = "a newer field"
+    body = json.dumps(data).encode()
+    response = post(client, body, signed(secret, body))
+    assert response.status_code == 200
+    assert response.json == {"ok": True, "queued": True, "ticket": 5158}
+    [event] = queued_events(redis)
+    assert event.comment is not None
+    assert event.comment.body == "We are investigating this issue and will update you shortly."

@@ -19,6 +19,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
 from tempfile import SpooledTemporaryFile
 from typing import IO, TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 from integrations import logs
 from integrations.errors import Rejected, error_payload, internal_error
 from integrations.http_body import (
+    BODY_TIMEOUT,
     Disconnected,
     Receive,
     Scope,
@@ -140,7 +142,9 @@ class WSGIBridge:
                 length = request_headers(scope, _LENGTH).get("content-length")
                 size = await receive_body(receive, length, self.max_body, self.too_large, body)
             except Disconnected:
-                return  # the client went away: no one to answer
+                self.refused(scope, 408)
+                await _send(send, *_json(408, error_payload(408, BODY_TIMEOUT)))
+                return
             except Rejected as exc:
                 self.refused(scope, exc.status)
                 await _send(
@@ -231,3 +235,42 @@ async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], bod
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def json_protocol_errors() -> None:
+    """Make gunicorn's own error answers JSON, like every other error of the hub.
+
+    A request gunicorn cannot parse (a bad request line or Content-Length, a control
+    character in a header, an overlong request line or header, a transfer coding it does
+    not know) is answered by gunicorn itself, before any app sees it, as a text/plain page.
+    gunicorn has no setting or hook for those bodies; its asgi protocol writes them all
+    in one method, which is replaced here (gunicorn 27: a test starts the Procfile's web
+    process and sends each kind, so an upgrade that moves the method is caught). Called
+    from the gunicorn configuration, before gunicorn forks its workers.
+    """
+    from gunicorn.asgi import protocol
+
+    def send_error_response(
+        self: Any, status: int, message: str, extra_headers: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        body = json.dumps(error_payload(status, message)).encode()
+        reason = protocol._REASON_PHRASES.get(status) or _phrase(status)
+        extra = "".join(f"{name}: {value}\r\n" for name, value in extra_headers)
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            f"{extra}"
+            "Connection: close\r\n\r\n"
+        )
+        self._safe_write(head.encode("latin-1"))
+        self._safe_write(body)
+
+    protocol.ASGIProtocol._send_error_response = send_error_response
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

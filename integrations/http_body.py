@@ -21,7 +21,12 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class Disconnected(Exception):
-    """The client went away before its request body arrived: there is no one to answer."""
+    """The request body stopped before its end: the client went away, or sent nothing more
+    for gunicorn's timeout (30 s). Answered 408 (`BODY_TIMEOUT`): a client still there
+    reads it; one that went away is not written to."""
+
+
+BODY_TIMEOUT = "the request body did not arrive in full in time; send the request again"
 
 
 def request_headers(scope: Scope, names: frozenset[bytes]) -> dict[str, str]:

@@ -6,6 +6,7 @@ import gc
 import os
 import sys
 
+from integrations.asgi import json_protocol_errors
 from integrations.settings import ConfigError, Settings
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
@@ -32,6 +33,9 @@ try:
 except ConfigError as exc:
     print(f"feedback-hub: cannot start web: {exc}", file=sys.stderr, flush=True)
     os._exit(2)
+
+# Requests gunicorn refuses before the app sees them are answered JSON too.
+json_protocol_errors()
 
 
 def post_worker_init(worker: object) -> None:

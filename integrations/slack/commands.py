@@ -32,6 +32,7 @@ from redis.exceptions import RedisError
 from integrations import logs
 from integrations.errors import HubError, Rejected, error_payload, internal_error
 from integrations.http_body import (
+    BODY_TIMEOUT,
     Disconnected,
     Receive,
     Scope,
@@ -170,7 +171,7 @@ class SlashCommands:
             else:
                 answer = step
         except Disconnected:
-            return
+            answer = _failed(Rejected(408, BODY_TIMEOUT))
         except Exception as exc:
             answer = _failed(exc)
         status, body, is_json = _render(answer)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -124,3 +127,67 @@ def test_worker_leaves_its_startup_objects_out_of_garbage_collection(
     before, frozen, tracked = json.loads(out.stdout.strip().splitlines()[-1])
     assert frozen >= before > 20_000
     assert tracked < 1_000
+
+
+def _raw(port: int, data: bytes, wait: float = 10.0) -> tuple[int, str, dict[str, Any]]:
+    """Send bytes as they are; the answer's status, content type and JSON body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+            head, sep, body = answer.partition(b"\r\n\r\n")
+            length = re.search(rb"(?i)content-length: (\d+)", head)
+            if sep and length and len(body) >= int(length.group(1)):
+                break
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers["content-type"], json.loads(body)
+
+
+def test_requests_gunicorn_refuses_itself_are_answered_json(
+    env: dict[str, str], repo_root: Path
+) -> None:
+    port = free_port()
+    # A short body timeout, so a stalled body is answered within the test.
+    proc = start_web({**env, "PORT": str(port), "GUNICORN_CMD_ARGS": "--timeout 2"}, repo_root)
+    try:
+        wait_for_port(port, timeout=30, proc=proc)
+        line = b"Host: hub\r\n"
+        sent = {
+            "bad Content-Length": b"POST /zendesk/webhook HTTP/1.1\r\n"
+            + line
+            + b"Content-Length: abc\r\n\r\n",
+            "overlong request line": b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n" + line + b"\r\n",
+            "control character": b"GET /healthz HTTP/1.1\r\n" + line + b"X-A: a\x01b\r\n\r\n",
+            "overlong header": b"GET /healthz HTTP/1.1\r\n"
+            + line
+            + b"X-Big: "
+            + b"a" * 20000
+            + b"\r\n\r\n",
+            "not HTTP": b"GARBAGE\r\n\r\n",
+            "stalled body": b"POST /zendesk/webhook HTTP/1.1\r\n"
+            + line
+            + b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+            "stalled /feedback": b"POST /slack/commands HTTP/1.1\r\n"
+            + line
+            + b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nt",
+        }
+        answers = {name: _raw(port, data) for name, data in sent.items()}
+    finally:
+        stop(proc)
+    statuses = {name: status for name, (status, _, _) in answers.items()}
+    assert statuses == {
+        "bad Content-Length": 400,
+        "overlong request line": 414,
+        "control character": 400,
+        "overlong header": 431,
+        "not HTTP": 400,
+        "stalled body": 408,
+        "stalled /feedback": 408,
+    }
+    for name, (_status, content_type, body) in answers.items():
+        assert content_type == "application/json", name
+        assert set(body) == {"error", "message"} and body["message"], name
+    assert answers["stalled body"][2]["error"] == "request_timeout"

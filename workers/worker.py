@@ -84,6 +84,21 @@ class HubWorker(Worker):
         self.stopping = True
         super().request_stop(signum, frame)
 
+    def subscribe(self) -> None:
+        """rq's command channel (`rq` stop-job commands), read in 1 s waits, not 60 s.
+
+        rq reads it in a thread that waits up to 60 s for a message; with redis-py 8.2,
+        closing the channel at shutdown waits for that wait to end, so every worker took
+        up to a minute to stop (longer than a platform's grace period: Heroku's is 30 s).
+        A second's wait costs one small Redis read a second per worker.
+        """
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
+            sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+
     def run_maintenance_tasks(self) -> None:
         """rq's maintenance, then the hub's lost-job sweep (one worker at a time)."""
         try:

@@ -45,11 +45,19 @@ from integrations.queue.jobs import (
 )
 from integrations.queue.marks import exclusive
 from integrations.report import Report
-from integrations.slack.cards import Card, joined_note, problem_opened_note, problem_solved_note
+from integrations.slack.cards import (
+    SUGGESTIONS_SHOWN,
+    Card,
+    Suggestion,
+    joined_blocks,
+    joined_note,
+    problem_opened_note,
+    problem_solved_note,
+)
 from integrations.slack.engineering import EngineeringChannels
 from integrations.zendesk.gateway import Ticket, ZendeskGateway
 from integrations.zendesk.messages import problem_body
-from rules.related import IndexedDoc, RelatedIndex
+from rules.related import GroupDecision, IndexedDoc, Match, RelatedIndex
 from workers.context import context
 from workers.retry import run_guarded
 
@@ -91,6 +99,46 @@ def indexed_doc(report: Report, ticket: Ticket) -> IndexedDoc:
 
 
 # ---------------------------------------------------------------- wording
+
+
+def evidence_line(match: Match, score: float | None) -> str:
+    """Why a candidate is suggested, in one line: the signals, then the shared words."""
+    parts = []
+    if match.evidence.signature_equal:
+        parts.append("same crash signature")
+    if match.evidence.same_platform:
+        parts.append("same platform")
+    if match.evidence.same_app_version:
+        parts.append("same app version")
+    words = [t for t, _ in match.evidence.shared_terms[:5]]
+    if words:
+        parts.append("shared words: " + ", ".join(words))
+    parts.append(f"similarity {match.similarity:.2f}")
+    if score is not None:
+        parts.append(f"same-issue score {score:.2f}")
+    return " · ".join(parts)
+
+
+def suggestions_of(
+    redis: Redis, decision: GroupDecision, limit: int = SUGGESTIONS_SHOWN
+) -> list[dict[str, Any]]:
+    """What a report's card suggests: its best candidates outside its own group."""
+    out = []
+    for m in decision.matches:
+        if m.group_id is not None and m.group_id == decision.group_id:
+            continue
+        url = _text(redis.hget(_ticket_key(int(m.doc_id)), "url")) if m.doc_id.isdigit() else ""
+        out.append(
+            {
+                "ticket_id": int(m.doc_id),
+                "subject": m.title,
+                "url": url,
+                "evidence": evidence_line(m, decision.scores.get(m.doc_id)),
+            }
+        )
+        if len(out) >= limit:
+            break
+    return [s for s in out if s["ticket_id"]]
 
 
 # ---------------------------------------------------------------- state
@@ -173,6 +221,8 @@ def _group_report(
         index.assign(doc, found)
         index.add(doc)
         group_id, joined = found.group_id, found.joined
+        # Not joined: its best candidates are suggested on its card, people decide.
+        suggested = [] if joined else suggestions_of(redis, found)
         pipe = redis.pipeline()
         pipe.hset(
             _ticket_key(ticket.id),
@@ -181,6 +231,7 @@ def _group_report(
                 "joined": int(joined),
                 "subject": report.subject,
                 "url": ticket.url,
+                "suggestions": json.dumps(suggested),
             },
         )
         pipe.expire(_ticket_key(ticket.id), KEEP_SECONDS)
@@ -304,7 +355,12 @@ def _group_engineering(
         said = 0
         if joined:
             text = joined_note(report.subject, ticket.id, ticket.url)
-            said = eng.thread(issue, text, once_key=f"grouping:joined:{ticket.id}")
+            said = eng.thread(
+                issue,
+                text,
+                once_key=f"grouping:joined:{ticket.id}",
+                blocks=joined_blocks(text, ticket.id),
+            )
         if issue == problem_of(redis, group_id):
             # The message may be posted after problem_engineering ran (Slack was down).
             said += _say_problem_opened(redis, eng, group_id, issue)
@@ -321,6 +377,9 @@ def _new_card(
     priority: str | None,
 ) -> Card:
     card = Card.for_report(report, ticket, priority=priority)
+    raw = redis.hget(_ticket_key(ticket.id), "suggestions")
+    if raw and issue == ticket.id:
+        card = replace(card, suggestions=tuple(Suggestion(**s) for s in json.loads(raw)))
     problem_url = _text(redis.hget(_group_key(group_id), "problem_url"))
     if issue == problem_of(redis, group_id) and problem_url:
         subject = _text(redis.hget(_group_key(group_id), "subject")) or card.subject

@@ -14,8 +14,9 @@ from redis import Redis
 
 from integrations.queue import connect
 from integrations.settings import Settings
-from rules.related.eval import read_jsonl, recall
+from rules.related.eval import evaluate, read_jsonl
 from rules.related.index import RelatedIndex
+from rules.related.labels import Labels, evaluation_rows
 from rules.related.scoring import METHODS
 from workers.procs import free_port, start_redis, stop
 
@@ -68,8 +69,15 @@ def _drop_prefix(client: Redis, prefix: str) -> None:
     show_default=True,
     help="hub: the workers' method; bm25: plain BM25 (title twice), the baseline.",
 )
-def eval_command(file: Path, method: str) -> None:
-    """Time-ordered recall@1/5/10 on a labeled jsonl file, through the workers' index code."""
+@click.option(
+    "--held-out",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Count only this last share of the reports (by time); all are still indexed.",
+)
+def eval_command(file: Path, method: str, held_out: float) -> None:
+    """Time-ordered recall@1/3/5/10 and the join decision's measures, as the workers decide."""
     reports = list(read_jsonl(file))
     with _redis_for_eval() as client:
         # A private prefix: the live index under hub:related is never touched.
@@ -77,10 +85,33 @@ def eval_command(file: Path, method: str) -> None:
         # The protocol indexes every earlier report, so no window here.
         index = RelatedIndex(client, prefix=prefix, window_days=None, method=METHODS[method])
         try:
-            result = recall(index, reports)
+            result = evaluate(index, reports, held_out=held_out)
         finally:
             _drop_prefix(client, prefix)
     click.echo(json.dumps(result))
+
+
+@related.command("export-labels")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+def export_labels_command(file: Path) -> None:
+    """Write people's corrections (Same issue, Not related) in the evaluation format."""
+    settings = Settings.from_env("cli")
+    if not settings.redis_url:
+        raise click.ClickException("REDIS_URL is not set: the labels are in the hub's Redis")
+    client = connect(settings.redis_url)
+    try:
+        entries = list(Labels(client).entries())
+    finally:
+        client.close()
+    rows = evaluation_rows(entries)
+    with file.open("w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(row) + "\n")
+    same = sum(1 for e in entries if e["label"] == "same")
+    click.echo(
+        f"{len(rows)} reports, {same} confirmed and {len(entries) - same} rejected pairs "
+        f"written to {file}"
+    )
 
 
 @related.command("explain")

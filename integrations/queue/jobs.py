@@ -78,6 +78,10 @@ ACKNOWLEDGE = declare("workers.engineering.acknowledge", NOTIFY, "eng-ack")
 
 REPORT_FILED = declare("workers.receipts.report_filed", NOTIFY, "report-filed")
 REPORT_DELAYED = declare("workers.receipts.report_delayed", NOTIFY, "report-delayed")
+# Someone pressed "Same issue", "Not related" or "Split out again" (workers/grouping_actions.py).
+MERGE_REPORTS = declare("workers.grouping_actions.merge_job", NOTIFY, "group-merge")
+MARK_NOT_RELATED = declare("workers.grouping_actions.not_related_job", NOTIFY, "group-not-related")
+SPLIT_REPORT = declare("workers.grouping_actions.split_job", NOTIFY, "group-split")
 GROUP_REPORT = declare("workers.grouping.group_report", NOTIFY, "group-report")
 GROUP_ENGINEERING = declare("workers.grouping.group_engineering", NOTIFY, "group-engineering")
 OPEN_PROBLEM = declare("workers.grouping.open_problem", NOTIFY, "group-problem")

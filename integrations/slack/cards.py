@@ -15,6 +15,13 @@ from integrations.zendesk.gateway import Ticket
 
 ACKNOWLEDGE_ACTION = "eng_acknowledge"
 OPEN_ACTION = "eng_open_zendesk"
+# A suggested related issue's buttons (value "<issue>:<candidate ticket>"), and the
+# button that splits a merged report out again (value "<ticket>").
+SAME_ISSUE_ACTION = "eng_same_issue"
+NOT_RELATED_ACTION = "eng_not_related"
+SPLIT_ACTION = "eng_split"
+# The card shows at most this many suggestions.
+SUGGESTIONS_SHOWN = 3
 
 STATUS_EMOJI = {
     "new": ":new:",
@@ -24,6 +31,17 @@ STATUS_EMOJI = {
     "solved": ":white_check_mark:",
     "closed": ":lock:",
 }
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """An earlier issue that may be the same as the card's: people decide with two buttons."""
+
+    ticket_id: int
+    subject: str
+    url: str
+    # One line of why (shared words, same crash, platform, version).
+    evidence: str
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,11 @@ class Card:
     # Why the message exists (the rule that asked for it), shown small.
     reason: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    suggestions: tuple[Suggestion, ...] = ()
+    # Set when people merged this issue into another: the card then says only that.
+    merged_into: int | None = None
+    merged_url: str | None = None
+    merged_by: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe data for Redis and jobs."""
@@ -52,7 +75,8 @@ class Card:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Card:
         """Rebuild from to_json() data."""
-        return cls(**{**data, "tags": tuple(data.get("tags") or ())})
+        suggestions = tuple(Suggestion(**s) for s in data.get("suggestions") or ())
+        return cls(**{**data, "tags": tuple(data.get("tags") or ()), "suggestions": suggestions})
 
     @classmethod
     def for_report(
@@ -84,8 +108,76 @@ def _field(label: str, value: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": f"*{label}*\n{value}"}
 
 
+def _suggestion_blocks(card: Card) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for s in card.suggestions[:SUGGESTIONS_SHOWN]:
+        subject = escape_mrkdwn(s.subject or "(no subject)")
+        line = f":mag: Possibly the same as <{s.url}|#{s.ticket_id}>: {subject}"
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"{line}\n_{escape_mrkdwn(s.evidence)}_"},
+            }
+        )
+        value = f"{card.issue_id}:{s.ticket_id}"
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"suggest:{card.issue_id}:{s.ticket_id}",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": SAME_ISSUE_ACTION,
+                        "text": {"type": "plain_text", "text": "Same issue"},
+                        "value": value,
+                    },
+                    {
+                        "type": "button",
+                        "action_id": NOT_RELATED_ACTION,
+                        "text": {"type": "plain_text", "text": "Not related"},
+                        "value": value,
+                    },
+                ],
+            }
+        )
+    return blocks
+
+
+def merged_message(card: Card) -> dict[str, Any]:
+    """What a merged issue's message becomes: where it went, who merged it, a way back."""
+    title = escape_mrkdwn(f"#{card.issue_id} {card.subject or '(no subject)'}")
+    into = f"<{card.merged_url}|#{card.merged_into}>" if card.merged_url else f"#{card.merged_into}"
+    # A Slack mention the hub built (Actor.mention), not text from outside.
+    by = f" by {card.merged_by}" if card.merged_by else ""
+    text = f":twisted_rightwards_arrows: {title} was merged into {into}{by}."
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {
+            "type": "actions",
+            "block_id": f"merged:{card.issue_id}",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": SPLIT_ACTION,
+                    "text": {"type": "plain_text", "text": "Split out again"},
+                    "value": str(card.issue_id),
+                },
+                {
+                    "type": "button",
+                    "action_id": OPEN_ACTION,
+                    "text": {"type": "plain_text", "text": "Open in Zendesk"},
+                    "url": card.url,
+                },
+            ],
+        },
+    ]
+    return {"text": f"#{card.issue_id} merged into #{card.merged_into}", "blocks": blocks}
+
+
 def card_message(card: Card) -> dict[str, Any]:
     """The Block Kit message for an issue (text is the notification fallback)."""
+    if card.merged_into is not None:
+        return merged_message(card)
     status = card.status or "new"
     # Everything from a reporter or an agent is escaped once, here (mrkdwn.py).
     title = escape_mrkdwn(f"#{card.issue_id} {card.subject or '(no subject)'}")
@@ -132,6 +224,7 @@ def card_message(card: Card) -> dict[str, Any]:
         }
     )
     blocks.append({"type": "actions", "block_id": f"eng:{card.issue_id}", "elements": buttons})
+    blocks.extend(_suggestion_blocks(card))
     text = f"[{status}] {title} ({card.priority or 'no priority'}, {card.reporters} reporter"
     text += "s)" if card.reporters != 1 else ")"
     return {"text": text, "blocks": blocks}
@@ -164,6 +257,25 @@ def joined_note(subject: str, ticket_id: int, url: str) -> str:
     return f":heavy_plus_sign: Another report: {subject} \u2014 ticket <{url}|#{ticket_id}>"
 
 
+def joined_blocks(text: str, ticket_id: int) -> list[dict[str, Any]]:
+    """The joined note with a way out: people can split a report the hub joined."""
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {
+            "type": "actions",
+            "block_id": f"joined:{ticket_id}",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": SPLIT_ACTION,
+                    "text": {"type": "plain_text", "text": "Not the same issue: split out"},
+                    "value": str(ticket_id),
+                }
+            ],
+        },
+    ]
+
+
 def problem_opened_note(problem_id: int, url: str, incidents: int) -> str:
     """The thread reply when the group gets its problem ticket."""
     return (
@@ -178,3 +290,46 @@ def problem_solved_note(problem_id: int) -> str:
         f":white_check_mark: Problem #{problem_id} solved: its incidents are solved "
         "and their reporters told."
     )
+
+
+def merged_note(subject: str, ticket_id: int, url: str, by: str) -> str:
+    """The thread reply on the remaining issue when people merge another into it."""
+    return (
+        f":twisted_rightwards_arrows: {escape_mrkdwn(subject)} \u2014 ticket <{url}|#{ticket_id}> "
+        f"merged into this issue by {by}."
+    )
+
+
+def merged_away_note(into: int, url: str, by: str) -> str:
+    """The thread reply on the merged issue's own message."""
+    return f":twisted_rightwards_arrows: Merged into <{url}|#{into}> by {by}."
+
+
+def not_related_note(candidate: int, by: str) -> str:
+    """The thread reply when people say a suggestion is not the same issue."""
+    return f":heavy_multiplication_x: Not related to #{candidate}, said {by}; not suggested again."
+
+
+def split_note(ticket_id: int, by: str) -> str:
+    """The thread reply on the group's message when people split a report out of it."""
+    return f":scissors: Ticket #{ticket_id} split out of this issue by {by}."
+
+
+def split_away_note(group_issue: int, by: str) -> str:
+    """The thread reply on the split report's own message."""
+    return f":scissors: Split out of #{group_issue} by {by}: its own issue again."
+
+
+def zendesk_merge_note(into: int, by: str) -> str:
+    """The internal note on a merged ticket (agents only; the reporter sees nothing)."""
+    return f"Grouped with #{into} as the same issue by {by} in Slack (engineering)."
+
+
+def zendesk_not_related_note(candidate: int, by: str) -> str:
+    """The internal note when people say a suggested ticket is not the same issue."""
+    return f"Marked not related to #{candidate} by {by} in Slack (engineering)."
+
+
+def zendesk_split_note(group_issue: int, by: str) -> str:
+    """The internal note on a ticket split out of a group."""
+    return f"Split out of #{group_issue} (no longer the same issue) by {by} in Slack (engineering)."

@@ -9,6 +9,9 @@
 - The "Acknowledge" button (block_actions through /slack/interactions) queues
   the `acknowledge` job (workers/engineering.py), which puts an internal note and the
   `eng_acknowledged` tag on the ticket and shows who acknowledged.
+- A new issue's card lists up to three suggested related issues with "Same issue" and
+  "Not related"; a merged issue's message has "Split out again". Each press queues
+  its job (workers/grouping_actions.py); nothing else happens in the web process.
 
 An issue is identified by its Zendesk ticket id (the problem ticket when related
 reports are grouped).
@@ -29,11 +32,18 @@ from integrations import logs
 from integrations.errors import Rejected
 from integrations.http_body import json_of
 from integrations.queue import enqueue_once
-from integrations.queue.jobs import ACKNOWLEDGE
+from integrations.queue.jobs import ACKNOWLEDGE, MARK_NOT_RELATED, MERGE_REPORTS, SPLIT_REPORT
 from integrations.queue.marks import exclusive, once
 from integrations.report import digest
 from integrations.slack.api import SlackApi
-from integrations.slack.cards import ACKNOWLEDGE_ACTION, Card, card_message
+from integrations.slack.cards import (
+    ACKNOWLEDGE_ACTION,
+    NOT_RELATED_ACTION,
+    SAME_ISSUE_ACTION,
+    SPLIT_ACTION,
+    Card,
+    card_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +173,21 @@ class EngineeringChannels:
             self._update(posted, card)
         return len(found)
 
-    def thread(self, issue_id: int, text: str, *, once_key: str, only: str | None = None) -> int:
+    def remove_reporter(self, issue_id: int, ticket_id: int) -> int:
+        """Stop counting a ticket under an issue (split out); returns the count."""
+        key = self._tickets_key(issue_id)
+        self.redis.srem(key, ticket_id)
+        return int(self.redis.scard(key))
+
+    def thread(
+        self,
+        issue_id: int,
+        text: str,
+        *,
+        once_key: str,
+        only: str | None = None,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> int:
         """Reply in the thread of every message of the issue (or `only` one channel's), once."""
         count = 0
         for channel, posted in self.messages(issue_id).items():
@@ -173,8 +197,13 @@ class EngineeringChannels:
             with once(self.redis, mark, ttl=KEEP_SECONDS) as claim:
                 if claim is None:
                     continue
+                extra: dict[str, Any] = {"blocks": blocks} if blocks else {}
                 self.api.call(
-                    "chat.postMessage", channel=posted.channel, thread_ts=posted.ts, text=text
+                    "chat.postMessage",
+                    channel=posted.channel,
+                    thread_ts=posted.ts,
+                    text=text,
+                    **extra,
                 )
                 claim.done()
             count += 1
@@ -221,8 +250,53 @@ def parse_block_actions(payload: dict[str, Any]) -> list[Acknowledgement]:
     return out
 
 
+@dataclass(frozen=True)
+class GroupingPress:
+    """Someone pressed Same issue, Not related or Split out on an engineering message."""
+
+    action: str
+    ticket_id: int
+    # The suggested ticket (Same issue, Not related); None for Split out.
+    other_id: int | None
+    user_id: str
+    user_name: str
+
+
+def corrections_key(ticket_id: int) -> str:
+    """How many grouping corrections of a ticket are done (workers/grouping_actions.py)."""
+    return f"hub:grouping:corrections:{ticket_id}"
+
+
+_GROUPING_JOBS = {
+    SAME_ISSUE_ACTION: MERGE_REPORTS,
+    NOT_RELATED_ACTION: MARK_NOT_RELATED,
+    SPLIT_ACTION: SPLIT_REPORT,
+}
+
+
+def parse_grouping_actions(payload: dict[str, Any]) -> list[GroupingPress]:
+    """The grouping buttons pressed in a block_actions payload."""
+    user = payload.get("user") or {}
+    if not isinstance(user, dict) or not user.get("id"):
+        raise Rejected(400, "not a Slack block_actions payload: no user")
+    name = str(user.get("name") or user.get("username") or user["id"])
+    out = []
+    for action in payload.get("actions") or []:
+        if not isinstance(action, dict) or action.get("action_id") not in _GROUPING_JOBS:
+            continue
+        action_id = str(action["action_id"])
+        parts = str(action.get("value") or "").split(":")
+        if not all(p.isdigit() for p in parts) or len(parts) != (
+            1 if action_id == SPLIT_ACTION else 2
+        ):
+            raise Rejected(400, f"the {action_id} button carries no ticket ids")
+        other = int(parts[1]) if len(parts) == 2 else None
+        out.append(GroupingPress(action_id, int(parts[0]), other, str(user["id"]), name))
+    return out
+
+
 def handle_block_actions(body: bytes, redis: Redis) -> Response:
-    """Queue each Acknowledge press in a verified block_actions body; answer Slack at once."""
+    """Queue each button press in a verified block_actions body; answer Slack at once."""
     raw = parse_qs(body.decode("utf-8", "replace")).get("payload", [""])[0]
     payload = json_of(raw, "not a Slack interaction: payload")
     if not isinstance(payload, dict):
@@ -233,5 +307,16 @@ def handle_block_actions(body: bytes, redis: Redis) -> Response:
             key=f"{ack.issue_id}:{ack.user_id}",
         )  # fmt: skip
         logs.event(log, "eng.ack.queued", issue=ack.issue_id, user=ack.user_id)
+    for press in parse_grouping_actions(payload):
+        # One job per (button, tickets) however often it is clicked until a correction of
+        # the ticket is done; the same button after it (merge, split, merge again) is a
+        # new job. The action itself is idempotent too (workers/grouping_actions.py).
+        done = int(redis.get(corrections_key(press.ticket_id)) or 0)
+        key = f"{press.ticket_id}:{press.other_id or ''}:{done}"
+        enqueue_once(
+            redis, _GROUPING_JOBS[press.action], press.ticket_id, press.other_id,
+            press.user_id, press.user_name, key=key,
+        )  # fmt: skip
+        logs.event(log, "eng.grouping.queued", action=press.action, ticket=press.ticket_id)
     # "Open in Zendesk" is a link button: Slack still sends an action, answered 200.
     return Response(status=200)

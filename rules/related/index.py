@@ -103,6 +103,7 @@ class RelatedIndex(Groups):
         # Queries read cached best postings (writes keep versions whatever this says).
         self.posting_cache = posting_cache and method.posting_limit > 0
         self._postings = CachedPostingLists(redis, prefix, method.posting_limit)
+        self._query_dfs: tuple[str, dict[str, int]] = ("", {})
 
     # ------------------------------------------------------------------ keys
 
@@ -272,6 +273,8 @@ class RelatedIndex(Groups):
         *df_replies, stats = pipe.execute()
         df_values = df_replies[0] if df_replies else []
         dfs = [int(v) if v else 0 for v in df_values]
+        # group_for's join features need these again: kept for this document's next call.
+        self._query_dfs = (doc.id, dict(zip(vocabulary, dfs, strict=True)))
         n_docs = max(int(stats[0] or 0), 1)
         avg = Averages(int(stats[1] or 0) / n_docs, int(stats[2] or 0) / n_docs)
         idfs = {t: idf(n_docs, df) for t, df in zip(vocabulary, dfs, strict=True) if df}

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
 
+from rules.related.joins import JOIN_SCORE, MIN_INDEXED, PairFeatures, strong_text_evidence
 from rules.related.tokenize import plain_terms, terms
 
 # BM25 constants from the literature (Robertson & Zaragoza 2009, "The Probabilistic
@@ -168,6 +169,36 @@ def postings_of(doc: FieldTerms) -> dict[str, Posting]:
         term: Posting(doc.title[term], doc.body[term], doc.title_len, doc.body_len)
         for term in doc.vocabulary
     }
+
+
+def directed_similarity(
+    method: Method,
+    query: FieldTerms,
+    doc: FieldTerms,
+    dfs: Mapping[str, int],
+    n_docs: int,
+    avg: Averages,
+) -> float:
+    """`doc`'s score for `query` as a query (its best terms), over `query`'s self-score.
+
+    The index's similarity, computed for one pair from both documents' terms: the join
+    decision asks it both ways (joins.py), so a short report inside a long one does not
+    look like a copy of it. Terms no indexed report has yet count as absent, as in a query.
+    """
+    weights = query_weights(method, query)
+    idfs = {t: idf(max(n_docs, 1), dfs[t]) for t in weights if dfs.get(t)}
+    chosen = sorted(idfs, key=lambda t: (weights[t] * idfs[t], t), reverse=True)
+    if method.max_query_terms:
+        chosen = chosen[: method.max_query_terms]
+    self_score = score = 0.0
+    for t in chosen:
+        w = weights[t] * idfs[t]
+        mine = Posting(query.title[t], query.body[t], query.title_len, query.body_len)
+        self_score += w * saturate(pseudo_tf(method, mine, avg))
+        if t in doc.title or t in doc.body:
+            theirs = Posting(doc.title[t], doc.body[t], doc.title_len, doc.body_len)
+            score += w * saturate(pseudo_tf(method, theirs, avg))
+    return min(score / self_score, 1.0) if self_score > 0 else 0.0
 
 
 def accumulate(
@@ -448,12 +479,17 @@ class GroupDecision:
     joined: bool
     reason: str
     match: Match | None = None
+    # The candidates the decision saw, best first (the suggestions come from these).
+    matches: tuple[Match, ...] = ()
+    # Same-issue scores (joins.py) of the candidates it scored, by doc id.
+    scores: Mapping[str, float] = field(default_factory=dict)
+    # The pair features behind those scores (joins.PairFeatures), by doc id.
+    features: Mapping[str, PairFeatures] = field(default_factory=dict)
 
 
-# A report joins the group of its best candidate when the candidate's similarity reaches
-# this (or the crash signatures are equal). A starting point, set per deployment through
-# RelatedIndex(join_threshold=...); docs/related.md shows how it behaves on real data.
-JOIN_THRESHOLD = 0.5
+# The same-issue probability (joins.same_issue_score) a text join needs; chosen from
+# measurements (joins.py, docs/related.md). RelatedIndex(join_threshold=...) overrides it.
+JOIN_THRESHOLD = JOIN_SCORE
 
 
 def new_group_id(doc_id: str) -> str:
@@ -462,24 +498,48 @@ def new_group_id(doc_id: str) -> str:
 
 
 def decide_group(
-    doc_id: str, matches: Iterable[Match], threshold: float = JOIN_THRESHOLD
+    doc_id: str,
+    matches: Iterable[Match],
+    threshold: float = JOIN_THRESHOLD,
+    *,
+    features: Mapping[str, PairFeatures] | None = None,
+    n_docs: int = 0,
+    rejected: Set[str] = frozenset(),
 ) -> GroupDecision:
-    """Join the best candidate's group on equal crash signatures or enough similarity."""
-    ranked = list(matches)
+    """Join on equal crash signatures, or on a same-issue score above `threshold`.
+
+    `features` are the pair features of the candidates worth scoring (joins.py); a
+    candidate without them never joins on words. `rejected` are reports people said are
+    not related to this one: never joined, whatever the evidence.
+    """
+    ranked = tuple(m for m in matches if m.doc_id not in rejected)
     for m in ranked:
         if m.evidence.signature_equal:
             return GroupDecision(
-                m.group_id or new_group_id(m.doc_id), True, "same crash signature", m
+                m.group_id or new_group_id(m.doc_id), True, "same crash signature", m, ranked
             )
     # Two different crashes are different issues however alike their words (an app's
     # stack frames and boilerplate make them so): text alone never joins them.
-    ranked = [m for m in ranked if not m.evidence.signature_differs]
-    if ranked:
-        best = max(ranked, key=lambda m: m.similarity)
-        if best.similarity >= threshold:
-            reason = f"similarity {best.similarity:.2f} >= {threshold:.2f}"
-            return GroupDecision(best.group_id or new_group_id(best.doc_id), True, reason, best)
-        reason = f"best similarity {best.similarity:.2f} < {threshold:.2f}"
-    else:
+    textual = [m for m in ranked if not m.evidence.signature_differs]
+    scores: dict[str, float] = {}
+    best: Match | None = None
+    for m in textual:
+        if features is None or m.doc_id not in features:
+            continue
+        strong, score = strong_text_evidence(features[m.doc_id], n_docs, threshold)
+        scores[m.doc_id] = round(score, 4)
+        if strong and (best is None or score > scores[best.doc_id]):
+            best = m
+    if best is not None:
+        reason = f"same-issue score {scores[best.doc_id]:.2f} >= {threshold:.2f}"
+        group = best.group_id or new_group_id(best.doc_id)
+        return GroupDecision(group, True, reason, best, ranked, scores, features or {})
+    if not textual:
         reason = "no candidate"
-    return GroupDecision(new_group_id(doc_id), False, reason, None)
+    elif n_docs < MIN_INDEXED and scores:
+        reason = f"young index ({n_docs} reports): suggestions only"
+    elif scores:
+        reason = f"best same-issue score {max(scores.values()):.2f} < {threshold:.2f}"
+    else:
+        reason = "no candidate scored"
+    return GroupDecision(new_group_id(doc_id), False, reason, None, ranked, scores, features or {})

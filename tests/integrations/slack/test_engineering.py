@@ -22,7 +22,13 @@ from integrations.sandbox.signing import slack_headers
 from integrations.sandbox.slack import Message
 from integrations.settings import Settings
 from integrations.slack.api import SlackApi
-from integrations.slack.cards import ACKNOWLEDGE_ACTION, Card, card_message
+from integrations.slack.cards import (
+    ACKNOWLEDGE_ACTION,
+    SAME_ISSUE_ACTION,
+    Card,
+    Suggestion,
+    card_message,
+)
 from integrations.slack.engineering import EngineeringChannels
 from integrations.zendesk.gateway import Ticket
 from tests.conftest import SIGNING_SECRET
@@ -219,3 +225,15 @@ def test_a_filed_report_makes_a_card() -> None:
     text = block_text(card_message(card)["blocks"])
     assert "#7 Crash on launch" in text and "android 3.1.0" in text and "urgent" in text
     assert 'rule 2 \\"Crashes\\"' in text
+
+
+def test_suggestions_show_escaped_with_their_buttons_and_a_merged_card_says_where() -> None:
+    suggestion = Suggestion(7, "<!channel> *export* & co", "https://acme.zendesk.com/t/7", "x")
+    text = block_text(card_message(a_card(suggestions=(suggestion,)))["blocks"])
+    assert "Possibly the same as <https://acme.zendesk.com/t/7|#7>: &lt;!channel&gt;" in text
+    assert "<!channel>" not in text
+    assert f'"action_id": "{SAME_ISSUE_ACTION}"' in text and '"value": "42:7"' in text
+    merged = card_message(a_card(merged_into=9, merged_url="https://z/9", merged_by="<@U1>"))
+    assert merged["text"] == "#42 merged into #9"
+    assert "was merged into <https://z/9|#9> by <@U1>." in block_text(merged["blocks"])
+    assert '"value": "42"' in block_text(merged["blocks"])  # Split out again

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from redis import Redis
 
 from rules.related.index import IndexedDoc, RelatedIndex
+from rules.related.labels import LabeledReport, Labels
 from rules.related.scoring import BM25, K1, new_group_id
 from rules.related.tokenize import plain_terms
 
@@ -144,15 +145,35 @@ def test_bm25_method_scores_are_textbook_bm25(redis: Redis) -> None:
         assert math.isclose(score * (K1 + 1), expected[d], rel_tol=1e-3)
 
 
+def fillers(n: int = 240) -> list[IndexedDoc]:
+    """Unrelated reports that make the index old enough for text joins (joins.MIN_INDEXED)."""
+    return [
+        doc(f"f{i}", f"Widget{i} sync issue in module{i}", f"module{i} widget{i} panel{i}")
+        for i in range(n)
+    ]
+
+
+def test_a_young_index_only_suggests(redis: Redis) -> None:
+    idx = index(redis)
+    copy = doc("5", "Export to CSV does nothing at all", "export button no effect", days=1)
+    decision = idx.group_for(copy)
+    assert not decision.joined and decision.group_id == new_group_id("5")
+    assert "young index" in decision.reason
+    # Not joined, still the first suggestion.
+    assert decision.matches[0].doc_id == "1"
+
+
 def test_group_decisions_and_membership(redis: Redis) -> None:
-    idx = index(redis, join_threshold=0.3)
-    first = doc("5", "Export to CSV does nothing at all", "export button no effect", days=1)
+    idx = index(redis)
+    idx.add_many(fillers())
+    first = doc("5", "Export to CSV does nothing at all", "Clicking export has no effect", days=1)
     decision = idx.group_for(first)
-    assert decision.joined and decision.group_id == new_group_id("1")
+    assert decision.joined and decision.group_id == new_group_id("1"), decision.reason
+    assert decision.reason.startswith("same-issue score")
     assert idx.assign(first, decision) == 2
     idx.add(first)
 
-    second = doc("6", "CSV export does nothing", "export no effect again", days=1)
+    second = doc("6", "CSV export does nothing", "Clicking export in reports: no effect", days=1)
     decision = idx.group_for(second)
     assert decision.joined and decision.group_id == new_group_id("1")
     assert idx.assign(second, decision) == 3
@@ -163,6 +184,35 @@ def test_group_decisions_and_membership(redis: Redis) -> None:
     assert not decision.joined and decision.group_id == new_group_id("7")
     # Group membership is in Redis too: a new instance sees it.
     assert RelatedIndex(redis, prefix="t:related").group_size(new_group_id("1")) == 3
+
+
+def test_button_does_nothing_reports_are_not_joined(redis: Redis) -> None:
+    idx = index(redis)
+    idx.add_many(fillers())
+    export = doc("30", "The CSV export button does nothing when I have more than 10k rows")
+    idx.assign(export, idx.group_for(export))
+    idx.add(export)
+    checkout = doc("31", "The checkout button does nothing after I add a coupon", days=0.1)
+    decision = idx.group_for(checkout)
+    assert not decision.joined, decision.reason
+    # It is suggested instead: the card shows it, people decide.
+    assert decision.matches[0].doc_id == "30"
+    assert decision.scores["30"] < idx.join_threshold
+
+
+def test_a_rejected_pair_is_never_suggested_or_joined_again(redis: Redis) -> None:
+    idx = index(redis)
+    idx.add_many(fillers())
+    copy = doc("5", "Export to CSV does nothing at all", "Clicking export has no effect", days=1)
+    Labels(redis, "t:related").record(
+        LabeledReport("5", "2025-03-02T12:00:00Z", copy.title),
+        LabeledReport("1", "2025-03-01T12:00:00Z", CORPUS[0].title),
+        "not_related",
+        by="Ada",
+    )
+    decision = idx.group_for(copy)
+    assert not decision.joined
+    assert "1" not in [m.doc_id for m in decision.matches]
 
 
 def test_crashes_with_different_signatures_stay_apart(redis: Redis) -> None:
@@ -183,12 +233,15 @@ def test_crashes_with_different_signatures_stay_apart(redis: Redis) -> None:
     )
     assert idx.group_for(same).joined  # the same crash joins whatever the words
     no_signature = doc("23", *text, days=1)
-    assert idx.group_for(no_signature).joined  # words alone join when nothing says otherwise
+    # Words alone join only on strong evidence, and never in a young index: a suggestion.
+    assert not idx.group_for(no_signature).joined
+    assert idx.group_for(no_signature).matches[0].doc_id in ("20", "21")
 
 
 def test_explain_shows_group_related_reports_and_evidence(redis: Redis) -> None:
     idx = index(redis)
-    related = doc("5", "CSV export does nothing", "export button no effect", days=1)
+    idx.add_many(fillers())
+    related = doc("5", "Export to CSV does nothing", "Clicking export has no effect", days=1)
     idx.add(related)
     idx.assign(related, idx.group_for(related))
     explained = idx.explain("5")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rules.related.joins import JOIN_SCORE, MIN_INDEXED, PairFeatures, same_issue_score
 from rules.related.scoring import (
     HUB,
     Evidence,
@@ -57,25 +58,80 @@ def _match(doc_id: str, similarity: float, *, sig: bool = False, group: str | No
     return Match(doc_id, similarity, similarity, Evidence(signature_equal=sig), group_id=group)
 
 
+def _features(alike: float) -> PairFeatures:
+    """Pair features of two reports as alike as `alike` (0: nothing shared, 1: copies)."""
+    return PairFeatures(
+        similarity=alike,
+        reverse_similarity=alike,
+        overlap=alike,
+        title_overlap=alike,
+        rare_shared=int(10 * alike),
+        gap_days=1.0,
+    )
+
+
+MATURE = MIN_INDEXED * 10
+
+
 def test_a_report_alike_enough_joins_its_matchs_group() -> None:
-    decision = decide_group("new", [_match("a", 0.2), _match("b", 0.6, group="g7")], 0.5)
+    features = {"a": _features(0.2), "b": _features(0.95)}
+    decision = decide_group(
+        "new", [_match("a", 0.2), _match("b", 0.6, group="g7")], features=features, n_docs=MATURE
+    )
     assert (decision.group_id, decision.joined) == ("g7", True)
     assert decision.match is not None and decision.match.doc_id == "b"
+    assert decision.scores["b"] >= JOIN_SCORE > decision.scores["a"]
 
 
 def test_a_match_without_a_group_founds_one_named_after_it() -> None:
-    decision = decide_group("new", [_match("a", 0.9)], 0.5)
+    decision = decide_group(
+        "new", [_match("a", 0.9)], features={"a": _features(1.0)}, n_docs=MATURE
+    )
     assert (decision.group_id, decision.joined) == (new_group_id("a"), True)
 
 
 def test_below_the_threshold_a_report_starts_its_own_group() -> None:
-    decision = decide_group("new", [_match("a", 0.49, group="g1")], 0.5)
+    decision = decide_group(
+        "new", [_match("a", 0.49, group="g1")], features={"a": _features(0.3)}, n_docs=MATURE
+    )
     assert (decision.group_id, decision.joined, decision.match) == (
         new_group_id("new"),
         False,
         None,
     )
-    assert "0.49" in decision.reason
+    assert decision.reason.startswith("best same-issue score")
+    # Still a candidate: suggested, not joined.
+    assert [m.doc_id for m in decision.matches] == ["a"]
+
+
+def test_similarity_alone_never_joins() -> None:
+    # A raw similarity of 0.99 is what once joined two different "button does nothing"
+    # reports: without the pair's features there is no text join.
+    decision = decide_group("new", [_match("a", 0.99)], n_docs=MATURE)
+    assert not decision.joined
+
+
+def test_a_young_index_never_joins_on_words() -> None:
+    decision = decide_group(
+        "new", [_match("a", 1.0)], features={"a": _features(1.0)}, n_docs=MIN_INDEXED - 1
+    )
+    assert not decision.joined and "young index" in decision.reason
+
+
+def test_people_s_not_related_wins_over_any_evidence() -> None:
+    decision = decide_group(
+        "new",
+        [_match("a", 1.0, sig=True)],
+        features={"a": _features(1.0)},
+        n_docs=MATURE,
+        rejected={"a"},
+    )
+    assert not decision.joined and decision.matches == ()
+
+
+def test_the_same_issue_score_grows_with_the_evidence() -> None:
+    scores = [same_issue_score(_features(x / 10)) for x in range(11)]
+    assert scores == sorted(scores) and 0 < scores[0] < scores[-1] < 1
 
 
 def test_equal_crash_signature_joins_whatever_the_text() -> None:
@@ -93,5 +149,7 @@ def test_no_candidates_means_a_new_group() -> None:
 
 def test_a_different_crash_never_joins_on_words_alone() -> None:
     other_crash = Match("a", 0.95, 0.95, Evidence(signature_differs=True), group_id="g1")
-    decision = decide_group("new", [other_crash, _match("b", 0.2)], 0.5)
+    decision = decide_group(
+        "new", [other_crash, _match("b", 0.2)], features={"a": _features(1.0)}, n_docs=MATURE
+    )
     assert not decision.joined and decision.group_id == new_group_id("new")

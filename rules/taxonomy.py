@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rules.model import TaxonomyTag
-from rules.text import FilteredPattern, PhraseMatcher, Text, words
+from rules.text import FilteredPattern, LiteralIndex, PhraseMatcher, Text, words
 
 
 @dataclass(frozen=True)
@@ -31,15 +31,30 @@ class Taxonomy:
         self.order = {t.tag: i for i, t in enumerate(tags)}
         # phrase (words) -> [(tag, rank of the keyword in its tag, keyword as written)]
         self.keyword_tags: dict[tuple[str, ...], list[tuple[str, int, str]]] = {}
-        self.patterns: list[tuple[str, FilteredPattern]] = []
+        # (tag, pattern, its requirements as literal texts: one of each must be present)
+        self.patterns: list[tuple[str, FilteredPattern, tuple[tuple[str, ...], ...]]] = []
         for t in tags:
             for rank, keyword in enumerate(t.keywords):
                 phrase = words(keyword)
                 if phrase:
                     self.keyword_tags.setdefault(phrase, []).append((t.tag, rank, keyword))
             for pattern in t.patterns:
-                self.patterns.append((t.tag, FilteredPattern.of(pattern)))
+                filtered = FilteredPattern.of(pattern)
+                needs = tuple(tuple(x.text for x in alts) for alts in filtered.requirements)
+                self.patterns.append((t.tag, filtered, needs))
         self.keywords = PhraseMatcher(self.keyword_tags)
+        self.literals = LiteralIndex(
+            x for _, p, _ in self.patterns for alts in p.requirements for x in alts
+        )
+        # Only a pattern whose first requirement is met is looked at: the index from each
+        # literal to those patterns, and the patterns with no requirement (always run).
+        self.by_literal: dict[str, list[int]] = {}
+        self.always: list[int] = []
+        for i, (_, _, needs) in enumerate(self.patterns):
+            if not needs:
+                self.always.append(i)
+            for lit in needs[0] if needs else ():
+                self.by_literal.setdefault(lit, []).append(i)
 
     def match(self, text: Text) -> list[TaxonomyHit]:
         """One hit per tag (its first keyword listed, else its first pattern), in file order."""
@@ -50,11 +65,15 @@ class Taxonomy:
                 if tag not in best or rank < best[tag][0]:
                     best[tag] = (rank, TaxonomyHit(tag, "keyword", keyword, " ".join(phrase)))
         hits = {tag: hit for tag, (_, hit) in best.items()}
-        haystack = text.haystack
-        # Inlined FilteredPattern.search: with hundreds of patterns the call is the cost.
-        for tag, pattern in self.patterns:
-            literals = pattern.literals
-            if tag in hits or (literals is not None and not any(x in haystack for x in literals)):
+        present = self.literals.present(text)
+        candidates = set(self.always)
+        for lit in present:
+            candidates.update(self.by_literal.get(lit, ()))
+        # FilteredPattern.search, with every literal looked up at once; in file order, so
+        # a tag's first matching pattern explains it.
+        for i in sorted(candidates):
+            tag, pattern, needs = self.patterns[i]
+            if tag in hits or not all(not present.isdisjoint(alts) for alts in needs[1:]):
                 continue
             m = pattern.regex.search(text.original)
             if m is not None:

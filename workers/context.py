@@ -69,6 +69,11 @@ def installed(settings: Settings) -> Iterator[None]:
         _installed = before
 
 
+def installed_settings() -> Settings:
+    """The worker's settings (read once when it started), else the environment's."""
+    return _installed or Settings.from_env("worker")
+
+
 def context() -> JobContext:
     """The running job's context: the worker's settings and the job's Redis connection."""
     settings = _installed or Settings.from_env("worker")

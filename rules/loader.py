@@ -24,12 +24,14 @@ from rules.model import (
     Action,
     BusinessHours,
     Defaults,
+    ResponseTarget,
     Rule,
     RuleSet,
     Scope,
     TaxonomyTag,
     normalize_tag,
 )
+from rules.targets import parse_targets
 from rules.text import words
 from rules.yaml_reader import Problem, Reader, RulesError, compose, suggest
 
@@ -44,6 +46,7 @@ SECTIONS = (
     "taxonomy",
     "intake",
     "ticket_event",
+    "response_time",
 )
 RULE_KEYS = ("name", "description", "enabled", "when", "then", "stop")
 _TIME_RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -98,6 +101,16 @@ def parse_rules(text: str, file: str = "<rules>") -> RuleSet:
         )
         node = sections.get(scope)
         scoped[scope] = _rules(r, ctx, node, names) if node is not None else ()
+    targets: tuple[ResponseTarget, ...] = ()
+    if "response_time" in sections:
+        # First-reply targets test intake conditions on the routed report (rules/targets.py).
+        ctx = Context(
+            scope="intake",
+            has_business_hours="business_hours" in sections,
+            custom_fields=dict(custom_fields),
+            groups=groups,
+        )
+        targets = parse_targets(r, ctx, sections["response_time"], names)
 
     if r.problems:
         raise RulesError(r.problems)
@@ -111,6 +124,7 @@ def parse_rules(text: str, file: str = "<rules>") -> RuleSet:
         defaults=defaults,
         groups=groups,
         custom_fields=custom_fields,
+        response_time=targets,
     )
 
 

@@ -154,6 +154,30 @@ class BusinessHours:
         return any(start <= minute < end for start, end in self.weekly.get(local.weekday(), ()))
 
 
+@dataclass(frozen=True, eq=False)
+class ResponseTarget:
+    """A first-reply target (`response_time:`): when `when` holds, answer within `seconds`.
+
+    `business` counts only the file's business hours; `nudge_at` is the share of the
+    target after which `nudge_channel` hears of it; a breach posts to `breach_channel`
+    and adds `breach_tags` to the ticket (rules/targets.py).
+    """
+
+    name: str
+    index: int
+    when: When | None
+    seconds: int
+    business: bool = False
+    nudge_at: float | None = None
+    nudge_channel: str | None = None
+    breach_channel: str | None = None
+    breach_tags: tuple[str, ...] = ()
+    where: Where | None = None
+
+    def __str__(self) -> str:
+        return f'response_time {self.index} "{self.name}"'
+
+
 @dataclass(frozen=True)
 class Defaults:
     """Field values every intake decision starts from, before any rule runs."""
@@ -179,6 +203,8 @@ class RuleSet:
     groups: tuple[str, ...] = ()
     # Custom field names admins may use instead of Zendesk field ids.
     custom_fields: Mapping[str, int] = field(default_factory=dict)
+    # First-reply targets, first match wins (rules/targets.py).
+    response_time: tuple[ResponseTarget, ...] = ()
 
     def rules(self, scope: Scope) -> tuple[Rule, ...]:
         """The rules of one scope, in order."""
@@ -186,7 +212,9 @@ class RuleSet:
 
     def summary(self) -> str:
         """One line: how many rules and tags the file has."""
+        targets = len(self.response_time)
         return (
             f"{len(self.intake)} intake rules, {len(self.ticket_event)} event rules, "
             f"{len(self.taxonomy)} taxonomy tags"
+            + (f", {targets} first-reply target{'s' if targets != 1 else ''}" if targets else "")
         )

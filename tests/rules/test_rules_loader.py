@@ -68,7 +68,8 @@ def test_misspelt_operators_values_sections_and_rule_settings() -> None:
     ]
     assert found == [
         "r.yml:2:1: unknown section 'intkae'; expected one of: version, groups, custom_fields, "
-        "business_hours, defaults, taxonomy, intake, ticket_event (did you mean 'intake'?)",
+        "business_hours, defaults, taxonomy, intake, ticket_event, response_time "
+        "(did you mean 'intake'?)",
         "r.yml:7:5: unknown rule setting 'stpo'; expected one of: name, description, enabled, "
         "when, then, stop (did you mean 'stop'?)",
         "r.yml:5:19: unknown tags operator 'include'; expected one of: includes, includes_any, "

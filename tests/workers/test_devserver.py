@@ -120,6 +120,8 @@ def test_dev_starts_redis_and_the_sandboxes_and_stops_on_ctrl_c(
     assert "using the Slack Web API sandbox" in printed
     assert state["zendesk_sandbox_url"] in printed
     assert 'feedback-hub simulate feedback "hello"' in printed
+    # The one-hour promise, shown within minutes (docs/rules.md, response_time).
+    assert "RULES_PATH is not set: rules/default.yml with a 3-minute first-reply target" in printed
 
     assert dev.stop(signal.SIGINT) == 0
     assert not dev.state_file.exists()

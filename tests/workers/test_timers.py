@@ -1,0 +1,330 @@
+"""First-reply timers through the sandboxes: the real zenpy and slack_sdk clients, real webhooks.
+
+Reports are filed by the intake job with an accepted time in the past, so their nudge or
+breach is due now; a tick hands them to their jobs, which run in this process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import requests
+from flask.testing import FlaskClient
+from redis import Redis
+
+from integrations.queue import enqueue_once
+from integrations.queue.jobs import FILE_REPORT
+from integrations.queue.timers import TimerStore
+from integrations.report import Report
+from integrations.sandbox import SlackSandbox, ZendeskSandbox
+from tests.jobs import run_jobs
+from workers import timers
+from workers.context import context
+from workers.timers import handle_due, run_tick
+
+RULES = """\
+intake:
+  - name: Data loss is urgent
+    when: {text: {contains: ["data loss"]}}
+    then: [{set_priority: urgent}]
+response_time:
+  - name: Urgent within 15 minutes
+    when: {priority: {at_least: urgent}}
+    first_reply: 15m
+    nudge: {at: 75%, channel: "#support-triage"}
+    breach: {channel: "#support-escalations", add_tags: [response_overdue]}
+  - name: Everything else within an hour
+    first_reply: 60m
+    nudge: {at: 75%, channel: "#support-triage"}
+    breach: {channel: "#support-escalations", add_tags: [response_overdue]}
+"""
+
+
+@pytest.fixture
+def worker_env(
+    worker_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[dict[str, str]]:
+    """The worker's environment with this file's targets."""
+    rules = tmp_path / "rules.yml"
+    rules.write_text(RULES)
+    monkeypatch.setenv("RULES_PATH", str(rules))
+    yield {**worker_env, "RULES_PATH": str(rules)}
+
+
+def file_report(redis: Redis, subject: str, minutes_ago: float) -> int:
+    """File a mobile report accepted `minutes_ago`; returns its ticket id."""
+    report = Report.model_validate(
+        {
+            "source": "mobile",
+            "idempotency_key": f"mobile:test:{subject}",
+            "reporter": {"name": "Ada Reporter", "email": "ada@example.com"},
+            "subject": subject,
+            "description": f"{subject}, since this morning.",
+            "received_at": (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(),
+        }
+    )
+    enqueue_once(redis, FILE_REPORT, report.to_job(), key=report.external_id)
+    run_jobs(redis)
+    timer = next(t for t in TimerStore(redis).open_timers() if t.subject == subject)
+    return timer.ticket_id
+
+
+def tick(redis: Redis) -> None:
+    run_tick(redis)
+    run_jobs(redis)
+
+
+def texts(slack: SlackSandbox, channel: str) -> list[str]:
+    return [" ".join(b["text"]["text"] for b in m.blocks) for m in slack.channel_messages(channel)]
+
+
+def test_nudges_share_one_message_edited_as_reports_come_and_are_answered(
+    hub_url: str,
+    redis: Redis,
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+    client: FlaskClient,
+) -> None:
+    first = file_report(redis, "Export <!channel> does nothing", minutes_ago=47)
+    tick(redis)
+    [message] = texts(slack_sandbox, "#support-triage")
+    assert f"#{first}>" in message
+    assert "Export &lt;!channel&gt; does nothing" in message  # escaped: pings nobody
+    assert "13 min left" in message or "14 min left" in message
+
+    second = file_report(redis, "Invoices are missing", minutes_ago=50)
+    tick(redis)
+    [message] = texts(slack_sandbox, "#support-triage")  # the same message, edited
+    assert "2 reports close to the first-reply target" in message
+    assert message.index(f"#{second}>") < message.index(f"#{first}>")  # soonest breach first
+    assert len(slack_sandbox.calls("chat.postMessage")) == 1
+
+    # An internal note is not an answer; a public reply is.
+    zendesk_sandbox.agent_note(second, "Checking the billing logs first.")
+    zendesk_sandbox.agent_reply(first, "Which app version are you on?")
+    run_jobs(redis)
+    [message] = texts(slack_sandbox, "#support-triage")
+    assert f"#{first}>" not in message and f"#{second}>" in message
+    assert "1 report close to the first-reply target" in message
+    answered = TimerStore(redis).get(first)
+    assert answered is not None and answered.state == "answered"
+    assert answered.answered_by == "Sandbox Agent"
+    still = TimerStore(redis).get(second)
+    assert still is not None and still.open
+
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert (
+        'feedback_hub_first_reply_seconds_count{group="",target="Everything else within an hour"}'
+        " 1.0"
+    ) not in metrics  # the group label is never empty
+    assert (
+        'feedback_hub_first_reply_seconds_count{group="-",target="Everything else within an hour"}'
+        " 1.0"
+    ) in metrics
+    assert "feedback_hub_open_timers 1.0" in metrics
+    # Nothing of this reached the reporter.
+    assert not [c for c in slack_sandbox.calls() if c.method == "conversations.open"]
+
+
+def test_a_breach_posts_tags_the_ticket_and_a_late_reply_edits_it(
+    hub_url: str, redis: Redis, zendesk_sandbox: ZendeskSandbox, slack_sandbox: SlackSandbox
+) -> None:
+    ticket = file_report(redis, "Data loss after the update", minutes_ago=16)
+    tick(redis)
+    [breach] = texts(slack_sandbox, "#support-escalations")
+    assert "No first reply within the target: Urgent within 15 minutes" in breach
+    assert f"#{ticket}>" in breach
+    assert "response_overdue" in zendesk_sandbox.tickets[ticket]["tags"]
+    # It was nudged on the way, and the nudge list no longer holds it.
+    [nudge] = texts(slack_sandbox, "#support-triage")
+    assert f"#{ticket}>" not in nudge
+
+    tick(redis)  # nothing more is due: nothing more is said
+    assert len(slack_sandbox.channel_messages("#support-escalations")) == 1
+
+    zendesk_sandbox.agent_reply(ticket, "Restoring your data from last night's backup now.")
+    run_jobs(redis)
+    [breach] = texts(slack_sandbox, "#support-escalations")
+    assert "Answered after 16 min by Sandbox Agent" in breach
+    assert len(slack_sandbox.calls("chat.postMessage")) == 2  # one nudge, one breach
+
+
+def test_a_reply_whose_webhook_was_lost_stops_the_clock_before_any_nudge(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    # No webhook target: Zendesk's notice of the reply never reaches the hub.
+    ticket = file_report(redis, "Search returns nothing", minutes_ago=50)
+    zendesk_sandbox.agent_reply(ticket, "Fixed on our side, please try again.")
+    tick(redis)
+    assert slack_sandbox.channel_messages("#support-triage") == []
+    timer = TimerStore(redis).get(ticket)
+    assert timer is not None and timer.state == "answered"
+    assert timer.answered_by == "Sandbox Agent"
+
+
+def test_a_reply_between_the_check_and_the_nudge_wins(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ticket = file_report(redis, "Sync is stuck", minutes_ago=50)
+    store = TimerStore(redis)
+    now = time.time()
+
+    def look_then_answer(ctx: object, timer: timers.Timer) -> None:
+        # Zendesk had no reply when asked; the webhook's job stops the clock right after.
+        store.stop(timer, state="answered", at=now, by="Sam Support")
+
+    monkeypatch.setattr(timers, "find_reply", look_then_answer)
+    assert handle_due(context(), ticket, "nudge", clock=lambda: now) == "stopped"
+    assert handle_due(context(), ticket, "breach", clock=lambda: now) == "stopped"
+    assert slack_sandbox.calls("chat.postMessage") == []
+    assert "response_overdue" not in zendesk_sandbox.tickets[ticket]["tags"]
+
+
+def test_solving_stops_the_clock_and_the_hubs_own_comment_does_not(
+    hub_url: str, redis: Redis, zendesk_sandbox: ZendeskSandbox, slack_sandbox: SlackSandbox
+) -> None:
+    from workers.ticket_events import mark_own_comment
+
+    ticket = file_report(redis, "Login loops", minutes_ago=5)
+    mark_own_comment(redis, ticket, "Relayed by the hub")
+    zendesk_sandbox.agent_reply(ticket, "Relayed by the hub")
+    run_jobs(redis)
+    timer = TimerStore(redis).get(ticket)
+    assert timer is not None and timer.open
+    zendesk_sandbox.agent_solve(ticket)
+    run_jobs(redis)
+    timer = TimerStore(redis).get(ticket)
+    assert timer is not None and timer.state == "solved"
+    assert TimerStore(redis).due(time.time() + 7200) == []
+
+
+def test_watch_lists_the_open_timers(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    from click.testing import CliRunner
+
+    from app import cli
+
+    ticket = file_report(redis, "Export button does nothing", minutes_ago=10)
+    answered = file_report(redis, "Invoices are missing", minutes_ago=5)
+    zendesk_sandbox.agent_solve(answered, "Sent again, please check your inbox.")
+    handle_due(context(), answered, "nudge")  # finds the reply in Zendesk: not listed any more
+    result = CliRunner().invoke(cli, ["watch"])
+    assert result.exit_code == 0, result.output
+    [line, total] = result.output.splitlines()
+    assert line.startswith(f"#{ticket} ")
+    assert "due in 50 min" in line and "running" in line
+    assert line.endswith("Everything else within an hour: Export button does nothing")
+    assert total == "1 open timer"
+
+
+def test_a_ticket_deleted_in_zendesk_stops_its_clock_without_an_alarm(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    ticket = file_report(redis, "Spam: buy cheap watches", minutes_ago=61)
+    with zendesk_sandbox.lock:
+        del zendesk_sandbox.tickets[ticket]
+    tick(redis)
+    assert slack_sandbox.calls("chat.postMessage") == []
+    timer = TimerStore(redis).get(ticket)
+    assert timer is not None and timer.state == "deleted"
+    assert TimerStore(redis).open_count() == 0
+
+
+def test_slack_down_fails_the_breach_for_a_retry_that_posts_it_once(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    ticket = file_report(redis, "Data loss in the shared folder", minutes_ago=16)
+    slack_sandbox.set_faults(down=True)
+    with pytest.raises(Exception, match="Slack"):
+        handle_due(context(), ticket, "breach")
+    assert slack_sandbox.channel_messages("#support-escalations") == []
+    slack_sandbox.set_faults(down=False)
+    assert handle_due(context(), ticket, "breach") == "breached"  # the retry
+    assert handle_due(context(), ticket, "breach") == "breached"  # and one more, after a crash
+    [breach] = texts(slack_sandbox, "#support-escalations")
+    assert "No first reply within the target: Urgent within 15 minutes" in breach
+    assert zendesk_sandbox.tickets[ticket]["tags"].count("response_overdue") == 1
+
+
+def test_a_zendesk_rate_limit_reschedules_the_look_at_the_comments(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    from rq import Retry
+
+    ticket = file_report(redis, "Reports export empty files", minutes_ago=50)
+    # One request a minute, spent by someone else: the look at the comments meets a 429.
+    zendesk_sandbox.set_faults(rate_limit=1)
+    auth = (f"{worker_env['ZENDESK_EMAIL']}/token", worker_env["ZENDESK_API_TOKEN"])
+    assert requests.get(f"{zendesk_sandbox.url}/api/v2/groups.json", auth=auth, timeout=5).ok
+    outcome = timers.timer_due(ticket, "nudge")
+    assert isinstance(outcome, Retry)  # rescheduled for when Zendesk allows, not failed
+    timer = TimerStore(redis).get(ticket)
+    assert timer is not None and timer.open and not timer.nudged
+    assert slack_sandbox.calls("chat.postMessage") == []
+
+
+def test_the_tick_chain_runs_while_clocks_run_and_a_lapsed_one_begins_again(
+    redis: Redis,
+) -> None:
+    from rq.registry import ScheduledJobRegistry
+
+    from integrations.queue import EVENTS, queue
+    from integrations.queue.timers import Timer
+    from workers.timers import TICKING, ensure_tick
+
+    scheduled = ScheduledJobRegistry(queue=queue(redis, EVENTS))
+    now = 1_800_000_000.0
+    assert not ensure_tick(redis, clock=lambda: now)  # no clock runs: no tick
+    TimerStore(redis).start(
+        Timer(
+            ticket_id=5,
+            subject="s",
+            group="",
+            target="t",
+            seconds=60,
+            accepted=now,
+            nudge_at=None,
+            breach_at=now + 60,
+            nudge_channel=None,
+            breach_channel="#support-escalations",
+            breach_tags=(),
+            url="u",
+        )
+    )
+    assert ensure_tick(redis, clock=lambda: now)
+    assert not ensure_tick(redis, clock=lambda: now)  # one chain, not two
+    assert scheduled.get_job_ids() == ["timer-tick-360000001"]
+    # A tick with the breach still ahead schedules the next one, in the next slot.
+    assert run_tick(redis, clock=lambda: now + 5)["due"] == 0
+    assert "timer-tick-360000002" in scheduled.get_job_ids()
+    # The chain's worker was killed: its mark lapses, and maintenance begins a new chain.
+    redis.delete(TICKING)
+    assert ensure_tick(redis, clock=lambda: now + 40)
+    # The breach handed over, nothing is due any more: the chain ends.
+    assert run_tick(redis, clock=lambda: now + 60)["due"] == 1
+    assert not redis.exists(TICKING)
+    assert "timer-tick-360000013" not in scheduled.get_job_ids()

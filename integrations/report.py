@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Source = Literal["slack_command", "slack_modal", "slack_shortcut", "mobile"]
+Source = Literal["slack_command", "slack_modal", "slack_shortcut", "slack_reaction", "mobile"]
 
 
 class _Frozen(BaseModel):
@@ -40,6 +40,9 @@ class ReportFields(_Frozen):
     locale: str | None = None
     category: str | None = None
     severity: str | None = None
+    # A Slack Connect requester: of another organization, and its Zendesk name when mapped.
+    external: bool = False
+    organization: str | None = None
 
 
 class AttachmentRef(_Frozen):

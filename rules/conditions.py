@@ -34,7 +34,7 @@ from rules.text import FilteredPattern, PhraseMatcher, Text, words
 from rules.yaml_reader import Reader
 
 PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
-SOURCES = ("slack_command", "slack_modal", "slack_shortcut", "mobile")
+SOURCES = ("slack_command", "slack_modal", "slack_shortcut", "slack_reaction", "mobile")
 
 # An index key: (kind, value). A rule whose condition needs one of its keys
 # present is only looked at for reports (or events) that have one.
@@ -508,6 +508,24 @@ class BusinessHoursPiece(Piece):
         return lambda s: s.business_hours() is wanted
 
 
+class ExternalPiece(Piece):
+    """external: true (the requester is of another organization: Slack Connect) or false."""
+
+    name = "external"
+    label = "whether the requester is of another organization (a Slack Connect channel)"
+    syntax = "true or false"
+
+    def parse(self, r: Reader, ctx: Context, node: Node) -> When | None:
+        value = r.boolean(node, "external")
+        if value is None:
+            return None
+        return _leaf(r, node, "external", "is", (value,))
+
+    def compile(self, cond: Condition) -> Test:
+        wanted = cond.values[0]
+        return lambda s: (s.facts.get("external") == "true") is wanted
+
+
 PIECES: dict[str, Piece] = {
     p.name: p
     for p in (
@@ -525,6 +543,9 @@ PIECES: dict[str, Piece] = {
         VersionPiece("os_version", "the OS version (semantic version)"),
         Fact("reporter_domain", "the domain of the reporter's email"),
         Fact("slack_channel", "the Slack channel id the report came from"),
+        Fact("channel", "the Slack channel id the report came from (as slack_channel)"),
+        Fact("organization", "the Slack Connect requester's organization (its Zendesk name)"),
+        ExternalPiece(),
         CustomField(),
         Priority(),
         Fact(

@@ -16,7 +16,7 @@ from integrations import logs
 from integrations.errors import Permanent
 from integrations.queue.marks import once
 from integrations.report import ReplyContext, Report
-from integrations.slack import messages
+from integrations.slack import loop, messages
 from integrations.slack.api import SlackApi
 from workers.context import JobContext, context
 from workers.retry import run_guarded
@@ -68,7 +68,14 @@ def _report_filed(data: dict[str, Any], ticket: dict[str, Any]) -> str | None:
     report = Report.from_job(data)
     ticket_id = int(ticket["id"])
     # The reporter's page, not the agent's link (ZENDESK_REQUEST_URL).
-    message = messages.ticket_filed(ticket_id, ctx.settings.request_url(ticket_id))
+    url = ctx.settings.request_url(ticket_id)
+    if report.source == "slack_reaction":
+        # Filed from a thread with the ticket emoji: one visible reply in that thread.
+        where = loop.announce_filed(
+            ctx.slack, ctx.redis, report, ticket_id, messages.thread_filed(ticket_id, url)
+        )
+        return "thread" if where else None
+    message = messages.ticket_filed(ticket_id, url)
     return _tell_once(ctx, report, "filed", message)
 
 

@@ -3,6 +3,7 @@ to a running hub, as the Stripe CLI's `trigger` does)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -296,3 +297,90 @@ def simulate_reply(target: Target, text: str, ticket_id: int, solve: bool) -> No
     base = target.need(target.zendesk_sandbox_url, "the Zendesk sandbox (feedback-hub dev)")
     action = "solve" if solve else "reply"
     _show(_post(f"{base}/__sandbox/tickets/{ticket_id}/{action}", json={"body": text}))
+
+
+@simulate.command("reaction")
+@click.argument("text", default="The export button does nothing on the reports page.")
+@click.option("--reply", "replies", multiple=True, help="A reply in the thread; repeatable.")
+@click.option(
+    "--attach",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file on the first message; repeatable.",
+)
+@click.option("--channel", default="#support", show_default=True)
+@click.option("--author", default=SEED_USERS[0][0], show_default=True, help="Who wrote TEXT.")
+@click.option("--user", "reactor", default=SEED_USERS[2][0], show_default=True, help="Who reacts.")
+@click.option("--emoji", default="ticket", show_default=True)
+@click.option(
+    "--external-team",
+    help="Make the channel a Slack Connect channel shared with this team, and the author "
+    "one of its people (no email visible).",
+)
+@click.option("--ts", help="React to this existing message instead of posting a new thread.")
+@click.pass_obj
+def simulate_reaction(
+    target: Target,
+    text: str,
+    replies: tuple[str, ...],
+    attach: tuple[Path, ...],
+    channel: str,
+    author: str,
+    reactor: str,
+    emoji: str,
+    external_team: str | None,
+    ts: str | None,
+) -> None:
+    """A thread in the Slack sandbox (TEXT, replies, files), then a signed `reaction_added`."""
+    secret = target.need(target.slack_signing_secret, "SLACK_SIGNING_SECRET")
+    sandbox = target.need(target.slack_sandbox_url, "the Slack sandbox (feedback-hub dev)")
+    if external_team:
+        shared = _post(
+            f"{sandbox}/__sandbox/share", json={"channel": channel, "teams": [external_team]}
+        )
+        channel = shared.json()["channel"]
+        _post(
+            f"{sandbox}/__sandbox/users",
+            json={"id": author, "name": author.lower(), "team": external_team},
+        )
+    if ts is None:
+        files = [
+            {
+                "name": path.name,
+                "content_base64": base64.b64encode(path.read_bytes()).decode(),
+                "mimetype": "application/octet-stream",
+            }
+            for path in attach
+        ]
+        said = _post(
+            f"{sandbox}/__sandbox/say",
+            json={"channel": channel, "user": author, "text": text, "files": files},
+        ).json()
+        channel, ts = said["channel"], said["ts"]
+        for n, reply in enumerate(replies):
+            who = SEED_USERS[2][0] if n % 2 == 0 else author
+            _post(
+                f"{sandbox}/__sandbox/say",
+                json={"channel": channel, "user": who, "text": reply, "thread_ts": ts},
+            )
+        click.echo(f"thread {channel} {ts}: {1 + len(replies)} messages, {len(files)} files")
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": TEAM_ID,
+            "api_app_id": "A0SANDBOX",
+            "event_id": f"Ev{secrets.token_hex(5).upper()}",
+            "event_time": int(time.time()),
+            "event": {
+                "type": "reaction_added",
+                "user": reactor,
+                "reaction": emoji,
+                "item_user": author,
+                "item": {"type": "message", "channel": channel, "ts": ts},
+                "event_ts": f"{time.time():.6f}",
+            },
+        }
+    ).encode()
+    headers = slack_headers(secret, body, content_type="application/json")
+    _show(_post(f"{target.hub_url}/slack/events", data=body, headers=headers))
+    click.echo(f"The ticket appears on the Zendesk sandbox; the thread's reply on {sandbox}/")

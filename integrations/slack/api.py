@@ -7,17 +7,30 @@
 
 response_url posts go only to Slack's hook host or to the host of SLACK_API_URL (the
 sandbox): a forged payload must not make the hub POST anywhere it names.
+
+The wall: every chat.postMessage / chat.update is internal (engineering cards, routing
+explanations, thread notes, ops alerts) unless its caller says it is for the reporter
+(`to_reporter=True`: receipts, relayed agent replies, "Ticket #N filed" in the filed
+thread). An internal post first checks the channel with conversations.info (cached in
+Redis): a channel shared with another organization (`is_ext_shared`, or an invitation
+pending) is refused with an error log, an ops alert, and `SharedChannel` (Permanent).
+A channel the wall cannot check (missing scope...) is refused too: it fails closed.
+
+Files in threads are downloaded with the bot token, which only ever goes to Slack's file
+host (or the host of SLACK_API_URL: the sandbox).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from http.client import HTTPException
 from typing import Any
 from urllib.error import URLError
 from urllib.parse import urlsplit
 
+import requests
 from redis import Redis
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -26,12 +39,25 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from integrations import logs
 from integrations.errors import Permanent, Retryable
+from integrations.queue.enqueue import enqueue_once
+from integrations.queue.jobs import OPS_ALERT
 from integrations.queue.ratelimit import DEFAULT_RETRY_AFTER, RateLimiter, retry_after_seconds
 from integrations.settings import Settings
 
 log = logging.getLogger(__name__)
 
 SLACK_HOOK_HOST = "hooks.slack.com"
+SLACK_FILE_HOST = "files.slack.com"
+# Posting methods the wall checks (they make messages other people read).
+POSTING = frozenset({"chat.postMessage", "chat.update", "chat.scheduleMessage", "chat.meMessage"})
+# A channel's shared state is asked again after this: a channel shared since is caught soon.
+WALL_CACHE_SECONDS = 600
+# Channel names ("#eng") resolved to ids for conversations.info, which takes ids only.
+CHANNEL_IDS_SECONDS = 3600
+CHANNEL_IDS_KEY = "hub:slack:channel-ids"
+MISSING_CHANNEL_SECONDS = 60
+# conversations.info errors after which the post would fail the same way: let Slack say so.
+_POST_FAILS_ANYWAY = {"channel_not_found", "is_archived"}
 # In a worker: enough to ride out a blip, short enough not to hold the job.
 WORKER_TIMEOUT = 10
 WORKER_ATTEMPTS = 3
@@ -39,6 +65,10 @@ WORKER_ATTEMPTS = 3
 
 class _Transient(Exception):
     """A failure worth an immediate retry (connection error, 5xx)."""
+
+
+class SharedChannel(Permanent):
+    """The wall: an internal message aimed at a channel another organization reads."""
 
 
 class SlackApi:
@@ -66,8 +96,13 @@ class SlackApi:
 
     # ------------------------------------------------------------ Web API methods
 
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        """Call a Web API method by its name ("chat.postMessage") through slack_sdk's own method."""
+    def call(self, method: str, *, to_reporter: bool = False, **params: Any) -> dict[str, Any]:
+        """Call a Web API method by its name ("chat.postMessage") through slack_sdk's own method.
+
+        A post is internal unless `to_reporter`: the wall checks its channel first.
+        """
+        if method in POSTING and not to_reporter:
+            self.check_wall(str(params.get("channel") or ""), method)
         send: Callable[..., Any] = getattr(self.client, method.replace(".", "_"))
         limiter = RateLimiter(self.redis, f"slack:{method}") if self.redis is not None else None
 
@@ -89,15 +124,19 @@ class SlackApi:
         """views.open: show a modal (needs the trigger_id within 3 s, once)."""
         return self.call("views.open", trigger_id=trigger_id, view=view)
 
-    def post_message(self, channel: str, message: dict[str, Any]) -> dict[str, Any]:
-        """chat.postMessage with a message from `messages`."""
-        return self.call("chat.postMessage", channel=channel, **_chat_fields(message))
+    def post_message(
+        self, channel: str, message: dict[str, Any], *, to_reporter: bool = False
+    ) -> dict[str, Any]:
+        """chat.postMessage with a message from `messages` (internal unless `to_reporter`)."""
+        return self.call(
+            "chat.postMessage", to_reporter=to_reporter, channel=channel, **_chat_fields(message)
+        )
 
     def post_ephemeral(
         self, channel: str, user: str, message: dict[str, Any], thread_ts: str | None = None
     ) -> dict[str, Any]:
         """chat.postEphemeral: a message only `user` sees in `channel`."""
-        extra = {"thread_ts": thread_ts} if thread_ts else {}
+        extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
         return self.call(
             "chat.postEphemeral", channel=channel, user=user, **_chat_fields(message), **extra
         )
@@ -117,6 +156,156 @@ class SlackApi:
         """chat.getPermalink for a message."""
         link = self.call("chat.getPermalink", channel=channel, message_ts=ts).get("permalink")
         return str(link) if link else None
+
+    # ------------------------------------------------------------ the wall
+
+    def check_wall(self, channel: str, method: str = "chat.postMessage") -> None:
+        """Raise SharedChannel when `channel` is shared with another organization."""
+        shared, why = self._shared(channel)
+        if not shared:
+            return
+        logs.event(
+            log, "slack.wall.refused", logging.ERROR, channel=channel, method=method, why=why
+        )
+        self._alert_wall(channel, why)
+        raise SharedChannel(
+            f"Slack {method}: refused, {channel} {why}: internal messages never go there",
+            status=403,
+            body="shared_channel",
+        )
+
+    def conversation_info(self, channel: str) -> dict[str, Any]:
+        """conversations.info: the conversation object (`channel` is an id)."""
+        info: dict[str, Any] = self.call("conversations.info", channel=channel).get("channel") or {}
+        return info
+
+    def _shared(self, channel: str) -> tuple[bool, str]:
+        """(refused, why) for an internal post to `channel`."""
+        channel_id = self.channel_id(channel)
+        if channel_id is None:
+            # Not a channel the bot can see by name: its post fails with channel_not_found.
+            return False, ""
+        if channel_id.startswith(("D", "U", "W")):
+            return False, ""  # a DM with one of the workspace's people (alerts, receipts)
+        key = f"hub:slack:shared:{channel_id}"
+        if self.redis is not None and (cached := self.redis.get(key)) is not None:
+            value = cached.decode() if isinstance(cached, bytes) else str(cached)
+            return value != "internal", value
+        try:
+            info = self.conversation_info(channel_id)
+        except SharedChannel:
+            raise
+        except Permanent as exc:
+            if error_code(exc) in _POST_FAILS_ANYWAY:
+                return False, ""
+            # Fail closed: a channel the hub cannot check is not known to be internal.
+            return True, f"could not be checked ({error_code(exc) or exc.reason})"
+        verdict = shared_verdict(info)
+        if self.redis is not None:
+            self.redis.set(key, verdict, ex=WALL_CACHE_SECONDS)
+        return verdict != "internal", verdict
+
+    def channel_id(self, channel: str) -> str | None:
+        """A channel's id: ids pass through, "#name" is looked up (conversations.list, cached)."""
+        name = channel.lstrip("#")
+        if not channel.startswith("#") and name[:1] in ("C", "G", "D") and name.upper() == name:
+            return name
+        if self.redis is not None and (known := self.redis.hget(CHANNEL_IDS_KEY, name)):
+            return known.decode() if isinstance(known, bytes) else str(known)
+        missing = f"hub:slack:channel-missing:{name}"
+        if self.redis is not None and self.redis.exists(missing):
+            return None
+        ids: dict[Any, Any] = {}
+        cursor = ""
+        while True:
+            params: dict[str, Any] = {
+                "types": "public_channel,private_channel",
+                "exclude_archived": True,
+                "limit": 200,
+            }
+            if cursor:
+                params["cursor"] = cursor
+            page = self.call("conversations.list", **params)
+            for found in page.get("channels") or []:
+                if found.get("name") and found.get("id"):
+                    ids[str(found["name"])] = str(found["id"])
+            cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                break
+        if self.redis is not None:
+            pipe = self.redis.pipeline()
+            if ids:
+                pipe.hset(CHANNEL_IDS_KEY, mapping=ids)
+                pipe.expire(CHANNEL_IDS_KEY, CHANNEL_IDS_SECONDS)
+            if name not in ids:
+                # Not listed: private without the bot, so its post fails with
+                # channel_not_found. Asked again soon: a channel made since is checked.
+                pipe.set(missing, 1, ex=MISSING_CHANNEL_SECONDS)
+            pipe.execute()
+        found = ids.get(name)
+        return str(found) if found else None
+
+    def _alert_wall(self, channel: str, why: str) -> None:
+        ops = self.settings.slack_ops_channel
+        if self.redis is None or (ops and ops.lstrip("#") == channel.lstrip("#")):
+            return  # the ops channel itself is shared: the error log is all that is left
+        hour = int(time.time() // 3600)
+        enqueue_once(
+            self.redis,
+            OPS_ALERT,
+            f":no_entry: the wall held: an internal message for {channel} was not posted, "
+            f"because that channel {why}. Point the rule (or SLACK_OPS_CHANNEL) at an internal "
+            "channel.",
+            key=f"wall:{channel}:{hour}",
+        )
+
+    # ------------------------------------------------------------ files
+
+    def download(self, url: str, *, max_bytes: int) -> bytes | None:
+        """A Slack file's bytes with the bot token; None when it is larger than `max_bytes`.
+
+        The token goes only to Slack's file host (https) or the host of SLACK_API_URL.
+        """
+        parts = urlsplit(url)
+        api = urlsplit(self.settings.slack_api_url)
+        slack_host = parts.scheme == "https" and parts.hostname == SLACK_FILE_HOST
+        if not (slack_host or (parts.scheme == api.scheme and parts.netloc == api.netloc)):
+            raise Permanent(f"Slack file at {_host(url)} refused: not Slack's file host", 400)
+
+        def once() -> bytes | None:
+            try:
+                with requests.get(
+                    url,
+                    headers={"Authorization": f"Bearer {self.settings.slack_bot_token}"},
+                    timeout=self.timeout,
+                    stream=True,
+                    allow_redirects=False,
+                ) as response:
+                    if response.status_code == 429:
+                        wait = retry_after_seconds(response.headers.get("Retry-After"))
+                        raise Retryable("Slack file: rate limited", wait or DEFAULT_RETRY_AFTER)
+                    if response.status_code >= 500:
+                        raise _Transient(f"Slack file: HTTP {response.status_code}")
+                    if response.status_code != 200 or "text/html" in response.headers.get(
+                        "Content-Type", ""
+                    ):
+                        # Slack answers a file the token cannot read with a sign-in page.
+                        raise Permanent(
+                            f"Slack file: HTTP {response.status_code}",
+                            status=response.status_code,
+                            body="file_not_downloadable",
+                        )
+                    data = bytearray()
+                    for chunk in response.iter_content(64 * 1024):
+                        data += chunk
+                        if len(data) > max_bytes:
+                            return None
+                    return bytes(data)
+            except requests.RequestException as exc:
+                raise _Transient(f"Slack file: {type(exc).__name__}") from None
+
+        result: bytes | None = self._with_retries(once)
+        return result
 
     # ------------------------------------------------------------ response_url
 
@@ -195,6 +384,15 @@ class SlackApi:
         if status >= 500:
             return _Transient(f"Slack {method}: HTTP {status}")
         return Permanent(f"Slack {method}: {code}", status=status, body=code)
+
+
+def shared_verdict(conversation: dict[str, Any]) -> str:
+    """ "internal", or why another organization reads this conversation (conversations.info)."""
+    if conversation.get("is_ext_shared"):
+        return "is shared with another organization (Slack Connect)"
+    if conversation.get("is_pending_ext_shared"):
+        return "is being shared with another organization (Slack Connect invitation pending)"
+    return "internal"
 
 
 def error_code(exc: Permanent) -> str:

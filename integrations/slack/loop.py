@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from redis import Redis
@@ -89,6 +90,10 @@ def remember_reporter(redis: Redis, ticket_id: int, report: Report) -> ReporterR
         app_version=report.fields.app_version,
     )
     redis.set(_reporter_key(ticket_id), record.model_dump_json(), ex=KEEP_SECONDS)
+    if report.source == "slack_reaction" and record.channel_id and record.thread_ts:
+        # Filed from a thread: that thread is the ticket's from now on (replies become
+        # comments, agents' answers go there), before the hub has said anything in it.
+        _remember_conversation(redis, ticket_id, Conversation(record.channel_id, record.thread_ts))
     return record
 
 
@@ -173,6 +178,31 @@ def tell_reporter(
     return where
 
 
+def announce_filed(
+    api: SlackApi, redis: Redis, report: Report, ticket_id: int, message: dict[str, Any]
+) -> Conversation | None:
+    """The one visible "Ticket #N filed" reply in the thread a reaction filed; None if said."""
+    reply = report.reply
+    if not (reply.channel_id and reply.thread_ts):
+        raise Permanent(f"report {report.key_digest} has no thread to answer in")
+    where = Conversation(reply.channel_id, reply.thread_ts)
+    with once(redis, f"hub:loop:announced:{report.key_digest}", ttl=KEEP_SECONDS) as claim:
+        if claim is None:
+            return None
+        # For everyone in the thread, the requester's organization included: not internal.
+        api.call(
+            "chat.postMessage",
+            to_reporter=True,
+            channel=where.channel,
+            thread_ts=where.thread_ts,
+            **message,
+        )
+        claim.done()
+    _remember_conversation(redis, ticket_id, where)
+    logs.event(log, "loop.thread.announced", ticket=ticket_id, channel=where.channel)
+    return where
+
+
 def _post(
     api: SlackApi, redis: Redis, record: ReporterRecord, message: dict[str, str]
 ) -> Conversation:
@@ -182,8 +212,13 @@ def _post(
         known = Conversation(record.channel_id, record.thread_ts)
     if known is not None:
         try:
+            # The reporter's own thread: an agent's public answer is for them (not internal).
             api.call(
-                "chat.postMessage", channel=known.channel, thread_ts=known.thread_ts, **message
+                "chat.postMessage",
+                to_reporter=True,
+                channel=known.channel,
+                thread_ts=known.thread_ts,
+                **message,
             )
             _remember_conversation(redis, record.ticket_id, known)
             return known
@@ -196,7 +231,7 @@ def _post(
     channel = api.open_dm(record.user_id)
     if not channel:
         raise Permanent("Slack conversations.open returned no channel", body="no_channel")
-    data = api.post_message(channel, message)
+    data = api.post_message(channel, message, to_reporter=True)
     where = Conversation(str(data.get("channel") or channel), str(data["ts"]))
     _remember_conversation(redis, record.ticket_id, where)
     return where

@@ -321,3 +321,78 @@ def shortcut_subject(first_line: str, file_count: int) -> str:
 def ops_alert_skipped() -> str:
     """Why an operator alert was only logged."""
     return "SLACK_OPS_CHANNEL is not set; the alert is only in the logs"
+
+
+# ---------------------------------------------------------------- the ticket emoji
+
+LABEL_FILED_BY = "Filed by"
+LABEL_ORGANIZATION = "Organization"
+
+
+def thread_filed(ticket_id: int, url: str) -> Message:
+    """The one visible reply in a thread filed with the ticket emoji."""
+    return {
+        "text": f"Ticket #{ticket_id} filed: {url}",
+        "blocks": [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f":ticket: <{url}|Ticket #{ticket_id}> filed. Replies in this "
+                    "thread are added to it, and the support team answers here.",
+                },
+            }
+        ],
+    }
+
+
+def invite_me(channel_id: str) -> Message:
+    """To the person who reacted, when the bot cannot read the message."""
+    return {
+        "text": f"I cannot read messages in <#{channel_id}>, so nothing was filed. "
+        "Invite me to this channel (`/invite @feedback-hub`) and react again."
+    }
+
+
+def reaction_subject(first_line: str, author: str) -> str:
+    """The subject of a thread's ticket when the reacted-to message has no text."""
+    return first_line or f"Slack thread started by {author}"
+
+
+def thread_more(count: int, permalink: str | None) -> str:
+    """Said under a transcript that was cut."""
+    where = f": {permalink}" if permalink else ""
+    return f"({count} more message{'s' if count != 1 else ''} in Slack{where})"
+
+
+def thread_incomplete(permalink: str | None) -> str:
+    """Said when Slack's rate limit stopped the reading part way."""
+    where = f" ({permalink})" if permalink else ""
+    return (
+        f"(Slack limited reading this thread{where}; the rest is added as a comment "
+        "when Slack allows.)"
+    )
+
+
+def thread_rest(count: int) -> str:
+    """The heading of the comment that completes a transcript."""
+    return f"The rest of the Slack thread ({count} message{'s' if count != 1 else ''}):"
+
+
+def message_deleted(reactor: str) -> str:
+    """The description when the reacted-to message was deleted before it was read."""
+    return (
+        f"{reactor} reacted with the ticket emoji to a Slack message that was deleted before "
+        "feedback-hub could read it: no text could be kept. Ask the requester what it said."
+    )
+
+
+def files_not_attached(items: list[tuple[str, str]]) -> str:
+    """Files of the thread that are linked rather than attached, each with why."""
+    lines = [f"- {name}: {why}" for name, why in items]
+    return "Files not attached:\n" + "\n".join(lines)
+
+
+def thread_note(author: str, text: str) -> str:
+    """An internal note for a reply by someone other than the requester in a filed thread."""
+    return f"{author} in the Slack thread:\n{text}"

@@ -266,7 +266,45 @@ class OtherEvent(_Frozen):
     type: str
 
 
-def parse_event(body: bytes) -> UrlVerification | MessagePosted | OtherEvent:
+class ReactedItem(_Frozen):
+    """What a reaction was added to (Slack only sends `message` items to apps now)."""
+
+    type: str
+    channel: str = ""
+    ts: str = ""
+
+
+class ReactionAdded(_Frozen):
+    """A `reaction_added` event: someone reacted to a message in a channel the app is in."""
+
+    event_id: str
+    team_id: str = ""
+    user: str
+    reaction: str
+    # Absent for messages no user wrote (incoming webhooks).
+    item_user: str | None = None
+    item: ReactedItem
+    event_ts: str = ""
+
+    @property
+    def on_message(self) -> bool:
+        """The reaction is on a message (not a file or a file comment)."""
+        return self.item.type == "message" and bool(self.item.channel and self.item.ts)
+
+    def to_job(self) -> dict[str, Any]:
+        """Plain JSON-safe data for an rq job argument."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_job(cls, data: dict[str, Any]) -> ReactionAdded:
+        """Rebuild from a job argument."""
+        return cls.model_validate(data)
+
+
+Event = UrlVerification | MessagePosted | ReactionAdded | OtherEvent
+
+
+def parse_event(body: bytes) -> Event:
     """An Events API request from its verified JSON body; Rejected(400) when malformed."""
     data = json_of(body, "not a Slack event: the body")
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
@@ -277,6 +315,10 @@ def parse_event(body: bytes) -> UrlVerification | MessagePosted | OtherEvent:
         if data["type"] != "event_callback":
             return OtherEvent(type=data["type"])
         event = data.get("event")
+        if isinstance(event, dict) and event.get("type") == "reaction_added":
+            return ReactionAdded.model_validate(
+                {**event, "event_id": data.get("event_id"), "team_id": data.get("team_id") or ""}
+            )
         if not isinstance(event, dict) or event.get("type") != "message":
             kind = event.get("type") if isinstance(event, dict) else None
             return OtherEvent(type=str(kind or "unknown"))
@@ -286,3 +328,82 @@ def parse_event(body: bytes) -> UrlVerification | MessagePosted | OtherEvent:
     except ValidationError as exc:
         where = ".".join(str(p) for p in exc.errors()[0]["loc"])
         raise Rejected(400, f"not a Slack {data['type']} payload: {where} is missing") from None
+
+
+# ---------------------------------------------------------------- threads (conversations.replies)
+
+
+class ThreadFile(_Frozen):
+    """A file on a message of a thread, as conversations.replies shows it."""
+
+    id: str = ""
+    name: str = ""
+    title: str = ""
+    mimetype: str = "application/octet-stream"
+    size: int = 0
+    url_private: str | None = None
+    url_private_download: str | None = None
+    permalink: str | None = None
+    # "tombstone" (deleted), "hidden_by_limit" (free workspaces), "external" (a link).
+    mode: str = "hosted"
+
+    @property
+    def label(self) -> str:
+        """The name a person would recognise."""
+        return self.name or self.title or self.id or "unnamed file"
+
+    @property
+    def download_url(self) -> str | None:
+        """Where its bytes are, when Slack hosts them."""
+        if self.mode in ("tombstone", "hidden_by_limit", "external"):
+            return None
+        return self.url_private_download or self.url_private
+
+
+class ThreadMessage(_Frozen):
+    """One message of a thread: who wrote it (and in which organization), when, what."""
+
+    ts: str
+    user: str | None = None
+    username: str | None = None
+    bot_id: str | None = None
+    text: str = ""
+    subtype: str | None = None
+    thread_ts: str | None = None
+    # The author's workspace: another organization's in a Slack Connect channel.
+    user_team: str | None = None
+    team: str | None = None
+    files: tuple[ThreadFile, ...] = ()
+    reply_count: int = 0
+
+    @property
+    def author_team(self) -> str | None:
+        """The workspace the author belongs to, as far as the message says."""
+        return self.user_team or self.team
+
+    @property
+    def deleted(self) -> bool:
+        """A deleted parent that still has replies (Slack keeps it as a tombstone)."""
+        return self.subtype == "tombstone"
+
+
+class ThreadPage(_Frozen):
+    """One page of conversations.replies."""
+
+    messages: tuple[ThreadMessage, ...] = ()
+    next_cursor: str = ""
+
+
+def parse_thread_page(data: dict[str, Any]) -> ThreadPage:
+    """A conversations.replies answer as a page of messages; malformed entries are skipped."""
+    messages = []
+    for raw in data.get("messages") or []:
+        if not isinstance(raw, dict):
+            continue
+        files = [f for f in raw.get("files") or [] if isinstance(f, dict)]
+        try:
+            messages.append(ThreadMessage.model_validate({**raw, "files": files}))
+        except ValidationError:
+            continue
+    cursor = (data.get("response_metadata") or {}).get("next_cursor") or ""
+    return ThreadPage(messages=tuple(messages), next_cursor=str(cursor))

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from integrations import logs
 from integrations.errors import HubError
-from integrations.queue.jobs import RELAY_REPORTER_REPLY, REPORT_RECEIVED
+from integrations.queue.jobs import FILE_REACTION, RELAY_REPORTER_REPLY, REPORT_RECEIVED
 from integrations.report import Report
 from integrations.slack import messages, reports
 from integrations.slack.api import SlackApi
@@ -28,11 +28,13 @@ from integrations.slack.loop import thread_key
 from integrations.slack.payloads import (
     MessageShortcut,
     OtherEvent,
+    ReactionAdded,
     UrlVerification,
     ViewSubmission,
     parse_event,
     parse_interaction,
 )
+from integrations.slack.threads import reaction_key
 from integrations.slack.verify import SlackVerifier
 from integrations.web import hub
 
@@ -182,6 +184,8 @@ def events() -> Response:
     event = parse_event(_verified_body())
     if isinstance(event, UrlVerification):
         return jsonify(challenge=event.challenge)
+    if isinstance(event, ReactionAdded):
+        return _reaction(event)
     if isinstance(event, OtherEvent) or not event.is_person_in_thread:
         return jsonify(ok=True)
     assert event.thread_ts is not None
@@ -195,6 +199,31 @@ def events() -> Response:
         "slack.event.queued",
         event_id=event.event_id,
         ticket=int(ticket),
+        retry=request.headers.get("X-Slack-Retry-Num"),
+        created=enqueued.created,
+    )
+    return jsonify(ok=True)
+
+
+def _reaction(event: ReactionAdded) -> Response:
+    """The ticket emoji on a message: its thread is filed by a worker, once per message."""
+    settings = hub().settings
+    # Skin tones arrive as "name::skin-tone-2".
+    emoji = event.reaction.split("::", 1)[0]
+    if emoji != settings.slack_ticket_emoji or not event.on_message:
+        return jsonify(ok=True)
+    allowed = settings.slack_ticket_channels
+    if allowed and event.item.channel not in allowed:
+        logs.event(log, "slack.reaction.channel_not_allowed", channel=event.item.channel)
+        return jsonify(ok=True)
+    # Keyed by the message, not the delivery: a second reaction, by anyone, is the same job.
+    enqueued = hub().enqueue(FILE_REACTION, event.to_job(), key=reaction_key(event))
+    logs.event(
+        log,
+        "slack.reaction.queued",
+        event_id=event.event_id,
+        channel=event.item.channel,
+        ts=event.item.ts,
         retry=request.headers.get("X-Slack-Retry-Num"),
         created=enqueued.created,
     )

@@ -33,6 +33,7 @@ SOURCES = {
     "slack_command": "Slack /feedback",
     "slack_modal": "the Slack feedback form",
     "slack_shortcut": "the Slack \u201cSend to support\u201d shortcut",
+    "slack_reaction": "a Slack thread, filed with the ticket emoji",
     "mobile": "the mobile app",
 }
 

@@ -83,7 +83,8 @@ def test_check_a_broken_file_prints_each_problem_and_exits_1(rules_file: Path) -
     assert err.splitlines() == [
         f"{rules_file}:8:12: unknown condition 'tagz'; expected one of: all, any, not, tags, "
         "text, source, platform, category, severity, os, device, locale, app_id, app_version, "
-        "os_version, reporter_domain, slack_channel, custom_field, priority, group, assignee, "
+        "os_version, reporter_domain, slack_channel, channel, organization, external, "
+        "custom_field, priority, group, assignee, "
         "type, event, status, via, changed, comment, business_hours (did you mean 'tags'?)",
         f"{rules_file}:12:24: unknown group 'Biling'; expected one of: Support, Mobile, Billing "
         "(did you mean 'Billing'?)",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 from slack_sdk import WebClient
@@ -189,3 +191,93 @@ def test_an_outage_and_server_errors_reach_the_client(
     requests.post(faults, json={"down": False}, timeout=5)
     assert slack.auth_test()["ok"]
     assert slack_sandbox.channel_messages("#eng") == []
+
+
+# ---------------------------------------------------------------- threads, files, shared channels
+
+
+def test_a_thread_is_read_page_by_page_with_its_cursor(
+    slack: WebClient, slack_sandbox: SlackSandbox
+) -> None:
+    parent = slack_sandbox.say("#support", "U0REPORTER", "Export hangs")
+    for n in range(4):
+        slack_sandbox.say("#support", "U0SUPPORT", f"reply {n}", thread_ts=parent.ts)
+    texts, cursor = [], None
+    while True:
+        page = slack.conversations_replies(
+            channel=parent.channel, ts=parent.ts, limit=2, cursor=cursor
+        )
+        texts += [m["text"] for m in page["messages"]]
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+    assert texts == ["Export hangs", "reply 0", "reply 1", "reply 2", "reply 3"]
+    first = slack.conversations_replies(channel=parent.channel, ts=parent.ts)["messages"][0]
+    assert first["reply_count"] == 4 and "bot_id" not in first
+    with pytest.raises(SlackApiError) as raised:
+        slack.conversations_replies(channel=parent.channel, ts="1.000000")
+    assert raised.value.response["error"] == "thread_not_found"
+
+
+def test_a_deleted_parent_stays_as_a_tombstone_and_a_lone_message_goes(
+    slack: WebClient, slack_sandbox: SlackSandbox
+) -> None:
+    parent = slack_sandbox.say("#support", "U0REPORTER", "secret")
+    slack_sandbox.say("#support", "U0SUPPORT", "ok", thread_ts=parent.ts)
+    lone = slack_sandbox.say("#support", "U0REPORTER", "typo")
+    slack_sandbox.delete_message("#support", parent.ts)
+    slack_sandbox.delete_message("#support", lone.ts)
+    first = slack.conversations_replies(channel=parent.channel, ts=parent.ts)["messages"][0]
+    assert first["subtype"] == "tombstone" and "secret" not in json.dumps(first)
+    with pytest.raises(SlackApiError):
+        slack.conversations_replies(channel=parent.channel, ts=lone.ts)
+
+
+def test_files_download_only_with_the_bot_token(
+    slack_sandbox: SlackSandbox, env: dict[str, str]
+) -> None:
+    file = slack_sandbox.add_file("log.txt", b"line 1\n", "text/plain")
+    url = file["url_private_download"]
+    bearer = {"Authorization": f"Bearer {env['SLACK_BOT_TOKEN']}"}
+    assert requests.get(url, headers=bearer, timeout=5).content == b"line 1\n"
+    # Without the token Slack redirects to its sign-in page, as the real file host does.
+    refused = requests.get(url, timeout=5, allow_redirects=False)
+    assert refused.status_code == 302
+    slack_sandbox.remove_file_bytes(file["id"])
+    assert requests.get(url, headers=bearer, timeout=5).status_code == 404
+
+
+def test_shared_channels_and_external_users(slack: WebClient, slack_sandbox: SlackSandbox) -> None:
+    shared = slack_sandbox.share_channel("#acme-support", "T0ACME")
+    info = slack.conversations_info(channel=shared)["channel"]
+    assert info["is_ext_shared"] is True and "T0ACME" in info["shared_team_ids"]
+    assert slack.conversations_info(channel="C0GENERAL")["channel"]["is_ext_shared"] is False
+    listed = {c["name"]: c["id"] for c in slack.conversations_list()["channels"]}
+    assert listed["acme-support"] == shared
+
+    slack_sandbox.add_user("W0KIM", "kim", "Kim Customer", None, team="T0ACME")
+    user = slack.users_info(user="W0KIM")["user"]
+    assert user["team_id"] == "T0ACME" and "email" not in user["profile"]
+    said = slack_sandbox.say(shared, "W0KIM", "Hello from Acme")
+    [message] = slack.conversations_replies(channel=shared, ts=said.ts)["messages"]
+    assert message["user_team"] == "T0ACME"
+
+
+def test_the_bot_outside_a_channel_cannot_read_it(
+    slack: WebClient, slack_sandbox: SlackSandbox
+) -> None:
+    said = slack_sandbox.say("#private-team", "U0REPORTER", "hi")
+    slack_sandbox.remove_bot("#private-team")
+    with pytest.raises(SlackApiError) as raised:
+        slack.conversations_replies(channel=said.channel, ts=said.ts)
+    assert raised.value.response["error"] == "not_in_channel"
+
+
+def test_a_rate_limit_can_start_part_way(slack: WebClient, slack_sandbox: SlackSandbox) -> None:
+    said = slack_sandbox.say("#support", "U0REPORTER", "hi")
+    slack_sandbox.rate_limit("conversations.replies", retry_after=7, count=1, after=1)
+    assert slack.conversations_replies(channel=said.channel, ts=said.ts)["ok"]
+    with pytest.raises(SlackApiError) as raised:
+        slack.conversations_replies(channel=said.channel, ts=said.ts)
+    assert raised.value.response.headers["Retry-After"] == "7"
+    assert slack.conversations_replies(channel=said.channel, ts=said.ts)["ok"]

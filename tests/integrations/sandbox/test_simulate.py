@@ -136,6 +136,37 @@ def test_reply_acts_as_an_agent_in_the_sandbox(
     assert types == ["zen:event-type:ticket.comment_added", "zen:event-type:ticket.status_changed"]
 
 
+def test_reaction_posts_a_thread_in_the_sandbox_then_a_signed_reaction(
+    state: dict[str, Any], hub: tuple[str, Received], slack_sandbox: SlackSandbox, tmp_path: Path
+) -> None:
+    screenshot = tmp_path / "screen.png"
+    screenshot.write_bytes(b"\x89PNG fake")
+    output = simulate(
+        "reaction", "Export hangs", "--reply", "Which browser?", "--attach", str(screenshot)
+    )
+    assert "/slack/events -> 200" in output
+    [(path, headers, body)] = hub[1]
+    assert path == "/slack/events"
+    assert SignatureVerifier("slack-secret-1").is_valid_request(body, headers)
+    event = json.loads(body)["event"]
+    assert event["type"] == "reaction_added" and event["reaction"] == "ticket"
+    thread = slack_sandbox.channel_messages(event["item"]["channel"])
+    assert [m.text for m in thread] == ["Export hangs", "Which browser?"]
+    assert thread[0].ts == event["item"]["ts"]
+    assert thread[0].files[0]["name"] == "screen.png"
+
+
+def test_reaction_in_a_slack_connect_channel(
+    state: dict[str, Any], hub: tuple[str, Received], slack_sandbox: SlackSandbox
+) -> None:
+    simulate("reaction", "Invoice VAT wrong", "--external-team", "T0ACME", "--author", "W0KIM")
+    event = json.loads(hub[1][0][2])["event"]
+    channel = event["item"]["channel"]
+    assert slack_sandbox.shared[channel] == ["T0SANDBOX", "T0ACME"]
+    assert slack_sandbox.users["W0KIM"]["team_id"] == "T0ACME"
+    assert slack_sandbox.channel_messages(channel)[0].team == "T0ACME"
+
+
 def test_without_a_running_hub_simulate_says_so(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

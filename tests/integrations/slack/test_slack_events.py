@@ -134,9 +134,19 @@ def test_the_app_manifest_points_at_the_hubs_routes(app: Flask, repo_root: Path)
     assert command["command"] == messages.FEEDBACK_COMMAND
     [shortcut] = manifest["features"]["shortcuts"]
     assert shortcut["callback_id"] == messages.SHORTCUT_CALLBACK_ID
-    assert set(settings["event_subscriptions"]["bot_events"]) == {"message.channels", "message.im"}
+    assert set(settings["event_subscriptions"]["bot_events"]) == {
+        "message.channels",
+        "message.groups",
+        "message.im",
+        "reaction_added",
+    }
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "im:history", "channels:history", "im:write"} <= scopes
+    # The ticket emoji (reactions, whole threads in private channels too) and the wall.
+    assert {"reactions:read", "groups:history", "channels:read", "groups:read"} <= scopes
+    # Each scope's reason is written down for whoever installs the app.
+    reasons = (repo_root / "docs" / "slack-app.md").read_text()
+    assert all(f"`{scope}`" in reasons for scope in scopes)
 
 
 def test_event_callback__thread_broadcast(client: FlaskClient, redis: Redis) -> None:

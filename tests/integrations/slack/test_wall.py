@@ -1,0 +1,78 @@
+"""The wall: internal messages never reach a channel shared with another organization."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from redis import Redis
+
+from integrations.queue import NOTIFY, queue
+from integrations.sandbox import SlackSandbox
+from integrations.settings import Settings
+from integrations.slack.api import SharedChannel, SlackApi
+
+
+@pytest.fixture
+def api(worker_env: dict[str, str], redis: Redis) -> SlackApi:
+    return SlackApi(Settings.from_env("worker", worker_env), redis=redis)
+
+
+def test_an_internal_post_to_a_shared_channel_is_refused_logged_and_alerted(
+    api: SlackApi, slack_sandbox: SlackSandbox, redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    shared = slack_sandbox.share_channel("#acme-support", "T0ACME")
+    with caplog.at_level(logging.ERROR), pytest.raises(SharedChannel) as refused:
+        api.post_message(shared, {"text": "Routing: billing rule 4 matched"})
+
+    assert "shared with another organization" in str(refused.value)
+    assert slack_sandbox.channel_messages(shared) == []
+    assert "slack.wall.refused" in caplog.text
+    # One alert for operators, naming the channel and what to do.
+    [alert] = queue(redis, NOTIFY).get_jobs()
+    assert shared in alert.args[0]
+    assert "internal channel" in alert.args[0]
+
+
+def test_a_channel_named_by_its_name_is_checked_too(
+    api: SlackApi, slack_sandbox: SlackSandbox
+) -> None:
+    slack_sandbox.share_channel("#acme-support", "T0ACME")
+    with pytest.raises(SharedChannel):
+        api.call("chat.postMessage", channel="#acme-support", text="internal note")
+    with pytest.raises(SharedChannel):
+        api.call("chat.update", channel="#acme-support", ts="1.000001", text="edited card")
+    assert slack_sandbox.calls("chat.postMessage") == []
+
+
+def test_internal_channels_pass_and_the_answer_is_cached(
+    api: SlackApi, slack_sandbox: SlackSandbox
+) -> None:
+    for text in ("first card", "second card"):
+        api.post_message("C0ENGINEERING", {"text": text})
+    assert [m.text for m in slack_sandbox.channel_messages("C0ENGINEERING")] == [
+        "first card",
+        "second card",
+    ]
+    assert len(slack_sandbox.calls("conversations.info")) == 1
+
+
+def test_a_message_for_the_reporter_may_go_to_a_shared_channel(
+    api: SlackApi, slack_sandbox: SlackSandbox, redis: Redis
+) -> None:
+    shared = slack_sandbox.share_channel("#acme-support", "T0ACME")
+    api.post_message(shared, {"text": "Ticket #12 filed"}, to_reporter=True)
+    assert [m.text for m in slack_sandbox.channel_messages(shared)] == ["Ticket #12 filed"]
+    assert queue(redis, NOTIFY).get_jobs() == []
+
+
+def test_a_channel_that_cannot_be_checked_is_refused(
+    api: SlackApi, slack_sandbox: SlackSandbox
+) -> None:
+    # conversations.info limited (or a scope missing): the wall fails closed, the job retries.
+    slack_sandbox.rate_limit("conversations.info", retry_after=30, count=1)
+    from integrations.errors import Retryable
+
+    with pytest.raises(Retryable):
+        api.post_message("C0ENGINEERING", {"text": "card"})
+    assert slack_sandbox.channel_messages("C0ENGINEERING") == []

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -159,16 +160,138 @@ class BatchedStreamHandler(logging.StreamHandler[IO[str]]):
                 self.flush()
 
 
-def configure(secrets: Iterable[str] = (), level: str = "INFO", *, batched: bool = False) -> None:
+class TextFormatter(JsonFormatter):
+    """One readable line a record, for a person at a terminal (LOG_FORMAT=text, `make run`).
+
+    `12:04:05 info  report.filed  ticket=12 group=Billing  (workers.intake)`: the time,
+    the level, the event and its fields as key=value; coloured when `colour` is set.
+    Secrets are redacted as in the JSON lines.
+    """
+
+    COLOURS = {"debug": "2", "info": "32", "warning": "33", "error": "31", "critical": "1;31"}
+
+    def __init__(self, redact: Redactor | None = None, *, colour: bool = False) -> None:
+        super().__init__(redact)
+        self.colour = colour
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line (a traceback, if any, on the lines after it)."""
+        level = record.levelname.lower()
+        event = record.getMessage().replace("\n", " ")
+        fields = getattr(record, "fields", None)
+        pairs = []
+        for name, value in (fields or {}).items() if isinstance(fields, dict) else ():
+            text = value if isinstance(value, str) else _ENCODER.encode(value)
+            if isinstance(value, str) and (not value or any(c in value for c in ' "=')):
+                text = _ENCODER.encode(value)
+            pairs.append(f"{name}={text}")
+        clock = time.strftime("%H:%M:%S", time.localtime(record.created))
+        if self.colour:
+            tint = self.COLOURS.get(level, "0")
+            head = f"\x1b[2m{clock}\x1b[0m \x1b[{tint}m{level:<7}\x1b[0m \x1b[1m{event}\x1b[0m"
+            tail = f"  \x1b[2m({record.name})\x1b[0m"
+        else:
+            head, tail = f"{clock} {level:<7} {event}", f"  ({record.name})"
+        line = head + ("  " + " ".join(pairs) if pairs else "") + tail
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return self.redact(line)
+
+
+# rq's worker writes several INFO lines for each job it runs (taken, "Successfully
+# completed", "Job OK", "result is kept for N seconds"). Its messages, by format string:
+_RQ_COMPLETED = (
+    "Successfully completed job %s in %ss on worker %s",
+    "Successfully completed %s job",
+)
+_RQ_PER_JOB = (
+    "Worker %s: %s: %s (%s)",  # taken from a queue (with its description), and "Job OK"
+    "Worker %s: %s: %s",  # taken from a queue
+    "Worker %s: job %s result",  # "is kept for N seconds", "discarded immediately", ...
+    "Worker %s: cleaning ",  # registries, on every maintenance pass
+)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class RqJobLines(logging.Filter):
+    """rq's lines for one job become one INFO line, `rq.job.done` with the job, its queue and
+    seconds; the others are DEBUG (shown only when the hub logs at DEBUG).
+
+    A filter on rq's logger rather than a patched rq: rq decides what happens, the hub only
+    how much of it is said. Failures are untouched (rq logs them as errors, with the reason).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        # "Successfully completed" comes just before "Job OK", in the same process and thread.
+        self._seconds = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite "Job OK" as the job's one line; demote the rest of the per-job lines."""
+        msg = str(record.msg)
+        args = record.args if isinstance(record.args, tuple) else ()
+        if msg.startswith(_RQ_COMPLETED) and len(args) >= 2:
+            self._seconds.value = args[1]
+            return self._demote(record)
+        if msg == "Worker %s: %s: %s (%s)" and len(args) == 4 and _plain(args[2]) == "Job OK":
+            seconds = getattr(self._seconds, "value", None)
+            self._seconds.value = None
+            fields: dict[str, Any] = {"job": _plain(args[3]), "queue": _plain(args[1])}
+            if seconds is not None:
+                fields["seconds"] = round(_seconds(seconds), 3)
+            record.msg, record.args = "rq.job.done", ()
+            record.fields = fields
+            return True
+        if msg.startswith(_RQ_PER_JOB):
+            return self._demote(record)
+        return True
+
+    @staticmethod
+    def _demote(record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+def _plain(value: object) -> str:
+    return _ANSI.sub("", str(value))
+
+
+def _seconds(value: object) -> float:
+    if hasattr(value, "total_seconds"):
+        return float(value.total_seconds())
+    try:
+        return float(str(value))
+    except ValueError:
+        return 0.0
+
+
+def configure(
+    secrets: Iterable[str] = (),
+    level: str = "INFO",
+    *,
+    batched: bool = False,
+    fmt: str = "json",
+) -> None:
     """Send the hub's logs (and the libraries') to stderr as JSON lines, secrets scrubbed.
 
     `batched`: lines are written by a background thread, many per write
     (BatchedStreamHandler): for the web process, where every request logs.
+    `fmt`: "json" (production), or "text" for a person reading (LOG_FORMAT=text; `make
+    run` sets it), coloured when stderr is a terminal.
     """
     handler: logging.StreamHandler[IO[str]] = (
         BatchedStreamHandler(sys.stderr) if batched else logging.StreamHandler(sys.stderr)
     )
-    handler.setFormatter(JsonFormatter(Redactor(secrets)))
+    if fmt == "text":
+        colour = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+        handler.setFormatter(TextFormatter(Redactor(secrets), colour=colour))
+    else:
+        handler.setFormatter(JsonFormatter(Redactor(secrets)))
+    rq_worker = logging.getLogger("rq.worker")
+    for old_filter in list(rq_worker.filters):
+        if isinstance(old_filter, RqJobLines):
+            rq_worker.removeFilter(old_filter)
+    rq_worker.addFilter(RqJobLines())
     # What the JSON lines never show, each record need not collect: the caller's file and
     # line (a walk up the stack; the logging HOWTO's "Optimization" section names the
     # switch). Thread and process stay: gunicorn's own lines format `%(process)d`, and a

@@ -30,6 +30,7 @@ from zenpy.lib.exception import APIException, ZenpyException
 
 from integrations.errors import HubError
 from integrations.settings import ConfigError, Settings
+from integrations.zendesk.account import account_client, create_missing_groups, read_account
 from integrations.zendesk.client import GuardedSession, zenpy_client
 from integrations.zendesk.payloads import SUBSCRIPTIONS, trigger_body
 
@@ -169,7 +170,6 @@ def zendesk_cli() -> None:
 @zendesk_cli.command("setup")
 @click.option(
     "--public-url",
-    required=True,
     help="The hub's public base URL (https://hub.example.com); webhooks go to URL/zendesk/webhook.",
 )
 @click.option(
@@ -180,8 +180,22 @@ def zendesk_cli() -> None:
     help="An event-subscribed webhook, or a trigger-connected one with its triggers.",
 )
 @click.option("--dry-run", is_flag=True, help="Say what would be created; change nothing.")
-def setup_command(public_url: str, mode: Mode, dry_run: bool) -> None:
-    """Create (once) the webhook that targets the hub, and print its signing secret."""
+@click.option(
+    "--create-groups",
+    is_flag=True,
+    help="Create the groups the rules file (RULES_PATH) routes to that the account lacks.",
+)
+@click.pass_context
+def setup_command(
+    ctx: click.Context, public_url: str | None, mode: Mode, dry_run: bool, create_groups: bool
+) -> None:
+    """Create (once) the webhook that targets the hub and print its secret; or missing groups."""
+    if not public_url and not create_groups:
+        raise click.UsageError("give --public-url URL (the webhook), --create-groups, or both")
+    if create_groups:
+        _create_groups(ctx, dry_run=dry_run)
+    if not public_url:
+        return
     settings = Settings.from_env("cli")
     for name in ("ZENDESK_URL", "ZENDESK_EMAIL"):
         if not getattr(settings, name.lower()):
@@ -217,3 +231,31 @@ def setup_command(public_url: str, mode: Mode, dry_run: bool) -> None:
     else:
         click.echo("Zendesk returned no signing secret; copy it from Admin Center.", err=True)
         sys.exit(1)
+
+
+# Where `--create-groups` finds the group names the rules route to: a function in the click
+# context's obj under this key, put there by the CLI's top (app.py), since integrations
+# cannot import the rules layer.
+RULE_GROUPS = "rule_groups"
+
+
+def _create_groups(ctx: click.Context, *, dry_run: bool) -> None:
+    """Create the groups the rules name that the account lacks (once: found by name first)."""
+    source: Callable[[], list[str]] | None = (ctx.find_root().obj or {}).get(RULE_GROUPS)
+    if source is None:
+        raise click.ClickException("the rules' groups are unknown here: run `feedback-hub`")
+    names = source()
+    client = account_client(Settings.from_env("cli"))
+    try:
+        account = read_account(client)
+        missing = [name for name in dict.fromkeys(names) if not account.has_group(name)]
+        if dry_run:
+            for name in missing:
+                click.echo(f"would create group {name!r}")
+        else:
+            for name in create_missing_groups(client, missing, account):
+                click.echo(f"created group {name!r}")
+    except (HubError, APIException, ZenpyException) as exc:
+        raise click.ClickException(f"Zendesk refused or failed: {exc}") from None
+    if not missing:
+        click.echo(f"groups: all {len(set(names))} the rules route to exist")

@@ -56,6 +56,8 @@ class RulesStore:
         self._stamp: tuple[int, int, int] | None = None
         self._checked_at: float | None = None
         self.last_error: RulesError | None = None
+        # When the rules in force were loaded (Unix time), for the console's Rules page.
+        self.loaded_at: float | None = None
         self.reload()
 
     @property
@@ -123,6 +125,7 @@ class RulesStore:
         self._loaded = True
         self._stamp = stamp
         self.last_error = None
+        self.loaded_at = time.time()
         logs.event(
             log,
             "rules.loaded",

@@ -125,6 +125,25 @@ class HubWorker(Worker):
         try:
             super().check_for_suspension(burst)
         except OUTAGE as exc:
+        # Also after an outage rq's own dequeue loop waited out (it beats once it is back).
+        self.revive_scheduler()
+
+    def revive_scheduler(self) -> None:
+        """Start this worker's scheduler process again if a lost connection ended it.
+
+        rq's scheduler (retries, rate-limited jobs) exits on a lost connection, and rq
+        starts it again only at its next maintenance, up to a minute on; its lock is
+        still this worker's, so it can start again at once.
+        """
+        scheduler = self.scheduler
+        process = scheduler._process if scheduler is not None else None
+        if scheduler is None or process is None or process.is_alive():
+            return
+        try:
+            scheduler.acquire_locks(auto_start=True)
+        except OUTAGE:
+            return  # Redis is still away: the next heartbeat tries again
+        logs.event(log, "worker.scheduler_restarted", worker=self.name)
             self.ride_out_outage(exc)
 
     def maintain_heartbeats(self, job: Job, execution: Any = None) -> None:
@@ -181,14 +200,7 @@ class HubWorker(Worker):
         # so rq's maintenance and /readyz count it as alive.
         if not self.connection.exists(self.key):
             self.register_birth()
-        # rq's scheduler process (retries, rate-limited jobs) exits on a lost connection;
-        # rq starts it again only at its next maintenance, up to a minute on. It still
-        # holds its lock under this worker's name, so it can start again now.
-        scheduler = self.scheduler
-        process = scheduler._process if scheduler is not None else None
-        if scheduler is not None and process is not None and not process.is_alive():
-            scheduler.acquire_locks(auto_start=True)
-            logs.event(log, "worker.scheduler_restarted", worker=self.name)
+        self.revive_scheduler()
         logs.event(log, "worker.redis_back", worker=self.name,
                    outage_seconds=round(time.monotonic() - started, 1))  # fmt: skip
 

@@ -20,6 +20,7 @@ from integrations.asgi import HubASGI
 from integrations.errors import Rejected, Unavailable, error_payload, internal_error
 from integrations.queue import QUEUES, connect, queue
 from integrations.queue.health import queue_health
+from integrations.queue.timers import TimerCollector
 from integrations.settings import ConfigError, Settings
 from integrations.web import HTTP_REQUESTS, Hub
 
@@ -35,7 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings is None:
         settings = Settings.from_env("web")
     # Every request of the web process logs a line: written in batches, off the request threads.
-    logs.configure(settings.secrets, batched=True)
+    logs.configure(settings.secrets, batched=True, fmt=settings.log_format)
 
     app = Flask("feedback_hub")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -138,6 +139,8 @@ def _register_health(app: Flask, hub: Hub) -> None:
     registry = CollectorRegistry()
     registry.register(HTTP_REQUESTS)
     registry.register(_QueueCollector(hub))
+    # First-reply times, breaches and open timers, written by the workers (workers/timers.py).
+    registry.register(TimerCollector(hub.redis))
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -214,8 +217,13 @@ def _register_errors(app: Flask) -> None:
 
 
 @click.group(help="feedback-hub: Slack and mobile feedback to routed Zendesk tickets.")
-def cli() -> None:
-    pass
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    from integrations.zendesk.setup import RULE_GROUPS
+    from rules.cli import rule_groups
+
+    # `zendesk setup --create-groups` (integrations) reads the rules' groups through this.
+    ctx.obj = {RULE_GROUPS: rule_groups}
 
 
 @cli.command()
@@ -225,7 +233,7 @@ def worker(burst: bool) -> None:
     from workers.worker import run
 
     settings = Settings.from_env("worker")
-    logs.configure(settings.secrets)
+    logs.configure(settings.secrets, fmt=settings.log_format)
     run(settings, burst=burst)
 
 
@@ -257,13 +265,18 @@ def _register_commands() -> None:
     from rules.cli import rules_cli
     from workers.cli import failed
     from workers.related_cli import related
+    from workers.timers_cli import watch
+    from workers.trends_cli import digest_cmd, tags
 
     cli.add_command(failed)
+    cli.add_command(watch)
     cli.add_command(sandbox)
     cli.add_command(simulate)
     cli.add_command(rules_cli)
     cli.add_command(related)
     cli.add_command(zendesk_cli)
+    cli.add_command(tags)
+    cli.add_command(digest_cmd)
 
 
 _register_commands()

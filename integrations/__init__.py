@@ -40,6 +40,27 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/bug-reports", "integrations.mobile.views:blueprint"),
     Route("GET", "/api/v1/bug-reports/<report_id>", "integrations.mobile.views:blueprint"),
     Route("GET", "/api/v1/openapi.yaml", "integrations.mobile.views:blueprint"),
+    # The triage console (docs/console.md): it reads what the workers keep and calls their
+    # operator actions, so its blueprint lives with them and is named here by path only.
+    Route("GET", "/admin/", "workers.console.views:blueprint"),
+    Route("GET", "/admin/signin", "workers.console.views:blueprint"),
+    Route("GET", "/admin/signin/callback", "workers.console.views:blueprint"),
+    Route("POST", "/admin/signout", "workers.console.views:blueprint"),
+    Route("GET", "/admin/assets/<name>", "workers.console.views:blueprint"),
+    Route("GET", "/admin/reports", "workers.console.views:blueprint"),
+    Route("GET", "/admin/reports/rows", "workers.console.views:blueprint"),
+    Route("GET", "/admin/api/reports", "workers.console.views:blueprint"),
+    Route("GET", "/admin/reports/<report_id>", "workers.console.views:blueprint"),
+    Route("GET", "/admin/dead-letters", "workers.console.views:blueprint"),
+    Route("GET", "/admin/dead-letters/<job_id>", "workers.console.views:blueprint"),
+    Route("POST", "/admin/dead-letters/<job_id>/replay", "workers.console.views:blueprint"),
+    Route("POST", "/admin/dead-letters/replay-all", "workers.console.views:blueprint"),
+    Route("GET", "/admin/rules", "workers.console.views:blueprint"),
+    Route("POST", "/admin/rules/try", "workers.console.views:blueprint"),
+    Route("GET", "/admin/health", "workers.console.views:blueprint"),
+    Route("GET", "/admin/tags", "workers.console.views:blueprint"),
+    Route("GET", "/admin/issues", "workers.console.views:blueprint"),
+    Route("POST", "/admin/issues/<action>", "workers.console.views:blueprint"),
 )
 
 

@@ -42,6 +42,18 @@ VARIABLES: dict[str, str] = {
     "SLACK_BOT_TOKEN": "the Slack bot token, xoxb-... (OAuth & Permissions)",
     "SLACK_API_URL": f"the Slack Web API base URL, default {DEFAULT_SLACK_API_URL}",
     "SLACK_OPS_CHANNEL": "the Slack channel id or name for operator alerts",
+    "SLACK_TICKET_EMOJI": (
+        "the reaction that files a message and its thread as a ticket, an emoji name without"
+        " colons (default ticket)"
+    ),
+    "SLACK_TICKET_CHANNELS": (
+        "comma-separated Slack channel ids where the ticket emoji files (default: every channel"
+        " the bot is in)"
+    ),
+    "SLACK_CONNECT_ORGANIZATIONS": (
+        "comma-separated channel-or-team:Zendesk organization pairs for Slack Connect"
+        " requesters, e.g. C0ACME:Acme Corp,T0ACME:Acme Corp"
+    ),
     "MOBILE_API_KEYS": "comma-separated app_id:key pairs the mobile app authenticates with",
     "MOBILE_RATE_LIMIT": (
         "bug reports per minute per mobile app key, a whole number >= 1 (default 60)"
@@ -53,10 +65,31 @@ VARIABLES: dict[str, str] = {
     "REDIS_URL": "redis://[:password@]host:port/db (or rediss://, unix://)",
     "RULES_PATH": f"the rules file, default {DEFAULT_RULES_PATH}",
     "PORT": "the web port, 1-65535",
+    "SECRET_KEY": (
+        "signs the console's session cookies: at least 32 random characters (`feedback-hub dev`"
+        " makes one; required when SLACK_CLIENT_ID is set)"
+    ),
+    "SLACK_CLIENT_ID": "the Slack app's client id, for the console's Sign in with Slack",
+    "SLACK_CLIENT_SECRET": "the Slack app's client secret, for the console's Sign in with Slack",
+    "ADMIN_SLACK_USERS": "Slack user ids who may use the console, comma separated (U0123,U0456)",
+    "ADMIN_SLACK_USERGROUP": "a Slack user group id (S0123) whose members may use the console",
+    "CONSOLE_REPORTS_MAX": (
+        "how many recent reports the console keeps, a whole number >= 1 (default 200000)"
+    ),
+    "CONSOLE_REPORTS_DAYS": (
+        "how many days the console keeps a report, a whole number >= 1 (default 90)"
+    ),
     "GUNICORN_THREADS": (
         "threads per web process for the routes Flask answers (all but /slack/commands),"
         " a whole number >= 1 (default 8)"
     ),
+    "LOG_FORMAT": "json (default: one JSON object a line) or text (readable; `make run` sets it)",
+    "DIGEST_CHANNEL": "the Slack channel id or name for the weekly tag digest (unset: no digest)",
+    "DIGEST_TZ": (
+        "the IANA time zone of DIGEST_DAY and DIGEST_HOUR, e.g. Europe/Berlin (default UTC)"
+    ),
+    "DIGEST_DAY": "the weekday the tag digest is sent, monday..sunday (default monday)",
+    "DIGEST_HOUR": "the hour the tag digest is sent, 0-23 in DIGEST_TZ (default 9)",
 }
 
 # Variables each process cannot start without. The web process only verifies,
@@ -83,6 +116,9 @@ class Settings:
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_api_url: str = DEFAULT_SLACK_API_URL
     slack_ops_channel: str | None = None
+    slack_ticket_emoji: str = "ticket"
+    slack_ticket_channels: frozenset[str] = frozenset()
+    slack_connect_organizations: Mapping[str, str] = field(default_factory=dict)
     mobile_api_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
     mobile_rate_limit: int = 60
     group_problem_threshold: int = 3
@@ -90,6 +126,18 @@ class Settings:
     port: int = 5000
     zendesk_webhook_window: int = 300
     web_threads: int = 8
+    log_format: str = "json"
+    secret_key: str | None = field(default=None, repr=False)
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = field(default=None, repr=False)
+    admin_slack_users: tuple[str, ...] = ()
+    admin_slack_usergroup: str | None = None
+    console_reports_max: int = 200_000
+    console_reports_days: int = 90
+    digest_channel: str | None = None
+    digest_tz: str = "UTC"
+    digest_day: int = 0  # Monday, as datetime.weekday()
+    digest_hour: int = 9
 
     @classmethod
     def from_env(
@@ -120,6 +168,13 @@ class Settings:
             slack_bot_token=env.get("SLACK_BOT_TOKEN"),
             slack_api_url=_slack_api_url(env.get("SLACK_API_URL")),
             slack_ops_channel=env.get("SLACK_OPS_CHANNEL"),
+            slack_ticket_emoji=_emoji(env.get("SLACK_TICKET_EMOJI")),
+            slack_ticket_channels=frozenset(
+                c.strip() for c in env.get("SLACK_TICKET_CHANNELS", "").split(",") if c.strip()
+            ),
+            slack_connect_organizations=_pairs(
+                "SLACK_CONNECT_ORGANIZATIONS", env.get("SLACK_CONNECT_ORGANIZATIONS")
+            ),
             mobile_api_keys=_mobile_api_keys(env.get("MOBILE_API_KEYS")),
             mobile_rate_limit=_positive_int("MOBILE_RATE_LIMIT", env.get("MOBILE_RATE_LIMIT"), 60),
             group_problem_threshold=_positive_int(
@@ -131,6 +186,24 @@ class Settings:
                 "ZENDESK_WEBHOOK_WINDOW_SECONDS", env.get("ZENDESK_WEBHOOK_WINDOW_SECONDS"), 300
             ),
             web_threads=_positive_int("GUNICORN_THREADS", env.get("GUNICORN_THREADS"), 8),
+            log_format=_choice("LOG_FORMAT", env.get("LOG_FORMAT"), ("json", "text")),
+            secret_key=_secret_key(env.get("SECRET_KEY"), env.get("SLACK_CLIENT_ID")),
+            slack_client_id=env.get("SLACK_CLIENT_ID"),
+            slack_client_secret=env.get("SLACK_CLIENT_SECRET"),
+            admin_slack_users=tuple(
+                u.strip() for u in env.get("ADMIN_SLACK_USERS", "").split(",") if u.strip()
+            ),
+            admin_slack_usergroup=env.get("ADMIN_SLACK_USERGROUP"),
+            console_reports_max=_positive_int(
+                "CONSOLE_REPORTS_MAX", env.get("CONSOLE_REPORTS_MAX"), 200_000
+            ),
+            console_reports_days=_positive_int(
+                "CONSOLE_REPORTS_DAYS", env.get("CONSOLE_REPORTS_DAYS"), 90
+            ),
+            digest_channel=env.get("DIGEST_CHANNEL"),
+            digest_tz=_timezone("DIGEST_TZ", env.get("DIGEST_TZ")),
+            digest_day=_weekday("DIGEST_DAY", env.get("DIGEST_DAY")),
+            digest_hour=_hour("DIGEST_HOUR", env.get("DIGEST_HOUR")),
         )
         missing = settings.missing(role)
         if missing:
@@ -158,6 +231,8 @@ class Settings:
             self.zendesk_webhook_secret,
             self.slack_signing_secret,
             self.slack_bot_token,
+            self.secret_key,
+            self.slack_client_secret,
             *self.mobile_api_keys.values(),
         ]
         if self.redis_url and (password := urlsplit(self.redis_url).password):
@@ -256,12 +331,53 @@ def _mobile_api_keys(value: str | None) -> dict[str, str]:
     return keys
 
 
+def _emoji(value: str | None) -> str:
+    name = (value or "ticket").strip(":")
+    if not name or any(c.isspace() or c == ":" for c in name):
+        raise ConfigError(
+            "SLACK_TICKET_EMOJI", f"is malformed: expected {VARIABLES['SLACK_TICKET_EMOJI']}"
+        )
+    return name
+
+
+def _pairs(name: str, value: str | None) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for index, pair in enumerate((value or "").split(","), 1):
+        if not pair.strip():
+            continue
+        key, sep, mapped = pair.strip().partition(":")
+        if not sep or not key.strip() or not mapped.strip():
+            raise ConfigError(name, f"is malformed at item {index}: expected {VARIABLES[name]}")
+        pairs[key.strip()] = mapped.strip()
+    return pairs
+
+
 def _positive_int(name: str, value: str | None, default: int) -> int:
     if value is None:
         return default
     if not value.isdigit() or int(value) < 1:
         raise ConfigError(name, f"is malformed: expected {VARIABLES[name]}")
     return int(value)
+
+
+def _secret_key(value: str | None, client_id: str | None) -> str | None:
+    """The console's cookie key: long enough to be a key; required once sign-in is configured."""
+    if value is None:
+        if client_id:
+            raise ConfigError("SECRET_KEY", f"is not set: expected {VARIABLES['SECRET_KEY']}")
+        return None
+    if len(value) < 32:
+        raise ConfigError("SECRET_KEY", f"is too short: expected {VARIABLES['SECRET_KEY']}")
+    return value
+
+
+def _choice(name: str, value: str | None, choices: tuple[str, ...]) -> str:
+    """One of `choices` (any case); the first when unset."""
+    if value is None:
+        return choices[0]
+    if value.lower() not in choices:
+        raise ConfigError(name, f"is malformed: expected {VARIABLES[name]}")
+    return value.lower()
 
 
 def _port(value: str | None) -> int:
@@ -276,5 +392,38 @@ def _seconds(name: str, value: str | None, default: int) -> int:
     if value is None:
         return default
     if not value.isdigit() or int(value) == 0:
+        raise ConfigError(name, f"is malformed: expected {VARIABLES[name]}")
+    return int(value)
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _timezone(name: str, value: str | None) -> str:
+    if value is None:
+        return "UTC"
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(name, f"is not a known time zone: expected {VARIABLES[name]}") from None
+    return value
+
+
+def _weekday(name: str, value: str | None) -> int:
+    if value is None:
+        return 0
+    folded = value.casefold()
+    for i, day in enumerate(WEEKDAYS):
+        if folded in (day, day[:3]):
+            return i
+    raise ConfigError(name, f"is malformed: expected {VARIABLES[name]}")
+
+
+def _hour(name: str, value: str | None) -> int:
+    if value is None:
+        return 9
+    if not value.isdigit() or int(value) > 23:
         raise ConfigError(name, f"is malformed: expected {VARIABLES[name]}")
     return int(value)

@@ -10,14 +10,22 @@ from typing import Any
 
 import click
 from pydantic import ValidationError
+from zenpy.lib.exception import APIException, ZenpyException
 
+from integrations.errors import HubError
+from integrations.report import Report
 from integrations.settings import Settings
+from integrations.zendesk.account import account_client, has_credentials, read_account
+from rules.account_check import account_problems
+from rules.account_check import summary as account_summary
 from rules.decision import Decision
-from rules.examples import decide, load_cases, run_case, tests_path
+from rules.examples import decide, load_cases, report_from_data, run_case, tests_path
 from rules.loader import load_rules
 from rules.model import RuleSet
 from rules.store import resolve_path
+from rules.targets import deadlines, format_duration, target_for
 from rules.yaml_reader import RulesError
+from rules.zendesk_names import group_names
 
 
 def _rules_file(file: str | None) -> Path:
@@ -48,7 +56,18 @@ def rules_cli() -> None:
 
 @rules_cli.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
-def check(file: str | None) -> None:
+@click.option(
+    "--zendesk",
+    "against_zendesk",
+    is_flag=True,
+    help="Also check that the Zendesk account has every group, custom field and assignee.",
+)
+@click.option(
+    "--zendesk-if-configured",
+    is_flag=True,
+    help="--zendesk when Zendesk credentials are set, else skip it (the release phase).",
+)
+def check(file: str | None, against_zendesk: bool, zendesk_if_configured: bool) -> None:
     """Check a rules file (default RULES_PATH) and its examples; exit 1 on any problem."""
     path = _rules_file(file)
     ruleset = _load_or_exit(path)
@@ -62,6 +81,40 @@ def check(file: str | None) -> None:
             sys.exit(1)
         note = f", {len(cases)} examples in {examples.name}"
     click.echo(f"{path}: ok: {ruleset.summary()}{note}")
+    if zendesk_if_configured and not against_zendesk:
+        settings = Settings.from_env("cli")
+        if not has_credentials(settings):
+            click.echo("zendesk: not checked (no Zendesk credentials in the environment)")
+            return
+        against_zendesk = True
+    if against_zendesk:
+        _check_account(ruleset)
+
+
+def rule_groups() -> list[str]:
+    """The groups the rules at RULES_PATH route to (for `zendesk setup --create-groups`)."""
+    return group_names(_load_or_exit(_rules_file(None)))
+
+
+def _check_account(ruleset: RuleSet) -> None:
+    """Exit 1 listing each group, custom field or assignee the account lacks."""
+    settings = Settings.from_env("cli")
+    client = account_client(settings)
+    try:
+        account = read_account(client)
+    except (HubError, APIException, ZenpyException) as exc:
+        raise click.ClickException(
+            f"could not read the Zendesk account at {settings.zendesk_url}: {exc}"
+        ) from None
+    problems = account_problems(ruleset, account)
+    if problems:
+        _print_problems(RulesError(problems))
+        click.echo(
+            "fix the names, or create the groups with `feedback-hub zendesk setup --create-groups`",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(f"zendesk: ok: {settings.zendesk_url} has the {account_summary(ruleset)} named")
 
 
 @rules_cli.command()
@@ -93,6 +146,8 @@ def explain(report: Any, rules_file: str | None, as_json: bool, at: datetime | N
         click.echo(json.dumps(decision.to_json(), indent=2, ensure_ascii=False))
         return
     _print_decision(decision, ruleset)
+    if decision.scope == "intake" and ruleset.response_time:
+        _print_target(report_from_data(data), decision, ruleset)
 
 
 def _print_decision(decision: Decision, ruleset: RuleSet) -> None:
@@ -126,6 +181,27 @@ def _print_decision(decision: Decision, ruleset: RuleSet) -> None:
     click.echo(f"  matched   {matched}")
     if decision.stopped_by is not None:
         click.echo(f"  stopped   by {decision.stopped_by}")
+
+
+def _print_target(report: Report, decision: Decision, ruleset: RuleSet) -> None:
+    """Which first-reply target the report gets, and when its nudge and breach are due."""
+    target = target_for(report, decision, ruleset)
+    if target is None:
+        click.echo("  response  no first-reply target matches")
+        return
+    hours = " (business hours)" if target.business else ""
+    due = deadlines(target, report.received_at, ruleset)
+    click.echo(
+        f"  response  first reply within {format_duration(target.seconds)}{hours}, "
+        f"due {due.breach.isoformat(timespec='minutes')}    <- {target} ({target.where})"
+    )
+    if due.nudge is not None:
+        click.echo(
+            f"            nudge {target.nudge_channel} at {due.nudge.isoformat(timespec='minutes')}"
+        )
+    if target.breach_channel or target.breach_tags:
+        tags = " ".join(f"+{t}" for t in target.breach_tags)
+        click.echo(f"            breach {target.breach_channel or '-'} {tags}".rstrip())
 
 
 @rules_cli.command("test")

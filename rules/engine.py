@@ -40,6 +40,8 @@ _STATIC_KINDS = (
     "app_id",
     "reporter_domain",
     "slack_channel",
+    "channel",
+    "organization",
     "event",
     "status",
     "via",
@@ -174,40 +176,10 @@ def evaluate(report: Report, ruleset: RuleSet, *, now: datetime | None = None) -
     Business hours are judged at `now` (default: when the report was received).
     """
     program = compile_rules(ruleset)
-    text = Text.of(report.text)
+    state = intake_state(report, ruleset, now=now)
+    text = state.text
     f = report.fields
-    email = report.reporter.email or ""
-    domain = email.rpartition("@")[2] if "@" in email else None
-    facts: dict[str, str | None] = {
-        "source": report.source,
-        "platform": f.platform,
-        "category": f.category,
-        "severity": f.severity,
-        "os": f.os,
-        "device": f.device,
-        "locale": f.locale,
-        "app_id": f.app_id,
-        "reporter_domain": domain,
-        "slack_channel": report.reply.channel_id,
-        "group": None,
-        "assignee": None,
-        "type": None,
-        "priority": None,
-    }
-    facts = {k: (None if v is None else fold(v)) for k, v in facts.items()}
-    initial_tags = {normalize_tag(t) for t in report.tags}
-    state = State(
-        text=text,
-        tags=set(initial_tags),
-        facts=facts,
-        custom={k: fold(v) for k, v in report.custom.items()},
-        versions={
-            "app_version": Version.parse(f.app_version) if f.app_version else None,
-            "os_version": Version.parse(f.os_version) if f.os_version else None,
-        },
-        moment=now or report.received_at,
-        hours=ruleset.business_hours,
-    )
+    initial_tags = set(state.tags)
     reporter = report.reporter.name or report.reporter.email or report.reporter.slack_user_id or ""
     base = {
         "subject": report.subject,
@@ -238,6 +210,46 @@ def evaluate(report: Report, ruleset: RuleSet, *, now: datetime | None = None) -
         run.add_tag(hit.tag, Cause(by="taxonomy", detail=detail))
     matched, stopped = program.intake.run(state, run)
     return _decision("intake", ruleset, run, initial_tags, matched, stopped)
+
+
+def intake_state(report: Report, ruleset: RuleSet, *, now: datetime | None = None) -> State:
+    """The facts intake conditions test, before any rule ran (rules/targets.py reuses it)."""
+    text = Text.of(report.text)
+    f = report.fields
+    email = report.reporter.email or ""
+    domain = email.rpartition("@")[2] if "@" in email else None
+    facts: dict[str, str | None] = {
+        "source": report.source,
+        "platform": f.platform,
+        "category": f.category,
+        "severity": f.severity,
+        "os": f.os,
+        "device": f.device,
+        "locale": f.locale,
+        "app_id": f.app_id,
+        "reporter_domain": domain,
+        "slack_channel": report.reply.channel_id,
+        "channel": report.reply.channel_id,
+        "organization": f.organization,
+        "external": "true" if f.external else "false",
+        "group": None,
+        "assignee": None,
+        "type": None,
+        "priority": None,
+    }
+    facts = {k: (None if v is None else fold(v)) for k, v in facts.items()}
+    return State(
+        text=text,
+        tags={normalize_tag(t) for t in report.tags},
+        facts=facts,
+        custom={k: fold(v) for k, v in report.custom.items()},
+        versions={
+            "app_version": Version.parse(f.app_version) if f.app_version else None,
+            "os_version": Version.parse(f.os_version) if f.os_version else None,
+        },
+        moment=now or report.received_at,
+        hours=ruleset.business_hours,
+    )
 
 
 # ---------------------------------------------------------------- ticket events

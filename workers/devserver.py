@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from integrations.sandbox.devstate import clear_state, state_path, write_state
 from workers.procs import (
@@ -31,7 +31,12 @@ from workers.procs import (
     wait_for_port,
 )
 
+if TYPE_CHECKING:
+    from integrations.sandbox import ZendeskSandbox
+
 Env = dict[str, str]
+# The sample report the summary suggests: the default rules route it to the Billing group.
+SAMPLE_BILLING = "I was charged twice for my subscription #billing"
 
 
 def say(line: str = "") -> None:
@@ -45,6 +50,8 @@ def run_dev() -> int:
     _load_dotenv()
     env = process_env({})
     env.setdefault("PORT", "5000")
+    # A person reads these logs: one line each, coloured on a terminal (production: JSON).
+    env.setdefault("LOG_FORMAT", "text")
     hub_url = f"http://127.0.0.1:{env['PORT']}"
     # The servers dev starts (redis-server) and the hub's own processes (web, worker).
     servers: list[subprocess.Popen[bytes]] = []
@@ -69,6 +76,7 @@ def run_dev() -> int:
                 return 1
             redis_line = _redis(env, servers, services, workdir)
             _sandboxes(env, state, services, hub_url)
+            _dev_rules(env, workdir)
             if not env.get("SLACK_SIGNING_SECRET"):
                 env["SLACK_SIGNING_SECRET"] = secrets.token_hex(16)
                 say("SLACK_SIGNING_SECRET is not set: using a throwaway one for local requests")
@@ -77,6 +85,9 @@ def run_dev() -> int:
                 env["MOBILE_API_KEYS"] = f"dev-app:{key}"
                 state["mobile_app_id"], state["mobile_api_key"] = "dev-app", key
                 say(f"MOBILE_API_KEYS is not set: the app 'dev-app' may send with Bearer {key}")
+            if not env.get("SECRET_KEY"):
+                env["SECRET_KEY"] = secrets.token_urlsafe(32)
+                say("SECRET_KEY is not set: console sessions use a throwaway key")
             state["slack_signing_secret"] = env["SLACK_SIGNING_SECRET"]
             state["zendesk_webhook_secret"] = env.get("ZENDESK_WEBHOOK_SECRET")
             state["redis_url"] = env["REDIS_URL"]
@@ -200,6 +211,30 @@ def _handler_with_plain_addresses() -> type:
     return Handler
 
 
+# `make run` shows the one-hour promise at work within minutes (docs/rules.md, response_time).
+DEV_TARGETS = """
+response_time:
+  - name: Dev demo, first reply within 3 minutes
+    first_reply: 3m
+    nudge: {at: 50%, channel: "#support-triage"}
+    breach: {channel: "#support-escalations", add_tags: [response_overdue]}
+"""
+
+
+def _dev_rules(env: Env, workdir: Path) -> None:
+    """Without RULES_PATH: rules/default.yml plus a first-reply target of a few minutes."""
+    if env.get("RULES_PATH"):
+        return
+    rules = workdir / "rules.yml"
+    rules.write_text((ROOT / "rules" / "default.yml").read_text() + DEV_TARGETS)
+    env["RULES_PATH"] = str(rules)
+    say(
+        "RULES_PATH is not set: rules/default.yml with a 3-minute first-reply target "
+        f"({rules}): a report is nudged in #support-triage after 90 s and breached after "
+        "3 minutes unless `simulate reply` answers it"
+    )
+
+
 def _sandboxes(env: Env, state: dict[str, object], cleanup: contextlib.ExitStack, hub: str) -> None:
     """Start the Zendesk and Slack sandboxes for whichever has no credentials."""
     from integrations.sandbox import SlackSandbox, ZendeskSandbox
@@ -221,6 +256,7 @@ def _sandboxes(env: Env, state: dict[str, object], cleanup: contextlib.ExitStack
         state["zendesk_sandbox_url"] = zendesk.url
         state["zendesk_account_id"] = zendesk.account_id
         say(f"Zendesk credentials are not set ({', '.join(missing)}): using the Zendesk sandbox")
+        _follow_rules(zendesk, env, cleanup)
     if not env.get("SLACK_BOT_TOKEN"):
         token = "xoxb-sandbox-" + secrets.token_hex(12)
         slack = SlackSandbox(token=token)
@@ -229,11 +265,34 @@ def _sandboxes(env: Env, state: dict[str, object], cleanup: contextlib.ExitStack
         env.update(SLACK_API_URL=slack.api_url, SLACK_BOT_TOKEN=token)
         state["slack_sandbox_url"] = slack.url
         say("SLACK_BOT_TOKEN is not set: using the Slack Web API sandbox")
+        if not env.get("SLACK_CLIENT_ID"):
+            # The console's Sign in with Slack, through the sandbox's pick-a-user page.
+            env.update(
+                SLACK_CLIENT_ID=slack.oidc.client_id, SLACK_CLIENT_SECRET=slack.oidc.client_secret
+            )
+            if not env.get("ADMIN_SLACK_USERS") and not env.get("ADMIN_SLACK_USERGROUP"):
+                env["ADMIN_SLACK_USERS"] = ",".join(sorted(slack.users))
+            say("SLACK_CLIENT_ID is not set: the console signs in through the Slack sandbox")
+
+
+def _follow_rules(zendesk: ZendeskSandbox, env: Env, cleanup: contextlib.ExitStack) -> None:
+    """Give the sandbox what the rules name (groups, fields, agents), now and on each change."""
+    from redis import Redis
+
+    from integrations.settings import Settings
+    from workers.sandbox_rules import SandboxFollower
+
+    rules_path = Settings.from_env("cli", env, read_dotenv=False).rules_path
+    redis = cleanup.enter_context(Redis.from_url(env["REDIS_URL"]))
+    follower = SandboxFollower(zendesk, rules_path, redis=redis, say=say)
+    follower.start()
+    cleanup.callback(follower.stop)
 
 
 def _summary(hub: str, state: dict[str, object], redis_line: str, path: Path) -> None:
     say()
     say(f"hub      {hub}  (try /healthz and /readyz)")
+    say(f"console  {hub}/admin/  the triage console (Sign in with Slack)")
     if state.get("zendesk_sandbox_url"):
         say(f"zendesk  {state['zendesk_sandbox_url']}/  sandbox: tickets appear here")
     if state.get("slack_sandbox_url"):
@@ -242,6 +301,7 @@ def _summary(hub: str, state: dict[str, object], redis_line: str, path: Path) ->
     say(f"state    {_shown(path)} (what `feedback-hub simulate` reads)")
     say()
     say('next     feedback-hub simulate feedback "hello"')
+    say(f'         feedback-hub simulate feedback "{SAMPLE_BILLING}"   (routed to Billing)')
     say("         feedback-hub simulate bug-report   (a sample mobile report)")
     say("Ctrl-C stops everything.")
 

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 from redis import Redis
-from rq import Retry
+from rq import Retry, get_current_job
 
 from integrations import logs
 from integrations.queue import enqueue_once
 from integrations.queue.jobs import GROUP_REPORT, OPS_ALERT, REPORT_FILED
+from integrations.queue.report_log import report_log
 from integrations.queue.status import StatusStore
 from integrations.report import Report
 from integrations.slack.loop import remember_reporter
@@ -24,6 +25,8 @@ from rules.engine import evaluate
 from workers.context import JobContext, context
 from workers.receipts import reporter_identity, with_permalink
 from workers.retry import run_guarded
+from workers.tags import count_filed
+from workers.timers import start_timer
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,10 @@ def _file_report(data: dict[str, Any]) -> dict[str, Any]:
         report = with_permalink(ctx, report)
 
     decision = evaluate(report, ctx.rules())
+    # The console's record (integrations/queue/report_log.py): kept from the first attempt,
+    # so a report that never files is there with its decision too.
+    console = report_log(redis, settings)
+    console.record(report, decision=decision.to_json(), state="queued", event=_attempt())
     uploads, missing = _upload_attachments(ctx, report)
     draft = TicketDraft(
         external_id=report.external_id,
@@ -70,6 +77,18 @@ def _file_report(data: dict[str, Any]) -> dict[str, Any]:
     )
     ticket, created = gateway.create_ticket(draft)
     remember_decision(redis, ticket.id, decision)
+    console.record(
+        report,
+        decision=decision.to_json(),
+        state="filed",
+        event=f"ticket #{ticket.id} {'created' if created else 'found (filed before)'}",
+        ticket_id=ticket.id,
+        ticket_url=f"{settings.zendesk_url}/agent/tickets/{ticket.id}",
+    )
+    # The first-reply clock, running since the report was accepted (workers/timers.py).
+    start_timer(redis, report, ticket, decision, ctx.rules())
+    # Tag trends (integrations/queue/tag_counts.py): once per ticket, one round trip.
+    count_filed(redis, report, ticket, decision)
     StatusStore(redis).set(
         report.key_digest, "filed", ticket_id=ticket.id, ticket_url=settings.request_url(ticket.id)
     )
@@ -88,6 +107,12 @@ def _file_report(data: dict[str, Any]) -> dict[str, Any]:
     )
     _after_filing(redis, report, ticket, decision)
     return ticket.to_job()
+
+
+def _attempt() -> str:
+    job = get_current_job()
+    number = (job.number_of_retries or 0) + 1 if job is not None else 1
+    return f"filing, attempt {number}"
 
 
 def _after_filing(redis: Redis, report: Report, ticket: Ticket, decision: Decision) -> None:

@@ -66,7 +66,7 @@ def _file_reaction(data: dict[str, Any]) -> str:
     event = ReactionAdded.from_job(data)
     channel, ts = event.item.channel, event.item.ts
     if ctx.redis.get(_filed_key(event)):
-        logs.event(log, "slack.reaction.already_filed", channel=channel, ts=ts)
+        logs.event(log, "slack.reaction.already_filed", channel=channel, message_ts=ts)
         return "already filed"
     try:
         thread = read_thread(ctx.slack, channel, ts)
@@ -77,7 +77,7 @@ def _file_reaction(data: dict[str, Any]) -> str:
             return "cannot read"
         if code not in GONE:
             raise
-        logs.event(log, "slack.reaction.message_gone", channel=channel, ts=ts, reason=code)
+        logs.event(log, "slack.reaction.message_gone", channel=channel, message_ts=ts, reason=code)
         thread = ThreadRead()
     names = _names(ctx, event, thread)
     link = permalink(ctx, channel, ts) if thread.messages else None

@@ -16,7 +16,6 @@ so that their webhooks are never relayed back.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -37,16 +36,21 @@ from integrations.slack.loop import remember_reporter, reporter
 from integrations.slack.payloads import MessagePosted
 from integrations.ticket_event import Comment, TicketEvent
 from integrations.zendesk.gateway import ZendeskGateway
+
+# The hub's own comments (moved to integrations/zendesk/own_comments.py; importable here).
+from integrations.zendesk.own_comments import OWN_COMMENT_SECONDS, is_own_comment, mark_own_comment
+from integrations.zendesk.own_comments import fingerprint as _fingerprint
 from integrations.zendesk.payloads import CommentAdded, ZendeskEvent
 from workers.context import context
 from workers.grouping import ticket_status_changed
 from workers.retry import run_guarded
+from workers.tags import tags_changed
+from workers.timers import on_ticket_event
 
 __all__ = ["handle_ticket_event", "mark_own_comment", "relay_reporter_reply", "remember_reporter"]
 
 log = logging.getLogger(__name__)
 
-OWN_COMMENT_SECONDS = 30 * 24 * 3600
 SEEN_SECONDS = 90 * 24 * 3600
 
 # Which field a change kind is about (integrations.ticket_event.ChangedField).
@@ -60,26 +64,6 @@ FIELD_OF = {
     "comment_added": "comment",
     "custom_field_changed": "custom_fields",
 }
-
-
-# ---------------------------------------------------------------- the hub's own comments
-
-
-def _fingerprint(body: str) -> str:
-    # Zendesk may trim or re-wrap; whitespace is not part of what makes a comment ours.
-    return hashlib.sha256(" ".join(body.split()).encode()).hexdigest()[:32]
-
-
-def mark_own_comment(redis: Redis, ticket_id: int, body: str) -> None:
-    """Remember a comment the hub is about to write, so its webhook is not relayed back."""
-    key = f"hub:zendesk:own:{ticket_id}"
-    redis.sadd(key, _fingerprint(body))
-    redis.expire(key, OWN_COMMENT_SECONDS)
-
-
-def is_own_comment(redis: Redis, ticket_id: int, body: str) -> bool:
-    """True when the hub wrote this comment."""
-    return bool(redis.sismember(f"hub:zendesk:own:{ticket_id}", _fingerprint(body)))
 
 
 # ---------------------------------------------------------------- the ticket-event job
@@ -133,6 +117,13 @@ def _handle_ticket_event(data: dict[str, Any]) -> dict[str, Any]:
     steps.run("rules", lambda: _run_rules(settings, event, rules_event, gateway, eng))
     steps.run("engineering", lambda: _update_engineering(event, changes, rules_event, eng))
     steps.run("reporter", lambda: _tell_reporter(settings, redis, api, event, changes))
+    kinds = [kind for kind, _, _ in changes]
+    steps.run("first_reply", lambda: on_ticket_event(ctx, event, kinds))
+    moved = [(list(r or ()), list(a or ())) for kind, r, a in changes if kind == "tags_changed"]
+    if moved:
+        # Tag trends follow what support finally decided (workers/tags.py).
+        removed, added = moved[0]
+        steps.run("tag_counts", lambda: tags_changed(redis, event.ticket.id, removed, added))
     status = next((after for kind, _, after in changes if kind == "status_changed"), None)
     if status:
         # Solved or closed leaves the related-issue index; a solved problem tells its thread.
@@ -442,6 +433,11 @@ def _relay_reporter_reply(data: dict[str, Any], ticket_id: int) -> str:
     redis = ctx.redis
     posted = MessagePosted.from_job(data)
     record = reporter(redis, ticket_id)
+    if record is not None and record.source == "slack_reaction" and posted.user != record.user_id:
+        # A thread filed with the ticket emoji: the others' replies are kept as notes.
+        from workers.reactions import thread_note
+
+        return thread_note(data, ticket_id)
     if record is None or posted.user != record.user_id:
         # Someone else talking in the thread: that is not the requester's comment.
         logs.event(log, "loop.reply.not_reporter", ticket=ticket_id, user=posted.user)

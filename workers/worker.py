@@ -31,7 +31,9 @@ from integrations.queue.jobs import JOBS, current_name
 from integrations.settings import Settings
 from rules.store import store_for
 from workers.context import installed
+from workers.digest import maintenance_tick as digest_tick
 from workers.maintenance import run_once
+from workers.timers import ensure_tick
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,10 @@ class HubWorker(Worker):
         try:
             super().run_maintenance_tasks()
             run_once(self.connection, every=self.maintenance_interval)
+            # A first-reply tick chain that died with its worker begins again (workers/timers.py).
+            ensure_tick(self.connection)
+            # The weekly tag digest: claimed once per ISO week, whoever ticks (workers/digest.py).
+            digest_tick(self.connection)
         except OUTAGE as exc:
             self.ride_out_outage(exc)
         except RedisError as exc:
@@ -119,12 +125,6 @@ class HubWorker(Worker):
         except OUTAGE as exc:
             self.ride_out_outage(exc)
             super().heartbeat(timeout)
-
-    def check_for_suspension(self, burst: bool) -> None:
-        """rq's suspension check, waiting out an outage."""
-        try:
-            super().check_for_suspension(burst)
-        except OUTAGE as exc:
         # Also after an outage rq's own dequeue loop waited out (it beats once it is back).
         self.revive_scheduler()
 
@@ -144,6 +144,12 @@ class HubWorker(Worker):
         except OUTAGE:
             return  # Redis is still away: the next heartbeat tries again
         logs.event(log, "worker.scheduler_restarted", worker=self.name)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """rq's suspension check, waiting out an outage."""
+        try:
+            super().check_for_suspension(burst)
+        except OUTAGE as exc:
             self.ride_out_outage(exc)
 
     def maintain_heartbeats(self, job: Job, execution: Any = None) -> None:

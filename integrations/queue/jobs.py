@@ -71,17 +71,22 @@ REPORT_RECEIVED = declare(
 HANDLE_TICKET_EVENT = declare("workers.ticket_events.handle_ticket_event", EVENTS, "zendesk-event")
 # The reporter's reply in the thread of a hub message becomes their public comment.
 RELAY_REPORTER_REPLY = declare("workers.ticket_events.relay_reporter_reply", EVENTS, "slack-event")
+# A message reacted to with the ticket emoji: its thread read, its files fetched, then filed
+# (key: the team, channel and message, so a second reaction files nothing new).
+FILE_REACTION = declare("workers.reactions.file_reaction", TICKETS, "slack-reaction")
+# The rest of a thread Slack's rate limit kept from its ticket, added as a comment.
+COMPLETE_THREAD = declare("workers.reactions.complete_thread", NOTIFY, "slack-thread-rest")
 # Someone pressed "Acknowledge" on an engineering message.
 ACKNOWLEDGE = declare("workers.engineering.acknowledge", NOTIFY, "eng-ack")
+# Someone pressed "Same issue", "Not related" or "Split out again" (workers/grouping_actions.py).
+MERGE_REPORTS = declare("workers.grouping_actions.merge_job", NOTIFY, "group-merge")
+MARK_NOT_RELATED = declare("workers.grouping_actions.not_related_job", NOTIFY, "group-not-related")
+SPLIT_REPORT = declare("workers.grouping_actions.split_job", NOTIFY, "group-split")
 
 # ---------------------------------------------------------------- what follows a ticket
 
 REPORT_FILED = declare("workers.receipts.report_filed", NOTIFY, "report-filed")
 REPORT_DELAYED = declare("workers.receipts.report_delayed", NOTIFY, "report-delayed")
-# Someone pressed "Same issue", "Not related" or "Split out again" (workers/grouping_actions.py).
-MERGE_REPORTS = declare("workers.grouping_actions.merge_job", NOTIFY, "group-merge")
-MARK_NOT_RELATED = declare("workers.grouping_actions.not_related_job", NOTIFY, "group-not-related")
-SPLIT_REPORT = declare("workers.grouping_actions.split_job", NOTIFY, "group-split")
 GROUP_REPORT = declare("workers.grouping.group_report", NOTIFY, "group-report")
 GROUP_ENGINEERING = declare("workers.grouping.group_engineering", NOTIFY, "group-engineering")
 OPEN_PROBLEM = declare("workers.grouping.open_problem", NOTIFY, "group-problem")
@@ -92,6 +97,18 @@ PROBLEM_ENGINEERING = declare(
 NOTIFY_ENGINEERING = declare("workers.engineering.notify_engineering", NOTIFY, "eng-notify")
 # An operator alert to SLACK_OPS_CHANNEL (dead letters, rules naming unknown targets).
 OPS_ALERT = declare("workers.alerts.ops_alert", NOTIFY, "ops-alert")
+
+# ---------------------------------------------------------------- first-reply timers
+
+# The scheduler tick: hands due timers to TIMER_DUE jobs, then schedules the next tick.
+TIMER_TICK = declare("workers.timers.tick", EVENTS, "timer-tick", at_front=True)
+# One timer's nudge or breach (key: ticket and stage), after a look at Zendesk's comments.
+TIMER_DUE = declare("workers.timers.timer_due", EVENTS, "timer-due")
+
+# ---------------------------------------------------------------- the weekly tag digest
+
+# The digest of one ISO week to DIGEST_CHANNEL (key: the week; workers/digest.py).
+SEND_DIGEST = declare("workers.digest.send_digest", NOTIFY, "weekly-digest")
 
 # ---------------------------------------------------------------- names of earlier releases
 

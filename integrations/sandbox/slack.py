@@ -7,6 +7,7 @@ http://127.0.0.1:PORT/api/. Answers follow Slack's: HTTP 200 with
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -18,10 +19,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from flask import Response, jsonify, redirect, render_template_string, request
+from flask import Response, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from integrations import logs
+from integrations.sandbox import slack_oidc
 from integrations.sandbox.server import CONTROL, Sandbox
 
 log = logging.getLogger(__name__)
@@ -70,20 +72,29 @@ class Message:
     user: str = BOT_USER_ID
     history: list[str] = field(default_factory=list)
     edited_ts: str | None = None
+    # A person's message (`SlackSandbox.say`) has no bot_id, and their team (another
+    # organization's in a Slack Connect channel) and any files.
+    bot: bool = True
+    team: str = TEAM_ID
+    files: list[Json] = field(default_factory=list)
+    deleted: bool = False
 
     def as_slack(self) -> Json:
         """The message object Slack returns."""
-        out: Json = {
-            "type": "message",
-            "user": self.user,
-            "bot_id": BOT_ID,
-            "app_id": APP_ID,
-            "team": TEAM_ID,
-            "text": self.text,
-            "ts": self.ts,
-        }
+        out: Json = {"type": "message", "user": self.user, "text": self.text, "ts": self.ts}
+        if self.bot:
+            out.update(bot_id=BOT_ID, app_id=APP_ID, team=TEAM_ID)
+        else:
+            out.update(team=self.team, user_team=self.team, source_team=self.team)
+        if self.deleted:
+            # What conversations.replies shows for a deleted parent that has replies.
+            out.update(subtype="tombstone", user="USLACKBOT", text="This message was deleted.")
+            out.pop("team", None)
         if self.blocks:
             out["blocks"] = self.blocks
+        if self.files and not self.deleted:
+            out["files"] = self.files
+            out["upload"] = False
         if self.thread_ts:
             out["thread_ts"] = self.thread_ts
         if self.edited_ts:
@@ -97,6 +108,8 @@ class Limit:
 
     retry_after: int
     remaining: int | None
+    # Calls answered normally before the 429s start (a limit met part way through paging).
+    after: int = 0
 
 
 class SlackSandbox(Sandbox):
@@ -117,6 +130,14 @@ class SlackSandbox(Sandbox):
         self.users: dict[str, Json] = {}
         self.channels: dict[str, str] = {}
         self.limits: dict[str, Limit] = {}
+        # Conversations beyond names: shared with another organization, bot not a member.
+        self.shared: dict[str, list[str]] = {}
+        self.not_member: set[str] = set()
+        self.files: dict[str, Json] = {}
+        self.file_bytes: dict[str, bytes] = {}
+        # conversations.replies page size when the call gives no limit (Slack: 1,000; 15
+        # for commercially distributed non-Marketplace apps since 2025): small, to page.
+        self.replies_page = 100
         self._used_triggers: set[str] = set()
         self._seq_lock = threading.Lock()
         for uid, name, real_name, email in SEED_USERS:
@@ -131,8 +152,13 @@ class SlackSandbox(Sandbox):
             "views.update": self._views_update,
             "users.info": self._users_info,
             "conversations.open": self._conversations_open,
+            "conversations.info": self._conversations_info,
+            "conversations.list": self._conversations_list,
+            "conversations.replies": self._conversations_replies,
         }
         self._routes()
+        # Sign in with Slack and user groups, for the console (integrations/sandbox/slack_oidc.py).
+        self.oidc = slack_oidc.install(self, SlackError)
 
     # ------------------------------------------------------------ Python access
 
@@ -141,11 +167,14 @@ class SlackSandbox(Sandbox):
         """The value for SLACK_API_URL / WebClient(base_url=...)."""
         return f"{self.url}/api/"
 
-    def add_user(self, user_id: str, name: str, real_name: str, email: str | None) -> Json:
-        """Add a workspace member users.info will know."""
+    def add_user(
+        self, user_id: str, name: str, real_name: str, email: str | None, *, team: str = TEAM_ID
+    ) -> Json:
+        """Add a member users.info will know (of another organization when `team` differs;
+        `email` None: hidden, as another organization's settings or a missing scope hide it)."""
         user = {
             "id": user_id,
-            "team_id": TEAM_ID,
+            "team_id": team,
             "name": name,
             "deleted": False,
             "real_name": real_name,
@@ -162,11 +191,12 @@ class SlackSandbox(Sandbox):
                 "display_name": name,
                 "real_name_normalized": real_name,
                 "display_name_normalized": name,
-                "email": email,
                 "image_72": f"https://avatars.example/{user_id}_72.png",
-                "team": TEAM_ID,
+                "team": team,
             },
         }
+        if email:
+            user["profile"]["email"] = email  # type: ignore[index]
         with self.lock:
             self.users[user_id] = user
         return user
@@ -184,10 +214,12 @@ class SlackSandbox(Sandbox):
                 (m for (c, _), m in self.messages.items() if c == cid), key=lambda m: m.ts
             )
 
-    def rate_limit(self, method: str, *, retry_after: int = 1, count: int | None = None) -> None:
-        """Answer `method` with 429 + Retry-After for the next `count` calls (None: all)."""
+    def rate_limit(
+        self, method: str, *, retry_after: int = 1, count: int | None = None, after: int = 0
+    ) -> None:
+        """Answer `method` with 429 + Retry-After for `count` calls (None: all), after `after`."""
         with self.lock:
-            self.limits[method] = Limit(retry_after, count)
+            self.limits[method] = Limit(retry_after, count, after)
 
     def clear_rate_limits(self) -> None:
         """No more injected 429s."""
@@ -210,6 +242,92 @@ class SlackSandbox(Sandbox):
                 digest = hashlib.sha1(name.encode()).hexdigest()[:9].upper()  # noqa: S324 - ids
                 self.channels[name] = f"C{digest}"
             return self.channels[name]
+
+    def share_channel(self, channel: str, *teams: str) -> str:
+        """Make a channel a Slack Connect channel shared with `teams`; returns its id."""
+        cid = self.channel_id(channel)
+        with self.lock:
+            self.shared[cid] = [TEAM_ID, *(teams or ("T0EXTERNAL",))]
+        return cid
+
+    def remove_bot(self, channel: str) -> str:
+        """The bot is not in this channel: reading its threads fails with not_in_channel."""
+        cid = self.channel_id(channel)
+        with self.lock:
+            self.not_member.add(cid)
+        return cid
+
+    def add_file(self, name: str, data: bytes, mimetype: str = "application/octet-stream") -> Json:
+        """A file a person shared; its url_private needs the bot token, as Slack's does."""
+        fid = "F" + secrets.token_hex(5).upper()
+        file = {
+            "id": fid,
+            "created": int(time.time()),
+            "timestamp": int(time.time()),
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1] if "." in name else "binary",
+            "pretty_type": mimetype,
+            "user": "",
+            "size": len(data),
+            "mode": "hosted",
+            "is_external": False,
+            "is_public": True,
+            "url_private": f"{self.url}/files-pri/{TEAM_ID}-{fid}/{name}",
+            "url_private_download": f"{self.url}/files-pri/{TEAM_ID}-{fid}/download/{name}",
+            "permalink": f"{self.url}/files/{fid}/{name}",
+        }
+        with self.lock:
+            self.files[fid] = file
+            self.file_bytes[fid] = data
+        return file
+
+    def remove_file_bytes(self, file_id: str) -> None:
+        """The file's download answers 404 (deleted, or hidden from the bot)."""
+        with self.lock:
+            self.file_bytes.pop(file_id, None)
+
+    def say(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        files: tuple[Json, ...] | list[Json] = (),
+        team: str | None = None,
+    ) -> Message:
+        """A person posts a message (a thread reply with `thread_ts`); returns it."""
+        cid = self.channel_id(channel)
+        with self.lock:
+            known = self.users.get(user)
+        message = Message(
+            cid,
+            self._ts(),
+            text,
+            [],
+            thread_ts,
+            user=user,
+            bot=False,
+            team=team or (known["team_id"] if known else TEAM_ID),
+            files=[{**f, "user": user} for f in files],
+        )
+        with self.lock:
+            self.messages[(cid, message.ts)] = message
+        return message
+
+    def delete_message(self, channel: str, ts: str) -> None:
+        """A person deletes a message: a thread's parent stays as a tombstone, else it goes."""
+        cid = self.channel_id(channel)
+        with self.lock:
+            has_replies = any(
+                m.thread_ts == ts and m.ts != ts for (c, _), m in self.messages.items() if c == cid
+            )
+            if has_replies:
+                self.messages[(cid, ts)].deleted = True
+            else:
+                self.messages.pop((cid, ts), None)
 
     def _dm(self, user_id: str) -> str:
         return "D" + user_id[1:]
@@ -365,6 +483,67 @@ class SlackSandbox(Sandbox):
             raise SlackError("user_not_found")
         return {"user": user}
 
+    def _conversation(self, cid: str) -> Json:
+        names = {v: k for k, v in self.channels.items()}
+        shared = self.shared.get(cid)
+        return {
+            "id": cid,
+            "name": names.get(cid, cid.lower()),
+            "is_channel": cid.startswith("C"),
+            "is_group": False,
+            "is_im": cid.startswith("D"),
+            "is_mpim": cid.startswith("G"),
+            "is_private": cid.startswith("G"),
+            "is_archived": False,
+            "is_shared": bool(shared),
+            "is_org_shared": False,
+            "is_ext_shared": bool(shared),
+            "is_pending_ext_shared": False,
+            "pending_shared": [],
+            "context_team_id": TEAM_ID,
+            "conversation_host_id": TEAM_ID,
+            "shared_team_ids": list(shared or [TEAM_ID]),
+            "pending_connected_team_ids": [],
+            "is_member": cid not in self.not_member,
+        }
+
+    def _conversations_info(self, args: Json) -> Json:
+        channel = str(self._need(args, "channel", "channel_not_found"))
+        # Slack wants an id here: a name is channel_not_found.
+        if channel.startswith("#") or channel != channel.upper():
+            raise SlackError("channel_not_found")
+        with self.lock:
+            return {"channel": self._conversation(channel)}
+
+    def _conversations_list(self, args: Json) -> Json:
+        with self.lock:
+            ids = sorted(set(self.channels.values()) | {c for c, _ in self.messages})
+            found = [self._conversation(c) for c in ids if c.startswith(("C", "G"))]
+        return _page(found, args, "channels", 200)
+
+    def _conversations_replies(self, args: Json) -> Json:
+        cid = str(self._need(args, "channel", "channel_not_found"))
+        ts = str(self._need(args, "ts", "thread_not_found"))
+        with self.lock:
+            if cid in self.not_member:
+                raise SlackError("not_in_channel")
+            parent = self.messages.get((cid, ts))
+            if parent is None:
+                raise SlackError("thread_not_found")
+            root = parent.thread_ts or parent.ts
+            thread = sorted(
+                (
+                    m
+                    for (c, _), m in self.messages.items()
+                    if c == cid and (m.ts == root or m.thread_ts == root)
+                ),
+                key=lambda m: m.ts,
+            )
+            found = [m.as_slack() for m in thread]
+        if found and found[0]["ts"] == root:
+            found[0]["reply_count"] = len(found) - 1
+        return _page(found, args, "messages", self.replies_page)
+
     def _conversations_open(self, args: Json) -> Json:
         users = [u for u in str(args.get("users") or "").split(",") if u]
         if args.get("channel"):
@@ -443,7 +622,10 @@ class SlackSandbox(Sandbox):
                 return jsonify(ok=False, error=error)
             with self.lock:
                 limit = self.limits.get(method)
-                if limit is not None and limit.remaining is not None:
+                if limit is not None and limit.after > 0:
+                    limit.after -= 1
+                    limit = None
+                elif limit is not None and limit.remaining is not None:
                     limit.remaining -= 1
                     if limit.remaining <= 0:
                         del self.limits[method]
@@ -474,6 +656,52 @@ class SlackSandbox(Sandbox):
                 self.responses.append({"name": name, "body": body, "at": time.time()})
             return jsonify(ok=True)
 
+        @app.get("/files-pri/<file_ref>/<path:name>")
+        def file_download(file_ref: str, name: str) -> BaseResponse:
+            # Slack's file host wants the bot token as a Bearer header (files:read).
+            header = request.headers.get("Authorization", "")
+            token = header.removeprefix("Bearer ").strip()
+            if not header.startswith("Bearer ") or (
+                self.token is not None and not hmac.compare_digest(token, self.token)
+            ):
+                return Response("<html>sign in</html>", 302, {"Location": "/signin"})
+            fid = file_ref.rsplit("-", 1)[-1]
+            with self.lock:
+                data = self.file_bytes.get(fid)
+                file = self.files.get(fid) or {}
+            if data is None:
+                return Response("not found", 404)
+            return Response(data, 200, {"Content-Type": file.get("mimetype", "")})
+
+        @app.post(f"{CONTROL}/say")
+        def say() -> Response:
+            data = request.get_json(force=True) or {}
+            files = [
+                self.add_file(
+                    f["name"],
+                    base64.b64decode(f["content_base64"])
+                    if "content_base64" in f
+                    else str(f.get("content", "")).encode(),
+                    f.get("mimetype", "text/plain"),
+                )
+                for f in data.get("files") or []
+            ]
+            message = self.say(
+                data["channel"],
+                data["user"],
+                data.get("text", ""),
+                thread_ts=data.get("thread_ts"),
+                files=files,
+                team=data.get("team"),
+            )
+            return jsonify(channel=message.channel, ts=message.ts, message=message.as_slack())
+
+        @app.post(f"{CONTROL}/share")
+        def share() -> Response:
+            data = request.get_json(force=True) or {}
+            cid = self.share_channel(data["channel"], *(data.get("teams") or ()))
+            return jsonify(channel=cid)
+
         @app.get("/archives/<channel>/<ts>")
         def archive(channel: str, ts: str) -> BaseResponse:
             return redirect(f"/#msg-{channel}-{ts.removeprefix('p')}")
@@ -502,6 +730,7 @@ class SlackSandbox(Sandbox):
                     data["method"],
                     retry_after=int(data.get("retry_after", 1)),
                     count=data.get("count"),
+                    after=int(data.get("after", 0)),
                 )
             else:
                 self.clear_rate_limits()
@@ -511,33 +740,33 @@ class SlackSandbox(Sandbox):
         def add_user() -> Response:
             data = request.get_json(force=True) or {}
             user = self.add_user(
-                data["id"], data["name"], data.get("real_name", data["name"]), data.get("email")
+                data["id"],
+                data["name"],
+                data.get("real_name", data["name"]),
+                data.get("email"),
+                team=data.get("team") or TEAM_ID,
             )
             return jsonify(user=user)
 
         @app.get("/")
         def page() -> str:
-            with self.lock:
-                by_channel: dict[str, list[Json]] = {}
-                ordered = sorted(self.messages.values(), key=lambda m: m.ts)
-                replies: dict[tuple[str, str], list[Message]] = {}
-                for m in ordered:
-                    if m.thread_ts and m.thread_ts != m.ts:
-                        replies.setdefault((m.channel, m.thread_ts), []).append(m)
-                for m in ordered:
-                    if m.thread_ts and m.thread_ts != m.ts:
-                        continue
-                    by_channel.setdefault(m.channel, []).append(
-                        {"message": m, "replies": replies.get((m.channel, m.ts), [])}
-                    )
-                names = {cid: name for name, cid in self.channels.items()}
-                ephemeral = list(self.ephemeral)
-                posts = [
-                    {**r, "json": json.dumps(r["body"], indent=1)[:2000]} for r in self.responses
-                ]
-            return render_template_string(
-                PAGE, by_channel=by_channel, names=names, ephemeral=ephemeral, posts=posts
-            )
+            # Messages as Slack shows them, the JSON one click away: slack_page.py.
+            from integrations.sandbox.slack_page import render_page
+
+            return render_page(self)
+
+
+def _page(items: list[Json], args: Json, name: str, default_limit: int) -> Json:
+    """One page of a cursor-paginated list, as Slack answers it (the cursor is an offset)."""
+    try:
+        start = int(str(args.get("cursor") or "0").removeprefix("offset:") or 0)
+        limit = int(args.get("limit") or default_limit)
+    except ValueError:
+        raise SlackError("invalid_cursor") from None
+    page = items[start : start + max(1, limit)]
+    more = start + len(page) < len(items)
+    cursor = f"offset:{start + len(page)}" if more else ""
+    return {name: page, "has_more": more, "response_metadata": {"next_cursor": cursor}}
 
 
 def _decoded(value: Any) -> Any:
@@ -548,35 +777,3 @@ def _decoded(value: Any) -> Any:
         except ValueError:
             return value
     return value
-
-
-PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>Slack sandbox</title>
-<meta http-equiv="refresh" content="5">
-<style>
-body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:60em;color:#222}
-.msg{border-left:3px solid #36c5f0;padding:.2em .8em;margin:.5em 0;white-space:pre-wrap}
-.reply{margin-left:2em;border-color:#2eb67d}.meta{color:#666;font-size:12px}
-pre{background:#f6f6f6;padding:.5em;white-space:pre-wrap}
-</style></head><body>
-<h1>Slack sandbox</h1>
-<p class="meta">This page refreshes every 5 seconds.</p>
-{% for channel, threads in by_channel.items() %}
-<h2>{{ "#" ~ names[channel] if channel in names else channel }}</h2>
-{% for item in threads %}{% set m = item.message %}
-<div class="msg" id="msg-{{ m.channel }}-{{ m.ts|replace('.', '') }}">
-<div class="meta">{{ m.ts }}{% if m.edited_ts %} · edited {{ m.history|length }} times
-{%- endif %}</div>
-{{ m.text }}</div>
-{% for r in item.replies %}<div class="msg reply"><div class="meta">{{ r.ts }} in thread
-{% if r.edited_ts %} · edited{% endif %}</div>{{ r.text }}</div>{% endfor %}
-{% endfor %}
-{% else %}<p>No messages yet.</p>{% endfor %}
-<h2>Ephemeral messages</h2>
-{% for e in ephemeral %}<div class="msg"><div class="meta">to {{ e.user }} in {{ e.channel }}</div>
-{{ e.text }}</div>{% else %}<p class="meta">None yet.</p>{% endfor %}
-<h2>response_url posts</h2>
-{% for p in posts %}<div class="meta">{{ p.name }}</div><pre>{{ p.json }}</pre>
-{% else %}<p class="meta">None yet.</p>{% endfor %}
-</body></html>
-"""

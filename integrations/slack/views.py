@@ -223,7 +223,7 @@ def _reaction(event: ReactionAdded) -> Response:
         "slack.reaction.queued",
         event_id=event.event_id,
         channel=event.item.channel,
-        ts=event.item.ts,
+        message_ts=event.item.ts,
         retry=request.headers.get("X-Slack-Retry-Num"),
         created=enqueued.created,
     )

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from redis import Redis
 from zenpy import Zenpy
-from zenpy.lib.api_objects import Comment, CustomField, User
+from zenpy.lib.api_objects import Comment, CustomField, Organization, User
 from zenpy.lib.api_objects import Ticket as ZTicket
 from zenpy.lib.exception import APIException, RecordNotFoundException, ZenpyException
 
@@ -63,6 +63,17 @@ class Ticket:
         """Rebuild from a job argument (jobs queued by earlier versions carry a request_url)."""
         fields = {k: v for k, v in data.items() if k != "request_url"}
         return cls(**{**fields, "tags": tuple(data.get("tags") or ())})
+
+
+@dataclass(frozen=True)
+class PostedComment:
+    """One comment on a ticket, as Zendesk lists it."""
+
+    id: int
+    author_id: int | None
+    public: bool
+    body: str
+    created_at: str
 
 
 @dataclass(frozen=True)
@@ -230,6 +241,32 @@ class ZendeskGateway:
             current.comment = Comment(body=body, public=public, author_id=author_id)
             self.client.tickets.update(current)
 
+    def comments(self, ticket_id: int) -> list[PostedComment]:
+        """A ticket's comments, oldest first (the first is the ticket's description)."""
+        with _zendesk_errors("list comments"):
+            return [
+                PostedComment(
+                    id=int(c.id),
+                    author_id=c.author_id,
+                    public=bool(c.public),
+                    body=str(c.body or ""),
+                    created_at=str(c.created_at or ""),
+                )
+                for c in self.client.tickets.comments(ticket=ticket_id)
+            ]
+
+    def add_tags(self, ticket_id: int, tags: tuple[str, ...]) -> bool:
+        """Add tags the ticket lacks (one read, and one update only when some are missing)."""
+        with _zendesk_errors("add tags"):
+            current = self.client.tickets(id=ticket_id)
+            have = list(current.tags or ())
+            missing = [t for t in tags if t not in have]
+            if not missing:
+                return False
+            current.tags = have + missing
+            self.client.tickets.update(current)
+        return True
+
     # ------------------------------------------------------------ uploads
 
     def upload(self, filename: str, content_type: str, data: bytes) -> str:
@@ -250,6 +287,41 @@ class ZendeskGateway:
         if cached := self.redis.get(key):
             return int(cached)
         user = User(name=name or email or external_id, email=email, external_id=external_id)
+        with _zendesk_errors("create or update user"):
+            found = self.client.users.create_or_update(user)
+        self.redis.set(key, found.id, ex=ID_CACHE_SECONDS)
+        return int(found.id)
+
+    def organization_id(self, name: str) -> int:
+        """The organization named `name`, created once when missing (cached).
+
+        Keyed by an external id made from the name, so a retry finds the one it created.
+        """
+        external_id = "feedback-hub:" + "-".join(name.casefold().split())
+        key = f"hub:zendesk:organization:{external_id}"
+        if cached := self.redis.get(key):
+            return int(cached)
+        with _zendesk_errors("create or update organization"):
+            found = self.client.organizations.create_or_update(
+                Organization(name=name, external_id=external_id)
+            )
+        self.redis.set(key, found.id, ex=ID_CACHE_SECONDS)
+        logs.event(log, "zendesk.organization.ready", organization=int(found.id))
+        return int(found.id)
+
+    def join_organization(
+        self, *, name: str | None, email: str | None, external_id: str | None, organization_id: int
+    ) -> int:
+        """Make a requester a member of an organization (their new tickets join it)."""
+        key = f"hub:zendesk:member:{organization_id}:{email or external_id}"
+        if cached := self.redis.get(key):
+            return int(cached)
+        user = User(
+            name=name or email or external_id,
+            email=email,
+            external_id=None if email else external_id,
+            organization_id=organization_id,
+        )
         with _zendesk_errors("create or update user"):
             found = self.client.users.create_or_update(user)
         self.redis.set(key, found.id, ex=ID_CACHE_SECONDS)

@@ -24,6 +24,7 @@ from integrations.sandbox.zendesk.records import (
     job_json,
     not_found,
     record_invalid,
+    to_int,
     to_str,
     upload_json,
     user_json,
@@ -105,11 +106,18 @@ class ZendeskApi:
             ("GET", "/api/v2/job_statuses/<job_id>.json", self.job_status),
             ("POST", "/api/v2/users/create_or_update.json", self.create_or_update_user),
             ("GET", "/api/v2/users/search.json", self.search_users),
+            (
+                "POST",
+                "/api/v2/organizations/create_or_update.json",
+                self.create_or_update_organization,
+            ),
+            ("GET", "/api/v2/users.json", self.list_users),
             ("GET", "/api/v2/users/me.json", self.me),
             ("GET", "/api/v2/users/<int:user_id>.json", self.show_user),
             ("GET", "/api/v2/groups.json", self.list_groups),
             ("POST", "/api/v2/groups.json", self.create_group),
             ("GET", "/api/v2/groups/<int:group_id>.json", self.show_group),
+            ("GET", "/api/v2/ticket_fields.json", self.list_ticket_fields),
             ("POST", "/api/v2/uploads.json", self.upload),
             ("GET", "/attachments/token/<file_token>/", self.attachment_bytes),
             ("POST", "/api/v2/webhooks", self.create_webhook),
@@ -294,8 +302,42 @@ class ZendeskApi:
                     user[field] = data[field]
             if data.get("external_id") is not None:
                 user["external_id"] = str(data["external_id"])
+            if data.get("organization_id") is not None:
+                user["organization_id"] = to_int(data["organization_id"])
             user["updated_at"] = iso()
         return jsonify(user=user_json(zd.base(), user)), status
+
+    def create_or_update_organization(self) -> tuple[Response, int]:
+        """Create Or Update Organization, matched by id, then external id (201 when created)."""
+        zd = self.account
+        data = body("organization")
+        with zd.lock:
+            found = zd.organizations.get(to_int(data.get("id")) or 0) or next(
+                (
+                    o
+                    for o in zd.organizations.values()
+                    if data.get("external_id") and o["external_id"] == str(data["external_id"])
+                ),
+                None,
+            )
+            status = 200
+            if found is None:
+                if not data.get("name"):
+                    raise record_invalid("name", "Name: cannot be blank", "BlankValue")
+                if any(o["name"] == data["name"] for o in zd.organizations.values()):
+                    raise record_invalid("name", "Name: has already been taken", "DuplicateValue")
+                oid = zd._id("organization")
+                found = zd.organizations[oid] = {
+                    "id": oid,
+                    "url": f"{zd.base()}/api/v2/organizations/{oid}.json",
+                    "name": data["name"],
+                    "external_id": to_str(data.get("external_id")),
+                    "tags": [],
+                    "created_at": iso(),
+                }
+                status = 201
+            found["updated_at"] = iso()
+        return jsonify(organization=found), status
 
     def search_users(self) -> Response:
         """Search Users by email, name or external id."""
@@ -311,6 +353,14 @@ class ZendeskApi:
                 if (external_id is not None and u["external_id"] == external_id)
                 or (query and (query == (u["email"] or "") or query in u["name"].lower()))
             ]
+        return jsonify(listing("users", [user_json(zd.base(), u) for u in found]))
+
+    def list_users(self) -> Response:
+        """List Users, only those with a `role[]` (or `role`) when given."""
+        zd = self.account
+        roles = set(request.args.getlist("role[]") + request.args.getlist("role"))
+        with zd.lock:
+            found = [u for u in zd.users.values() if not roles or u["role"] in roles]
         return jsonify(listing("users", [user_json(zd.base(), u) for u in found]))
 
     def me(self) -> Response:
@@ -347,6 +397,16 @@ class ZendeskApi:
         if group is None:
             raise not_found()
         return jsonify(group=group_json(self.account.base(), group))
+
+    def list_ticket_fields(self) -> Response:
+        """List Ticket Fields (the custom ones: the sandbox has no system fields)."""
+        zd = self.account
+        with zd.lock:
+            items = [
+                {"url": f"{zd.base()}/api/v2/ticket_fields/{f['id']}.json", **f}
+                for f in zd.ticket_fields.values()
+            ]
+        return jsonify(listing("ticket_fields", items))
 
     # ------------------------------------------------------------ uploads
 

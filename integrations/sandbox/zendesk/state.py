@@ -56,12 +56,22 @@ class ZendeskAccount(Sandbox):
         super().__init__()
         self.email = email
         self.account_id = account_id
-        self._next_id = {"ticket": 1, "user": 10001, "group": 20001, "object": 900000001}
+        self._next_id = {
+            "ticket": 1,
+            "user": 10001,
+            "group": 20001,
+            "object": 900000001,
+            "organization": 360001,
+        }
         self.tickets: dict[int, Json] = {}
         self.comments: dict[int, list[Json]] = {}
         self.audits: dict[int, list[Json]] = {}
         self.users: dict[int, Json] = {}
         self.groups: dict[int, Json] = {}
+        # Organizations (Slack Connect customers' companies); a ticket joins its requester's.
+        self.organizations: dict[int, Json] = {}
+        # Custom ticket fields, by id (rules name them by id: `custom_fields` in a rules file).
+        self.ticket_fields: dict[int, Json] = {}
         self.uploads: dict[str, Json] = {}
         self.files: dict[str, StoredFile] = {}
         self.job_statuses: dict[str, Json] = {}
@@ -118,6 +128,26 @@ class ZendeskAccount(Sandbox):
         with self.lock:
             self.groups[gid] = group
         return group
+
+    def add_ticket_field(self, title: str, field_id: int | None = None, kind: str = "text") -> Json:
+        """Add a custom ticket field (with the id a rules file names, when given); returns it."""
+        now = iso()
+        fid = field_id or self._id("object")
+        field: Json = {
+            "id": fid,
+            "type": kind,
+            "title": title,
+            "raw_title": title,
+            "description": "",
+            "active": True,
+            "required": False,
+            "removable": True,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self.lock:
+            self.ticket_fields[fid] = field
+        return field
 
     def user_by_email(self, email: str) -> Json | None:
         """The user with this email (case-insensitive), if any."""
@@ -213,6 +243,10 @@ class ZendeskAccount(Sandbox):
             now = iso()
             requester_id = self._requester_id(data, author_id)
             ticket = new_ticket(tid, data, comment, requester_id, author_id, now)
+            # As Zendesk does: a ticket without one joins its requester's organization.
+            ticket["organization_id"] = to_int(data.get("organization_id")) or (
+                self.users.get(requester_id) or {}
+            ).get("organization_id")
             events: list[Json] = [comment_event(comment)]
             for field in ("subject", "status", "priority", "type", "requester_id", "group_id"):
                 if ticket[field] is not None:

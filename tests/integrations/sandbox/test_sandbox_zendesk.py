@@ -17,7 +17,7 @@ import requests
 from flask import Flask, request
 from werkzeug.serving import make_server
 from zenpy import Zenpy
-from zenpy.lib.api_objects import Comment, Group, Ticket, User
+from zenpy.lib.api_objects import Comment, Group, Organization, Ticket, User
 from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, TooManyValuesException
 
 from integrations.sandbox import ZendeskSandbox
@@ -530,3 +530,20 @@ def test_a_create_repeated_with_its_idempotency_key_answers_the_first_ticket(
     assert refused.status_code == 400
     assert refused.json()["error"] == "IdempotentRequestError"
     assert len(zendesk_sandbox.find_tickets()) == 2
+
+
+def test_an_organization_is_created_once_and_its_members_tickets_join_it(
+    zenpy: Zenpy, zendesk_sandbox: ZendeskSandbox
+) -> None:
+    acme = zenpy.organizations.create_or_update(Organization(name="Acme", external_id="acme"))
+    again = zenpy.organizations.create_or_update(Organization(name="Acme", external_id="acme"))
+    assert again.id == acme.id and len(zendesk_sandbox.organizations) == 1
+    with pytest.raises(APIException) as taken:
+        zenpy.organizations.create_or_update(Organization(name="Acme", external_id="other"))
+    assert "has already been taken" in str(taken.value)
+
+    kim = zenpy.users.create_or_update(
+        User(name="Kim", external_id="slack:T0ACME:W0KIM", organization_id=acme.id)
+    )
+    audit = zenpy.tickets.create(new_ticket(requester_id=kim.id))
+    assert zendesk_sandbox.tickets[audit.ticket.id]["organization_id"] == acme.id

@@ -44,6 +44,7 @@ from integrations.queue.jobs import (
     PROBLEM_ENGINEERING,
 )
 from integrations.queue.marks import exclusive
+from integrations.queue.report_log import report_log
 from integrations.report import Report
 from integrations.slack.cards import (
     SUGGESTIONS_SHOWN,
@@ -247,6 +248,12 @@ def _group_report(
             group=group_id,
             joined=joined,
             why=found.reason,
+        )
+        # The console's timeline of the report: where grouping put it, and why.
+        outcome = f"joined issue {group_id}" if joined else f"a new issue {group_id}"
+        shown = f"; {len(suggested)} suggested" if suggested else ""
+        report_log(redis, settings).add_event(
+            report.key_digest, "grouped", f"{outcome} ({found.reason}){shown}"
         )
     else:
         # A retry or a replay: the group is decided; what follows is queued again (once).

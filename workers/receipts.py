@@ -15,6 +15,7 @@ from rq import get_current_job
 from integrations import logs
 from integrations.errors import Permanent
 from integrations.queue.marks import once
+from integrations.queue.report_log import report_log
 from integrations.report import ReplyContext, Report
 from integrations.slack import loop, messages
 from integrations.slack.api import SlackApi
@@ -74,9 +75,15 @@ def _report_filed(data: dict[str, Any], ticket: dict[str, Any]) -> str | None:
         where = loop.announce_filed(
             ctx.slack, ctx.redis, report, ticket_id, messages.thread_filed(ticket_id, url)
         )
-        return "thread" if where else None
-    message = messages.ticket_filed(ticket_id, url)
-    return _tell_once(ctx, report, "filed", message)
+        told: str | None = "thread" if where else None
+    else:
+        told = _tell_once(ctx, report, "filed", messages.ticket_filed(ticket_id, url))
+    if told:
+        # The console's timeline of the report.
+        report_log(ctx.redis, ctx.settings).add_event(
+            report.key_digest, "receipt", f"the reporter was told ticket #{ticket_id} ({told})"
+        )
+    return told
 
 
 def report_delayed(report: dict[str, Any], reason: str) -> Any:

@@ -27,6 +27,7 @@ from rq import Retry
 
 from integrations import logs
 from integrations.errors import Permanent
+from integrations.queue.report_log import report_log
 from integrations.settings import Settings
 from integrations.slack import cards, loop
 from integrations.slack.api import SlackApi
@@ -404,6 +405,9 @@ def _tell_reporter(
     for what, message in messages:
         if loop.tell_reporter(api, redis, record, message, once_key=f"{event.key}:{what}"):
             told.append(what)
+            # The console's timeline of the report.
+            said = "an agent's reply reached the reporter" if what == "reply" else "solved"
+            report_log(redis, settings).add_event(record.report, what, f"{said} in Slack")
     return told
 
 

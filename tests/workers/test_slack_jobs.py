@@ -11,6 +11,7 @@ from rq import Retry
 from integrations.errors import Permanent, Retryable
 from integrations.queue import NOTIFY, enqueue_once
 from integrations.queue.jobs import REPORT_FILED
+from integrations.queue.report_log import ReportLog
 from integrations.report import ReplyContext, Report, Reporter
 from integrations.sandbox import SlackSandbox
 from integrations.settings import Settings
@@ -252,3 +253,19 @@ def test_shortcut_report_gets_the_permalink(
     missing = ReplyContext(channel_id="C0GENERAL", message_ts="1.2")
     gone = report.model_copy(update={"reply": missing})
     assert receipts.with_permalink(JobContext(settings_, redis), gone) == gone
+
+
+def test_the_receipt_is_on_the_reports_console_timeline_once(
+    worker_env: dict[str, str], slack_sandbox: SlackSandbox, redis: Redis
+) -> None:
+    report = a_report(channel_id="C0GENERAL", response_url=slack_sandbox.response_url("cmd-t"))
+    log = ReportLog(redis)
+    log.record(report, decision=None, state="filed", event="ticket #123 created", ticket_id=123)
+    for _ in range(2):  # a retried job tells once, and says so once
+        enqueue_once(redis, REPORT_FILED, report.to_job(), TICKET, key=f"t{_}")
+    run_notify_jobs(redis)
+
+    row = log.get(report.key_digest)
+    assert row is not None
+    receipts_seen = [detail for _, event, detail in row.timeline if event == "receipt"]
+    assert receipts_seen == ["the reporter was told ticket #123 (response_url)"]

@@ -14,6 +14,7 @@ from redis import Redis
 
 from integrations.queue import enqueue_once
 from integrations.queue.jobs import HANDLE_TICKET_EVENT
+from integrations.queue.report_log import ReportLog
 from integrations.report import ReplyContext, Report, Reporter
 from integrations.sandbox import SlackSandbox, ZendeskSandbox
 from integrations.sandbox.signing import slack_headers, zendesk_webhook_headers
@@ -119,6 +120,23 @@ def test_agent_reply_reaches_the_reporter_and_their_answer_comes_back(
     assert last["body"] == "5.2.1 on iOS & it still fails\n\n(sent from Slack)"
     assert last["public"] is True
     assert last["author_id"] == zendesk_sandbox.tickets[ticket_id]["requester_id"]
+
+
+def test_a_relayed_reply_is_on_the_reports_console_timeline(
+    hub_url: str, redis: Redis, zendesk_sandbox: ZendeskSandbox, slack_sandbox: SlackSandbox
+) -> None:
+    report = a_report()
+    ticket_id = filed(zendesk_sandbox, redis, report)
+    log = ReportLog(redis)
+    log.record(report, decision=None, state="filed", event=f"ticket #{ticket_id} created")
+    zendesk_sandbox.agent_note(ticket_id, "An internal note: not relayed, not on the timeline.")
+    zendesk_sandbox.agent_reply(ticket_id, "Which app version are you on?")
+    run_jobs(redis)
+
+    row = log.get(report.key_digest)
+    assert row is not None
+    said = [(event, detail) for _, event, detail in row.timeline if event == "reply"]
+    assert said == [("reply", "an agent's reply reached the reporter in Slack")]
 
 
 def test_internal_notes_and_the_hubs_own_comments_are_not_relayed(

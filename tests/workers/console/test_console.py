@@ -332,7 +332,10 @@ def test_the_intake_job_keeps_the_report_and_its_decision(
         "accepted",
         "filing, attempt 1",
         f"ticket #{ticket['id']} created",
+        "grouped",
     ]
+    # Grouping says where the report went (a first report starts its own issue).
+    assert row.timeline[-1][2].startswith("a new issue ")
     assert "billing" in row.tags
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tomllib
 from pathlib import Path
@@ -13,12 +14,16 @@ from tests import REPO_ROOT
 
 def planned(target: str, venv: Path) -> list[str]:
     """The commands `make TARGET` would run on a machine with no virtualenv yet."""
+    # Under `make test` this runs inside make: without its variables, and without the
+    # "Entering directory" lines a nested make prints.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     done = subprocess.run(
-        ["make", "--dry-run", "--always-make", f"VENV={venv}", target],
+        ["make", "--dry-run", "--always-make", "--no-print-directory", f"VENV={venv}", target],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=30,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()

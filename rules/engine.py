@@ -60,6 +60,10 @@ class CompiledRule:
     ref: RuleRef
 
 
+# What the rules file's `defaults:` set is caused by (one object: it never changes).
+_DEFAULTS = Cause(by="defaults")
+
+
 class CompiledScope:
     """The rules of one scope, compiled and indexed by the keys they need."""
 
@@ -198,16 +202,17 @@ def evaluate(report: Report, ruleset: RuleSet, *, now: datetime | None = None) -
         "reporter_email": report.reporter.email or "",
     }
     run = Run(state, base)
-    defaults = Cause(by="defaults")
     for name in ("group", "priority", "type", "assignee"):
         value = getattr(ruleset.defaults, name)
         if value is not None:
-            run.set(name, value, defaults)
+            run.set(name, value, _DEFAULTS)
     for hit in program.taxonomy.match(text):
         detail = f'{hit.kind} "{hit.rule}"' + (
             f" matched {hit.matched!r}" if hit.kind == "pattern" else ""
         )
-        run.add_tag(hit.tag, Cause(by="taxonomy", detail=detail))
+        # Built from the engine's own values: pydantic's check of each (a dozen per
+        # report) would cost more than the rest of the taxonomy step.
+        run.add_tag(hit.tag, Cause.model_construct(by="taxonomy", detail=detail))
     matched, stopped = program.intake.run(state, run)
     return _decision("intake", ruleset, run, initial_tags, matched, stopped)
 

@@ -103,3 +103,33 @@ def running_hub(
     finally:
         for proc in procs:
             stop(proc)
+
+
+@contextmanager
+def hub_with_webhook(
+    env: Mapping[str, str], redis: Redis, repo_root: Path, logs: Path
+) -> Iterator[RunningHub]:
+    """`feedback-hub zendesk setup` against the sandbox (which makes the webhook and says
+    its signing secret), then the Procfile's web and worker with that secret."""
+    port = free_port()
+    base = {k: v for k, v in env.items() if k != "ZENDESK_WEBHOOK_SECRET"}
+    base.update(PORT=str(port), PYTHONPATH=str(repo_root))
+    setup = subprocess.run(
+        ["feedback-hub", "zendesk", "setup", "--public-url", f"http://127.0.0.1:{port}"],
+        env=process_env(base),
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert setup.returncode == 0, setup.stderr
+    [secret] = [
+        line.partition("=")[2]
+        for line in setup.stdout.splitlines()
+        if line.startswith("ZENDESK_WEBHOOK_SECRET=")
+    ]
+    with running_hub(
+        {**base, "ZENDESK_WEBHOOK_SECRET": secret}, redis, repo_root, logs, port=port
+    ) as hub:
+        yield hub

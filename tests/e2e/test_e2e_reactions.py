@@ -8,7 +8,6 @@ thread, an internal note does not; an engineering card aimed at a shared channel
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +21,7 @@ from integrations.sandbox import SlackSandbox, ZendeskSandbox
 from integrations.sandbox.signing import slack_headers
 from integrations.sandbox.slack import TEAM_ID
 from tests.conftest import SIGNING_SECRET
-from tests.running_hub import RunningHub, running_hub
-from workers.procs import free_port, process_env
+from tests.running_hub import RunningHub, hub_with_webhook
 
 pytestmark = pytest.mark.e2e
 
@@ -46,35 +44,10 @@ def hub(
     tmp_path: Path,
 ) -> Iterator[RunningHub]:
     """`zendesk setup` against the sandbox, then the Procfile's web and worker."""
-    port = free_port()
     rules = tmp_path / "rules.yml"
     rules.write_text(RULES)
-    base = {
-        **sandbox_env,
-        "PORT": str(port),
-        "PYTHONPATH": str(repo_root),
-        "RULES_PATH": str(rules),
-        "SLACK_OPS_CHANNEL": "#hub-ops",
-    }
-    base.pop("ZENDESK_WEBHOOK_SECRET")
-    setup = subprocess.run(
-        ["feedback-hub", "zendesk", "setup", "--public-url", f"http://127.0.0.1:{port}"],
-        env=process_env(base),
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert setup.returncode == 0, setup.stderr
-    [secret] = [
-        line.partition("=")[2]
-        for line in setup.stdout.splitlines()
-        if line.startswith("ZENDESK_WEBHOOK_SECRET=")
-    ]
-    with running_hub(
-        {**base, "ZENDESK_WEBHOOK_SECRET": secret}, redis, repo_root, tmp_path, port=port
-    ) as hub:
+    env = {**sandbox_env, "RULES_PATH": str(rules), "SLACK_OPS_CHANNEL": "#hub-ops"}
+    with hub_with_webhook(env, redis, repo_root, tmp_path) as hub:
         yield hub
 
 

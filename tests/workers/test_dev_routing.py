@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import requests
 
+from tests.dev import spawn_dev
 from workers.devserver import SAMPLE_BILLING
-from workers.procs import ROOT, free_port
+from workers.procs import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -39,24 +40,9 @@ def dev(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, str
     """`feedback-hub dev` with no accounts, routing with a copy of the default rules."""
     rules = tmp_path / "rules.yml"
     shutil.copy(ROOT / "rules" / "default.yml", rules)
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "PORT": str(free_port()),
-        "RULES_PATH": str(rules),
-        "FEEDBACK_HUB_DEV_STATE": str(tmp_path / "dev.json"),
-        "FEEDBACK_HUB_DOTENV": str(tmp_path / "absent.env"),
-    }
-    output = tmp_path / "dev.out"
-    with output.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "feedback-hub"), "dev"],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc, env, output = spawn_dev(
+        tmp_path, path=os.environ["PATH"], extra={"RULES_PATH": str(rules)}
+    )
     try:
         yield proc, env, output
     finally:

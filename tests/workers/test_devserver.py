@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from workers.procs import ROOT, free_port
+from tests.dev import spawn_dev
 
 pytestmark = pytest.mark.e2e
 
@@ -55,24 +55,7 @@ def start_dev(tmp_path: Path) -> Iterator[Callable[[str], Dev]]:
     started: list[Dev] = []
 
     def start(path: str) -> Dev:
-        # A clean environment: no Zendesk or Slack credentials, no REDIS_URL, no .env.
-        env = {
-            "PATH": path,
-            "HOME": str(tmp_path),
-            "PORT": str(free_port()),
-            "FEEDBACK_HUB_DEV_STATE": str(tmp_path / "dev.json"),
-            "FEEDBACK_HUB_DOTENV": str(tmp_path / "absent.env"),
-        }
-        output = tmp_path / "dev.out"
-        with output.open("wb") as out:
-            proc = subprocess.Popen(
-                [str(Path(sys.executable).parent / "feedback-hub"), "dev"],
-                env=env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        proc, _, output = spawn_dev(tmp_path, path=path)
         dev = Dev(proc, output, tmp_path / "dev.json")
         started.append(dev)
         return dev

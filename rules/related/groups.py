@@ -29,6 +29,7 @@ from rules.related.scoring import (
     decide_group,
     directed_similarity,
     field_terms,
+    title_only,
 )
 
 if TYPE_CHECKING:
@@ -117,12 +118,21 @@ class Groups:
             dfs.update({t: int(v) for t, v in zip(ordered, values, strict=True) if v})
         now = timestamp(doc.created_at)
         by_id = {m.doc_id: m for m in matches}
+        my_title = title_only(mine)
         out = {}
         for doc_id, (terms, created) in theirs.items():
             m = by_id[doc_id]
             out[doc_id] = pair_features(
-                similarity=m.similarity,
+                similarity=directed_similarity(
+                    self.method, mine, terms, dfs, n_docs, avg, unseen=True
+                ),
                 reverse_similarity=directed_similarity(self.method, terms, mine, dfs, n_docs, avg),
+                title_similarity=directed_similarity(
+                    self.method, my_title, title_only(terms), dfs, n_docs, avg
+                ),
+                title_reverse_similarity=directed_similarity(
+                    self.method, title_only(terms), my_title, dfs, n_docs, avg
+                ),
                 query_terms=mine.vocabulary,
                 query_title=set(mine.title),
                 candidate_terms=terms.vocabulary,

@@ -14,7 +14,13 @@ from itertools import chain
 import numpy as np
 import numpy.typing as npt
 
-from rules.related.joins import JOIN_SCORE, MIN_INDEXED, PairFeatures, strong_text_evidence
+from rules.related.joins import (
+    JOIN_SCORE,
+    MIN_INDEXED,
+    MIN_SIMILARITY,
+    PairFeatures,
+    strong_text_evidence,
+)
 from rules.related.tokenize import plain_terms, terms
 
 # BM25 constants from the literature (Robertson & Zaragoza 2009, "The Probabilistic
@@ -83,6 +89,11 @@ def field_terms(method: Method, title: str, body: str) -> FieldTerms:
         b = t + t + b
         t = []
     return FieldTerms(Counter(t), Counter(b), len(t), len(b))
+
+
+def title_only(doc: FieldTerms) -> FieldTerms:
+    """The same document with its body left out (the join decision compares titles)."""
+    return FieldTerms(doc.title, Counter(), doc.title_len, 0)
 
 
 def query_weights(method: Method, doc: FieldTerms) -> dict[str, float]:
@@ -178,15 +189,19 @@ def directed_similarity(
     dfs: Mapping[str, int],
     n_docs: int,
     avg: Averages,
+    *,
+    unseen: bool = False,
 ) -> float:
     """`doc`'s score for `query` as a query (its best terms), over `query`'s self-score.
 
     The index's similarity, computed for one pair from both documents' terms: the join
     decision asks it both ways (joins.py), so a short report inside a long one does not
-    look like a copy of it. Terms no indexed report has yet count as absent, as in a query.
+    look like a copy of it. Terms no indexed report has yet count as absent, as in a
+    query; with `unseen`, they count as the rarest terms (a new report's words nobody
+    else used are what sets it apart, and `doc` does not have them).
     """
     weights = query_weights(method, query)
-    idfs = {t: idf(max(n_docs, 1), dfs[t]) for t in weights if dfs.get(t)}
+    idfs = {t: idf(max(n_docs, 1), dfs.get(t, 0)) for t in weights if unseen or dfs.get(t)}
     chosen = sorted(idfs, key=lambda t: (weights[t] * idfs[t], t), reverse=True)
     if method.max_query_terms:
         chosen = chosen[: method.max_query_terms]
@@ -538,6 +553,11 @@ def decide_group(
         reason = "no candidate"
     elif n_docs < MIN_INDEXED and scores:
         reason = f"young index ({n_docs} reports): suggestions only"
+    elif scores and max(scores.values()) >= threshold:
+        reason = (
+            f"same-issue score {max(scores.values()):.2f}, but the reports are alike "
+            f"only in their titles (similarity < {MIN_SIMILARITY:.2f} one way)"
+        )
     elif scores:
         reason = f"best same-issue score {max(scores.values()):.2f} < {threshold:.2f}"
     else:

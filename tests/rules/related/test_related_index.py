@@ -200,6 +200,27 @@ def test_button_does_nothing_reports_are_not_joined(redis: Redis) -> None:
     assert decision.scores["30"] < idx.join_threshold
 
 
+def test_the_same_generic_first_line_does_not_join_different_reports(redis: Redis) -> None:
+    # A Slack report's title is its first line: "Hi team" says nothing about the issue,
+    # and two reports sharing it are only as alike as the rest of their words.
+    idx = index(redis)
+    # A third of the reports open so: the words are common, the titles still equal.
+    idx.add_many(fillers())
+    idx.add_many(
+        [doc(f"h{i}", "Hi team", f"gadget{i} shows error{i} on screen{i}") for i in range(120)]
+    )
+    invoices = doc("40", "Hi team", "Invoices for March are missing from the billing page")
+    idx.assign(invoices, idx.group_for(invoices))
+    idx.add(invoices)
+    login = doc("41", "Hi team", "I cannot log in with Google since this morning", days=0.1)
+    decision = idx.group_for(login)
+    assert not decision.joined, decision.reason
+    assert decision.matches and decision.matches[0].doc_id == "40"
+    # The same first line with the same issue under it does join.
+    again = doc("42", "Hi team", "Invoices for March are missing from the billing page!", days=0.2)
+    assert idx.group_for(again).joined
+
+
 def test_a_rejected_pair_is_never_suggested_or_joined_again(redis: Redis) -> None:
     idx = index(redis)
     idx.add_many(fillers())

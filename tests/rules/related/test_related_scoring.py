@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rules.related.joins import JOIN_SCORE, MIN_INDEXED, PairFeatures, same_issue_score
+from rules.related.joins import (
+    JOIN_SCORE,
+    MIN_INDEXED,
+    MIN_SIMILARITY,
+    PairFeatures,
+    same_issue_score,
+)
 from rules.related.scoring import (
     HUB,
     Evidence,
@@ -63,7 +71,8 @@ def _features(alike: float) -> PairFeatures:
     return PairFeatures(
         similarity=alike,
         reverse_similarity=alike,
-        overlap=alike,
+        title_similarity=alike,
+        title_reverse_similarity=alike,
         title_overlap=alike,
         rare_shared=int(10 * alike),
         gap_days=1.0,
@@ -81,6 +90,17 @@ def test_a_report_alike_enough_joins_its_matchs_group() -> None:
     assert (decision.group_id, decision.joined) == ("g7", True)
     assert decision.match is not None and decision.match.doc_id == "b"
     assert decision.scores["b"] >= JOIN_SCORE > decision.scores["a"]
+
+
+def test_equal_titles_over_different_reports_do_not_join() -> None:
+    # "Hi team" over two different issues: the titles agree, the reports do not.
+    titles_only = replace(_features(1.0), similarity=0.2, reverse_similarity=0.9)
+    assert same_issue_score(titles_only) >= JOIN_SCORE
+    decision = decide_group("new", [_match("a", 0.9)], features={"a": titles_only}, n_docs=MATURE)
+    assert not decision.joined
+    assert "alike only in their titles" in decision.reason
+    alike = replace(titles_only, similarity=MIN_SIMILARITY)
+    assert decide_group("new", [_match("a", 0.9)], features={"a": alike}, n_docs=MATURE).joined
 
 
 def test_a_match_without_a_group_founds_one_named_after_it() -> None:

@@ -23,6 +23,7 @@ host (or the host of SLACK_API_URL: the sandbox).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from http.client import HTTPException
@@ -55,6 +56,8 @@ WALL_CACHE_SECONDS = 600
 # Channel names ("#eng") resolved to ids for conversations.info, which takes ids only.
 CHANNEL_IDS_SECONDS = 3600
 CHANNEL_IDS_KEY = "hub:slack:channel-ids"
+# Conversation (C, G, D) and user (U, W) ids: upper-case letters and digits.
+SLACK_ID = re.compile(r"[CGDUW][A-Z0-9]{5,}")
 MISSING_CHANNEL_SECONDS = 60
 # conversations.info errors after which the post would fail the same way: let Slack say so.
 _POST_FAILS_ANYWAY = {"channel_not_found", "is_archived"}
@@ -208,8 +211,8 @@ class SlackApi:
     def channel_id(self, channel: str) -> str | None:
         """A channel's id: ids pass through, "#name" is looked up (conversations.list, cached)."""
         name = channel.lstrip("#")
-        if not channel.startswith("#") and name[:1] in ("C", "G", "D") and name.upper() == name:
-            return name
+        if not channel.startswith("#") and SLACK_ID.fullmatch(name):
+            return name  # a channel, DM or user id: no lookup
         if self.redis is not None and (known := self.redis.hget(CHANNEL_IDS_KEY, name)):
             return known.decode() if isinstance(known, bytes) else str(known)
         missing = f"hub:slack:channel-missing:{name}"

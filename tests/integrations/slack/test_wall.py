@@ -76,3 +76,13 @@ def test_a_channel_that_cannot_be_checked_is_refused(
     with pytest.raises(Retryable):
         api.post_message("C0ENGINEERING", {"text": "card"})
     assert slack_sandbox.channel_messages("C0ENGINEERING") == []
+
+
+def test_a_direct_message_by_user_id_is_not_looked_up_as_a_channel_name(
+    api: SlackApi, slack_sandbox: SlackSandbox
+) -> None:
+    # Alerts and receipts DM a person by user id: no channel list is read for them.
+    api.post_message("U0ADA123", {"text": "job file-report-7 failed for good"})
+    assert slack_sandbox.calls("conversations.list") == []
+    assert slack_sandbox.calls("conversations.info") == []
+    assert len(slack_sandbox.calls("chat.postMessage")) == 1

@@ -15,6 +15,7 @@ from redis import Redis
 from zenpy import Zenpy
 from zenpy.lib.api_objects import Comment, CustomField, Organization, User
 from zenpy.lib.api_objects import Ticket as ZTicket
+from zenpy.lib.endpoint import Url
 from zenpy.lib.exception import APIException, RecordNotFoundException, ZenpyException
 
 from integrations import logs
@@ -296,18 +297,57 @@ class ZendeskGateway:
         """The organization named `name`, created once when missing (cached).
 
         Keyed by an external id made from the name, so a retry finds the one it created.
+        One that Zendesk already has under that name (made by hand or by another
+        integration) is used as it is.
         """
         external_id = "feedback-hub:" + "-".join(name.casefold().split())
         key = f"hub:zendesk:organization:{external_id}"
         if cached := self.redis.get(key):
             return int(cached)
-        with _zendesk_errors("create or update organization"):
-            found = self.client.organizations.create_or_update(
-                Organization(name=name, external_id=external_id)
+        try:
+            with _zendesk_errors("create or update organization"):
+                found = self.client.organizations.create_or_update(
+                    Organization(name=name, external_id=external_id)
+                )
+        except Permanent as exc:
+            # create_or_update matches by id or external_id only, and names are unique: an
+            # organization with this name but another (or no) external id is a 422 forever.
+            if not _name_taken(exc):
+                raise
+            organization = self._organization_named(name)
+            # Its external_id is another system's: left as it is, ours is never written over it.
+            logs.event(
+                log,
+                "zendesk.organization.adopted",
+                organization=organization,
+                external_id=external_id,
+                reason="name_taken",
             )
-        self.redis.set(key, found.id, ex=ID_CACHE_SECONDS)
-        logs.event(log, "zendesk.organization.ready", organization=int(found.id))
-        return int(found.id)
+        else:
+            organization = int(found.id)
+            logs.event(log, "zendesk.organization.ready", organization=organization)
+        self.redis.set(key, organization, ex=ID_CACHE_SECONDS)
+        return organization
+
+    def _organization_named(self, name: str) -> int:
+        """The id of the organization Zendesk has under `name` (an exact match, any case)."""
+        # Search Organizations by name (GET /api/v2/organizations/search.json?name=, exact and
+        # case-insensitive per Zendesk's API reference). zenpy 2.0.57 has no call for it, and its
+        # `organizations.external` writes the query into the path unencoded and appends
+        # `?page[size]=` after it. zenpy's own `_get` is used with a URL from its `_build_url`:
+        # the same session (auth, shared rate limit, short retries, 429 as Retryable) and the
+        # same response checks as every other call, so `_zendesk_errors` maps its failures.
+        api = self.client.organizations
+        with _zendesk_errors("find organization by name"):
+            url = api._build_url(Url("organizations/search.json"))
+            found = [(o.name, int(o.id)) for o in api._get(url, params={"name": name})]
+        if not found:
+            # Renamed or deleted since the 422: the next attempt creates it.
+            raise Retryable(f"Zendesk said organization {name!r} exists but does not find it")
+        # Names are unique (ignoring case); two can exist after a race Zendesk documents.
+        # The one spelled exactly as configured wins, then the oldest.
+        found.sort(key=lambda o: (o[0] != name, o[1]))
+        return found[0][1]
 
     def join_organization(
         self, *, name: str | None, email: str | None, external_id: str | None, organization_id: int
@@ -421,6 +461,32 @@ class ZendeskGateway:
             external_id=t.external_id,
             requester_id=t.requester_id,
         )
+
+
+def _name_taken(exc: Permanent) -> bool:
+    """True for Zendesk's 422 that says an organization already has this name, and only that.
+
+    Its body: {"error": "RecordInvalid", "description": "Record validation errors", "details":
+    {"name": [{"description": "Name: <name> has already been taken", "error": "DuplicateValue"}]}}.
+    """
+    if exc.status != 422:
+        return False
+    try:
+        body = json.loads(exc.body or "")
+    except ValueError:
+        return False
+    if not isinstance(body, dict) or body.get("error") != "RecordInvalid":
+        return False
+    details = body.get("details")
+    if not isinstance(details, dict):
+        return False
+    refusals = details.get("name")
+    return (
+        set(details) == {"name"}
+        and isinstance(refusals, list)
+        and bool(refusals)
+        and all(isinstance(r, dict) and r.get("error") == "DuplicateValue" for r in refusals)
+    )
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from integrations.slack.payloads import ReactionAdded
 from integrations.slack.threads import reaction_key
 from tests.jobs import run_jobs
 from workers import reactions
+from workers.deadletters import dead_letters
 
 CHANNEL = "#support"
 
@@ -181,6 +183,68 @@ def test_a_slack_connect_customer_is_the_requester_with_their_organization(
     assert {t["organization_id"] for t in zendesk_sandbox.tickets.values()} == {organization["id"]}
     # "Ticket #N filed" is for the people in the thread, the customer included: not walled.
     assert bot_replies(slack_sandbox, shared)[0].startswith(f"Ticket #{ticket['id']} filed")
+
+
+def test_a_slack_connect_customer_joins_the_organization_zendesk_already_has_by_that_name(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Made by hand or by a CRM sync before the hub: the name is taken, the external id is not
+    # the hub's, so create_or_update cannot match it and Zendesk answers 422 "already taken".
+    monkeypatch.setenv("SLACK_CONNECT_ORGANIZATIONS", "T0ACME:Acme Corp")
+    existing = zendesk_sandbox.add_organization("Acme Corp", external_id="crm:4411")
+    slack_sandbox.add_user("W0CUSTOMER", "kim", "Kim Customer", None, team="T0ACME")
+    shared = slack_sandbox.share_channel("#acme-support", "T0ACME")
+    message = slack_sandbox.say(shared, "W0CUSTOMER", "Invoices show the wrong VAT")
+    with caplog.at_level(logging.INFO, logger="integrations.zendesk.gateway"):
+        react(redis, reaction(shared, message.ts, author="W0CUSTOMER"))
+
+    assert dead_letters(redis) == []
+    [ticket] = zendesk_sandbox.tickets.values()
+    assert ticket["organization_id"] == existing["id"]
+    assert zendesk_sandbox.users[ticket["requester_id"]]["organization_id"] == existing["id"]
+    # Adopted as it was: no second organization, the other system's external id kept.
+    assert list(zendesk_sandbox.organizations) == [existing["id"]]
+    assert existing["external_id"] == "crm:4411"
+    [adopted] = [r for r in caplog.records if r.getMessage() == "zendesk.organization.adopted"]
+    assert adopted.fields["organization"] == existing["id"]  # type: ignore[attr-defined]
+
+    # The id is cached like a created one: the next report asks Zendesk nothing about it.
+    again = slack_sandbox.say(shared, "W0CUSTOMER", "And the PDF export too")
+    react(redis, reaction(shared, again.ts, author="W0CUSTOMER"))
+    assert {t["organization_id"] for t in zendesk_sandbox.tickets.values()} == {existing["id"]}
+    routes = zendesk_sandbox.stats()["by_route"]
+    assert routes["POST /api/v2/organizations/create_or_update.json"] == {"422": 1}
+    assert routes["GET /api/v2/organizations/search.json"] == {"200": 1}
+
+
+def test_another_refusal_of_the_organization_is_still_a_dead_letter(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SLACK_CONNECT_ORGANIZATIONS", "T0ACME:Acme Corp")
+    zendesk_sandbox.add_organization("Acme Corp", external_id="crm:4411")
+    slack_sandbox.add_user("W0CUSTOMER", "kim", "Kim Customer", None, team="T0ACME")
+    shared = slack_sandbox.share_channel("#acme-support", "T0ACME")
+    message = slack_sandbox.say(shared, "W0CUSTOMER", "Invoices show the wrong VAT")
+    # A 422 that is not "name already taken": the organization is not looked up by name.
+    zendesk_sandbox.set_faults(error_rate=1.0, error_status=422)
+    react(redis, reaction(shared, message.ts, author="W0CUSTOMER"))
+
+    [letter] = dead_letters(redis)
+    assert letter.attempts == 1
+    assert letter.reason.endswith("Zendesk refused to create or update organization (422)")
+    assert zendesk_sandbox.tickets == {}
+    routes = zendesk_sandbox.stats()["by_route"]
+    assert routes["POST /api/v2/organizations/create_or_update.json"] == {"422": 1}
+    assert "GET /api/v2/organizations/search.json" not in routes
 
 
 def test_a_rate_limit_part_way_files_what_was_read_and_adds_the_rest_later(

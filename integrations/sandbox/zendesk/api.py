@@ -23,6 +23,7 @@ from integrations.sandbox.zendesk.records import (
     iso,
     job_json,
     not_found,
+    organization_json,
     record_invalid,
     to_int,
     to_str,
@@ -111,6 +112,7 @@ class ZendeskApi:
                 "/api/v2/organizations/create_or_update.json",
                 self.create_or_update_organization,
             ),
+            ("GET", "/api/v2/organizations/search.json", self.search_organizations),
             ("GET", "/api/v2/users.json", self.list_users),
             ("GET", "/api/v2/users/me.json", self.me),
             ("GET", "/api/v2/users/<int:user_id>.json", self.show_user),
@@ -308,7 +310,13 @@ class ZendeskApi:
         return jsonify(user=user_json(zd.base(), user)), status
 
     def create_or_update_organization(self) -> tuple[Response, int]:
-        """Create Or Update Organization, matched by id, then external id (201 when created)."""
+        """Create Or Update Organization, matched by id, then external id (201 when created).
+
+        Never matched by name: a new organization whose name another one has is a 422, as
+        Zendesk answers it (`DuplicateValue` on `name`, the name in the description). Names
+        are compared ignoring case, as Search Organizations matches them; that Zendesk's
+        uniqueness check ignores case too is an assumption (unverified).
+        """
         zd = self.account
         data = body("organization")
         with zd.lock:
@@ -322,22 +330,38 @@ class ZendeskApi:
             )
             status = 200
             if found is None:
-                if not data.get("name"):
+                name = data.get("name")
+                if not name:
                     raise record_invalid("name", "Name: cannot be blank", "BlankValue")
-                if any(o["name"] == data["name"] for o in zd.organizations.values()):
-                    raise record_invalid("name", "Name: has already been taken", "DuplicateValue")
-                oid = zd._id("organization")
-                found = zd.organizations[oid] = {
-                    "id": oid,
-                    "url": f"{zd.base()}/api/v2/organizations/{oid}.json",
-                    "name": data["name"],
-                    "external_id": to_str(data.get("external_id")),
-                    "tags": [],
-                    "created_at": iso(),
-                }
+                if zd.organizations_named(str(name)):
+                    raise record_invalid(
+                        "name", f"Name: {name} has already been taken", "DuplicateValue"
+                    )
+                found = zd.add_organization(str(name), to_str(data.get("external_id")))
                 status = 201
             found["updated_at"] = iso()
-        return jsonify(organization=found), status
+        return jsonify(organization=organization_json(zd.base(), found)), status
+
+    def search_organizations(self) -> Response:
+        """Search Organizations by `external_id` or `name`: exact matches, ignoring case."""
+        zd = self.account
+        name, external_id = request.args.get("name"), request.args.get("external_id")
+        if (name is None) == (external_id is None):
+            raise Invalid(
+                400,
+                {"error": "InvalidValue", "description": "Search by either external_id or name"},
+            )
+        if name is not None:
+            found = zd.organizations_named(name)
+        else:
+            wanted = str(external_id).casefold()
+            with zd.lock:
+                found = [
+                    o
+                    for o in zd.organizations.values()
+                    if (o["external_id"] or "").casefold() == wanted
+                ]
+        return jsonify(listing("organizations", [organization_json(zd.base(), o) for o in found]))
 
     def search_users(self) -> Response:
         """Search Users by email, name or external id."""

@@ -291,6 +291,11 @@ def group_json(base: str, group: Json) -> Json:
     return {"url": f"{base}/api/v2/groups/{group['id']}.json", **group}
 
 
+def organization_json(base: str, organization: Json) -> Json:
+    """An organization with its API `url`."""
+    return {"url": f"{base}/api/v2/organizations/{organization['id']}.json", **organization}
+
+
 def job_json(base: str, job: Json) -> Json:
     """A job status with its API `url`."""
     return {"url": f"{base}/api/v2/job_statuses/{job['id']}.json", **job}

@@ -129,6 +129,27 @@ class ZendeskAccount(Sandbox):
             self.groups[gid] = group
         return group
 
+    def add_organization(self, name: str, external_id: str | None = None) -> Json:
+        """Add an organization (as an admin or another integration would); returns it."""
+        now = iso()
+        organization: Json = {
+            "id": self._id("organization"),
+            "name": name,
+            "external_id": external_id,
+            "tags": [],
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self.lock:
+            self.organizations[organization["id"]] = organization
+        return organization
+
+    def organizations_named(self, name: str) -> list[Json]:
+        """The organizations whose name is `name`, ignoring case (Zendesk's exact-name match)."""
+        folded = name.casefold()
+        with self.lock:
+            return [o for o in self.organizations.values() if o["name"].casefold() == folded]
+
     def add_ticket_field(self, title: str, field_id: int | None = None, kind: str = "text") -> Json:
         """Add a custom ticket field (with the id a rules file names, when given); returns it."""
         now = iso()

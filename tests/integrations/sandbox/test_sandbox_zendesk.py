@@ -547,3 +547,50 @@ def test_an_organization_is_created_once_and_its_members_tickets_join_it(
     )
     audit = zenpy.tickets.create(new_ticket(requester_id=kim.id))
     assert zendesk_sandbox.tickets[audit.ticket.id]["organization_id"] == acme.id
+
+
+def test_a_taken_organization_name_is_refused_and_found_by_name_as_zendesk_does(
+    zendesk_sandbox: ZendeskSandbox, auth: tuple[str, str]
+) -> None:
+    existing = zendesk_sandbox.add_organization("Acme Corp", external_id="crm:4411")
+    url = f"{zendesk_sandbox.url}/api/v2/organizations"
+    mine = {"name": "acme corp", "external_id": "feedback-hub:acme-corp"}
+    taken = requests.post(
+        f"{url}/create_or_update.json", json={"organization": mine}, auth=auth, timeout=5
+    )
+    assert taken.status_code == 422
+    assert taken.json() == {
+        "error": "RecordInvalid",
+        "description": "Record validation errors",
+        "details": {
+            "name": [
+                {"description": "Name: acme corp has already been taken", "error": "DuplicateValue"}
+            ]
+        },
+    }
+
+    def search(**params: str) -> dict[str, Any]:
+        found = requests.get(f"{url}/search.json", params=params, auth=auth, timeout=5)
+        assert found.status_code == 200
+        return dict(found.json())
+
+    # Exact, ignoring case; a prefix or a longer name is no match.
+    by_name = search(name="ACME CORP")
+    assert by_name["count"] == 1 and by_name["next_page"] is None
+    [found] = by_name["organizations"]
+    assert (found["id"], found["name"], found["external_id"]) == (
+        existing["id"],
+        "Acme Corp",
+        "crm:4411",
+    )
+    assert found["url"].endswith(f"/api/v2/organizations/{existing['id']}.json")
+    assert search(name="Acme")["organizations"] == []
+    assert search(name="Acme Corp Ltd")["count"] == 0
+    assert [o["id"] for o in search(external_id="CRM:4411")["organizations"]] == [existing["id"]]
+    both = requests.get(
+        f"{url}/search.json",
+        params={"name": "Acme Corp", "external_id": "crm:4411"},
+        auth=auth,
+        timeout=5,
+    )
+    assert both.status_code == 400

@@ -11,6 +11,12 @@
   comments (a lost webhook is not a false alarm), then adds the report to its
   channel's one nudge message (edited in place), or posts the breach and tags the
   ticket. A later answer edits both.
+- `recheck` (a `timer_due` job with stage "check", scheduled in rq): a breached clock
+  that no answer or solve has stopped (its webhook lost, or nobody answers) is looked
+  at in Zendesk an hour after the breach, then twice as long each time up to a day,
+  and let go two weeks after the breach ("expired": no longer open, nor in `watch`).
+  `sweep_checks` (worker maintenance, once a day) gives a look to any breached clock
+  that has none coming (clocks breached before this existed, a scheduled job lost).
 
 Nothing here ever writes to the person who reported: every message goes to a
 support channel, through the wall (integrations/slack/api.py).
@@ -33,7 +39,17 @@ from integrations.errors import Permanent
 from integrations.queue import EVENTS, enqueue_once, queue
 from integrations.queue.jobs import TIMER_DUE, TIMER_TICK
 from integrations.queue.marks import once
-from integrations.queue.timers import DUE, KEEP_SECONDS, Stage, Timer, TimerStore
+from integrations.queue.timers import (
+    CHECK_FIRST_SECONDS,
+    CHECK_MAX_SECONDS,
+    DUE,
+    GIVE_UP_SECONDS,
+    KEEP_SECONDS,
+    OPEN,
+    Stage,
+    Timer,
+    TimerStore,
+)
 from integrations.report import Report
 from integrations.slack import first_reply
 from integrations.zendesk.gateway import Ticket
@@ -59,6 +75,9 @@ TICKING_SECONDS = 30
 # At most this many due timers are handed over per tick; the rest go next tick.
 BATCH = 2000
 NUDGE_MESSAGES = "hub:timers:nudge-messages"
+# Held for a day by the worker that sweeps breached clocks for missing looks.
+CHECK_SWEEP = "hub:timers:check-sweep"
+CHECK_SWEEP_SECONDS = 24 * 3600
 
 # Continue the chain while clocks run; stop it (atomically with that look) when none do,
 # so a timer started at that moment always finds either a live chain or none to restart.
@@ -173,18 +192,23 @@ def run_tick(redis: Redis, *, clock: Clock = time.time) -> dict[str, Any]:
 # ---------------------------------------------------------------- a due timer
 
 
-def timer_due(ticket_id: int, stage: str) -> str | Retry:
-    """Job: a timer's nudge or breach, unless Zendesk shows an answer already."""
-    return run_guarded(handle_due, context(), ticket_id, stage)
+def timer_due(ticket_id: int, stage: str, checks: int = 0) -> str | Retry:
+    """Job: a timer's nudge or breach, unless Zendesk shows an answer already; or ("check")
+    a breached timer's look at Zendesk (`checks` made before this one)."""
+    return run_guarded(handle_due, context(), ticket_id, stage, checks)
 
 
-def handle_due(ctx: JobContext, ticket_id: int, stage: str, *, clock: Clock = time.time) -> str:
-    """The nudge or breach of one timer; returns what happened."""
-    assert stage in ("nudge", "breach"), stage
+def handle_due(
+    ctx: JobContext, ticket_id: int, stage: str, checks: int = 0, *, clock: Clock = time.time
+) -> str:
+    """The nudge, breach or later look of one timer; returns what happened."""
+    assert stage in ("nudge", "breach", "check"), stage
     store = TimerStore(ctx.redis)
     timer = store.get(ticket_id)
     if timer is None:
         return "gone"
+    if stage == "check":
+        return recheck(ctx, timer, checks, clock=clock)
     if timer.open:
         try:
             reply = find_reply(ctx, timer)
@@ -213,7 +237,83 @@ def handle_due(ctx: JobContext, ticket_id: int, stage: str, *, clock: Clock = ti
     if not timer.breached:
         return "stopped"
     _breach(ctx, timer, clock=clock)
+    if timer.open:
+        schedule_check(ctx.redis, timer, 0, clock())
     return "breached"
+
+
+# ---------------------------------------------------------------- after the breach
+
+
+def check_delay(checks: int) -> float:
+    """How long after a look (the breach for the first) the next one comes."""
+    return float(min(CHECK_FIRST_SECONDS * 2**checks, CHECK_MAX_SECONDS))
+
+
+def schedule_check(redis: Redis, timer: Timer, checks: int, now: float) -> bool:
+    """Schedule the look after `checks` looks (rq's scheduler; one job id per look)."""
+    at = now + check_delay(checks)
+    if not TimerStore(redis).set_check(timer.ticket_id, at, checks):
+        return False  # stopped meanwhile
+    queue(redis, EVENTS).enqueue_at(
+        datetime.fromtimestamp(at, UTC),
+        TIMER_DUE.func,
+        timer.ticket_id,
+        "check",
+        checks,
+        job_id=f"{TIMER_DUE.kind}-{timer.ticket_id}-check-{checks}",
+        description=f"{TIMER_DUE.name} {timer.ticket_id} check {checks + 1}",
+        failure_ttl=KEEP_SECONDS,
+    )
+    return True
+
+
+def recheck(ctx: JobContext, timer: Timer, checks: int, *, clock: Clock = time.time) -> str:
+    """A breached clock still running: answered or solved in Zendesk, or still waiting?"""
+    if not timer.open:
+        return "stopped"
+    now = clock()
+    try:
+        reply = find_reply(ctx, timer)
+        status = ctx.zendesk.get_ticket(timer.ticket_id).status if reply is None else ""
+    except Permanent as exc:
+        if exc.status != 404:
+            raise
+        clock_stopped(ctx, timer, state="deleted", at=now, by=None, clock=clock)
+        return "deleted"
+    if reply is not None:
+        at, by = reply
+        clock_stopped(ctx, timer, state="answered", at=at, by=by, clock=clock)
+        logs.event(log, "timer.answered_found", ticket=timer.ticket_id, stage="check")
+        return "answered"
+    if status in ("solved", "closed"):
+        clock_stopped(ctx, timer, state="solved", at=now, by=None, clock=clock)
+        return "solved"
+    if now - timer.breach_at >= GIVE_UP_SECONDS:
+        clock_stopped(ctx, timer, state="expired", at=now, by=None, clock=clock)
+        return "expired"
+    schedule_check(ctx.redis, timer, checks + 1, now)
+    return "waiting"
+
+
+def sweep_checks(redis: Redis, *, clock: Clock = time.time) -> int | None:
+    """Once a day (whoever comes first): a look for every breached clock that has none
+    coming. Returns how many were scheduled (None: another worker swept today)."""
+    now = clock()
+    if not redis.set(CHECK_SWEEP, repr(now), nx=True, ex=CHECK_SWEEP_SECONDS):
+        return None
+    store = TimerStore(redis)
+    scheduled = 0
+    for member in redis.zrangebyscore(OPEN, "-inf", now):  # breach time passed
+        timer = store.get(int(member.decode() if isinstance(member, bytes) else str(member)))
+        if timer is None or not timer.open or not timer.breached:
+            continue
+        if timer.check_at is not None and timer.check_at > now - CHECK_FIRST_SECONDS:
+            continue  # one is coming (or has just been due)
+        scheduled += schedule_check(redis, timer, timer.checks, now)
+    if scheduled:
+        logs.event(log, "timer.checks_swept", scheduled=scheduled)
+    return scheduled
 
 
 def _stage(stage: str) -> Stage:

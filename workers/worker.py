@@ -33,7 +33,7 @@ from rules.store import store_for
 from workers.context import installed
 from workers.digest import maintenance_tick as digest_tick
 from workers.maintenance import run_once
-from workers.timers import ensure_tick
+from workers.timers import ensure_tick, sweep_checks
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,8 @@ class HubWorker(Worker):
             run_once(self.connection, every=self.maintenance_interval)
             # A first-reply tick chain that died with its worker begins again (workers/timers.py).
             ensure_tick(self.connection)
+            # Breached clocks with no look at Zendesk coming get one (once a day).
+            sweep_checks(self.connection)
             # The weekly tag digest: claimed once per ISO week, whoever ticks (workers/digest.py).
             digest_tick(self.connection)
         except OUTAGE as exc:

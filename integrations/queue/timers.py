@@ -32,6 +32,12 @@ FIRST_REPLY = "hub:timers:first-reply"
 BREACHES = "hub:timers:breaches"
 # A stopped timer is kept this long: a late reply still edits its breach message.
 KEEP_SECONDS = 14 * 24 * 3600
+# A breached clock nobody stops (the webhook lost, the ticket never answered) is looked
+# at in Zendesk again after CHECK_FIRST_SECONDS, then twice as long each time up to
+# CHECK_MAX_SECONDS, and let go GIVE_UP_SECONDS after its breach (state "expired").
+CHECK_FIRST_SECONDS = 3600
+CHECK_MAX_SECONDS = 24 * 3600
+GIVE_UP_SECONDS = 14 * 24 * 3600
 # First-reply time buckets (seconds): up to the one-hour goal finely, then coarser.
 BUCKETS = (300.0, 600.0, 900.0, 1800.0, 2700.0, 3600.0, 5400.0, 7200.0, 14400.0, 28800.0, 86400.0)
 
@@ -84,6 +90,13 @@ end
 return 1
 """
 
+# KEYS: timer. ARGV: next look at, looks so far. Only while the clock runs.
+_SET_CHECK = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'open' then return 0 end
+redis.call('HSET', KEYS[1], 'check_at', ARGV[1], 'checks', ARGV[2])
+return 1
+"""
+
 
 @dataclass(frozen=True)
 class Timer:
@@ -108,6 +121,9 @@ class Timer:
     nudged: bool = False
     breached: bool = False
     breach_message: dict[str, str] | None = None
+    # After the breach: when Zendesk is looked at next, and how many looks were made.
+    check_at: float | None = None
+    checks: int = 0
 
     @property
     def open(self) -> bool:
@@ -157,6 +173,8 @@ class Timer:
             nudged=bool(h.get("nudged")),
             breached=bool(h.get("breached")),
             breach_message=json.loads(message) if message else None,
+            check_at=float(h["check_at"]) if h.get("check_at") else None,
+            checks=int(h.get("checks") or 0),
         )
 
 
@@ -168,6 +186,7 @@ class TimerStore:
         self._start = redis.register_script(_START)
         self._stop = redis.register_script(_STOP)
         self._claim = redis.register_script(_CLAIM)
+        self._set_check = redis.register_script(_SET_CHECK)
 
     def start(self, timer: Timer) -> bool:
         """Start the clock; False when this ticket's timer exists (its first start stands)."""
@@ -240,6 +259,11 @@ class TimerStore:
         self.redis.hset(
             timer_key(ticket_id), "breach_message", json.dumps({"channel": channel, "ts": ts})
         )
+
+    def set_check(self, ticket_id: int, at: float, checks: int) -> bool:
+        """When a running clock's next look at Zendesk is due, and how many came before
+        (False when the clock stopped meanwhile: nothing is written)."""
+        return bool(self._set_check(keys=[timer_key(ticket_id)], args=[repr(at), checks]))
 
     def nudged(self, channel: str) -> list[int]:
         """The tickets a channel's nudge message lists, closest to breach first."""

@@ -79,6 +79,11 @@ def breach_message(timer: Timer) -> dict[str, Any]:
         status = f":white_check_mark: Answered after {minutes} min by {who} (target: {target})"
     elif timer.state == "solved":
         status = f":white_check_mark: Solved without a public reply (target: {target})"
+    elif timer.state == "expired":
+        status = (
+            f":hourglass: No public reply two weeks after the target ({target}): "
+            "the hub no longer watches this report"
+        )
     else:
         status = f":rotating_light: No first reply within the target: {target}"
     return {"text": f"{status}: #{timer.ticket_id}", "blocks": [_section(status), _section(head)]}

@@ -328,3 +328,111 @@ def test_the_tick_chain_runs_while_clocks_run_and_a_lapsed_one_begins_again(
     assert run_tick(redis, clock=lambda: now + 60)["due"] == 1
     assert not redis.exists(TICKING)
     assert "timer-tick-360000013" not in scheduled.get_job_ids()
+
+
+def scheduled_checks(redis: Redis, ticket: int) -> dict[str, float]:
+    """The looks at Zendesk rq's scheduler holds for a ticket: job id -> when."""
+    from rq.registry import ScheduledJobRegistry
+
+    from integrations.queue import EVENTS, queue
+
+    registry = ScheduledJobRegistry(queue=queue(redis, EVENTS))
+    return {
+        job_id: registry.get_scheduled_time(job_id).timestamp()
+        for job_id in registry.get_job_ids()
+        if job_id.startswith(f"timer-due-{ticket}-check-")
+    }
+
+
+def test_a_breached_report_whose_answer_webhook_was_lost_is_found_answered_later(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    # No webhook target: Zendesk's notice of the late answer never reaches the hub.
+    ticket = file_report(redis, "Data loss in my notes", minutes_ago=16)
+    tick(redis)
+    timer = TimerStore(redis).get(ticket)
+    assert timer is not None and timer.open and timer.breached
+    # Zendesk is looked at again an hour after the breach.
+    [(job_id, at)] = scheduled_checks(redis, ticket).items()
+    assert job_id == f"timer-due-{ticket}-check-0"
+    assert timer.check_at == pytest.approx(at, abs=1) and 3590 < at - time.time() <= 3600
+
+    zendesk_sandbox.agent_reply(ticket, "Your notes are back, sorry for the wait.")
+    assert handle_due(context(), ticket, "check", 0, clock=lambda: at) == "answered"
+    [breach] = texts(slack_sandbox, "#support-escalations")
+    assert "Answered after 16 min by Sandbox Agent" in breach
+    assert TimerStore(redis).open_count() == 0
+
+
+def test_a_breached_report_nobody_answers_is_looked_at_less_often_then_let_go(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    from click.testing import CliRunner
+
+    from app import cli
+
+    ticket = file_report(redis, "Data loss on sync", minutes_ago=16)
+    tick(redis)
+    breach_at = time.time()
+    # Nothing in Zendesk: each look schedules the next, twice as far, up to a day.
+    now = breach_at
+    for checks, hours in enumerate((2, 4, 8, 16, 24, 24)):
+        now += 3600 * 2**checks if checks < 5 else 24 * 3600
+        assert handle_due(context(), ticket, "check", checks, clock=lambda t=now: t) == "waiting"
+        later = scheduled_checks(redis, ticket)[f"timer-due-{ticket}-check-{checks + 1}"]
+        assert later - now == pytest.approx(hours * 3600, abs=1)
+    assert "overdue" in CliRunner().invoke(cli, ["watch"]).output
+
+    # Two weeks after the breach, the hub stops watching: the message says so.
+    two_weeks = breach_at + 14 * 24 * 3600
+    assert handle_due(context(), ticket, "check", 6, clock=lambda: two_weeks) == "expired"
+    [breach] = texts(slack_sandbox, "#support-escalations")
+    assert "No public reply two weeks after the target" in breach
+    timer = TimerStore(redis).get(ticket)
+    assert timer is not None and timer.state == "expired"
+    assert CliRunner().invoke(cli, ["watch"]).output.splitlines()[-1] == "0 open timers"
+
+
+def test_a_breached_report_solved_without_a_webhook_stops_at_the_next_look(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    ticket = file_report(redis, "Data loss: duplicate of 41", minutes_ago=16)
+    tick(redis)
+    with zendesk_sandbox.lock:
+        zendesk_sandbox.tickets[ticket]["status"] = "solved"
+    assert handle_due(context(), ticket, "check", 0) == "solved"
+    [breach] = texts(slack_sandbox, "#support-escalations")
+    assert "Solved without a public reply" in breach
+
+
+def test_breached_clocks_left_without_a_look_get_one_once_a_day(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    # Breached under an earlier version: open, with no look at Zendesk ever coming.
+    ticket = file_report(redis, "Data loss when offline", minutes_ago=16)
+    tick(redis)
+    redis.hdel(f"hub:timer:{ticket}", "check_at")
+    redis.delete(*(f"rq:job:{j}" for j in scheduled_checks(redis, ticket)))
+    from rq.registry import ScheduledJobRegistry
+
+    from integrations.queue import EVENTS, queue
+
+    ScheduledJobRegistry(queue=queue(redis, EVENTS)).remove(f"timer-due-{ticket}-check-0")
+    waiting = file_report(redis, "Export is slow", minutes_ago=5)  # not breached: no look
+
+    assert timers.sweep_checks(redis) == 1
+    assert list(scheduled_checks(redis, ticket)) == [f"timer-due-{ticket}-check-0"]
+    assert scheduled_checks(redis, waiting) == {}
+    assert timers.sweep_checks(redis) is None  # another worker, the same day

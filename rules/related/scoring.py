@@ -80,9 +80,32 @@ class FieldTerms:
         return set(self.title) | set(self.body)
 
 
+# A report without a title is summarized by its first line, cut as the Slack intake cuts
+# a message's subject (integrations/slack/reports.py subject_line).
+SUMMARY_CHARS = 80
+
+
+def summary_line(body: str, limit: int = SUMMARY_CHARS) -> str:
+    """The body's first non-empty line, on one line, cut on a word boundary."""
+    for line in body.splitlines():
+        if line.strip():
+            words = line.split()
+            out = ""
+            for word in words:
+                if out and len(out) + 1 + len(word) > limit:
+                    break
+                out = f"{out} {word}" if out else word[:limit]
+            return out
+    return ""
+
+
 def field_terms(method: Method, title: str, body: str) -> FieldTerms:
-    """Tokenize a report's title and body the way `method` indexes them."""
-    t = list(method.tokenize(title))
+    """Tokenize a report's title and body the way `method` indexes them.
+
+    A blank title is the body's first line (summary_line): the join decision compares
+    titles, and a report filed with its words in the body alone has one too.
+    """
+    t = list(method.tokenize(title if title.strip() else summary_line(body)))
     b = list(method.tokenize(body))
     if not method.fielded:
         # Classic BM25: one field, the title counted twice.

@@ -221,6 +221,17 @@ def test_the_same_generic_first_line_does_not_join_different_reports(redis: Redi
     assert idx.group_for(again).joined
 
 
+def test_reports_without_a_title_are_joined_on_their_first_line(redis: Redis) -> None:
+    # Feedback that arrives as one text: its first line is its title, as in the Slack intake.
+    idx = index(redis)
+    idx.add_many(fillers())
+    first = doc("50", "", "Export to CSV does nothing at all\nClicking export has no effect")
+    decision = idx.group_for(first)
+    assert decision.joined and decision.group_id == new_group_id("1"), decision.reason
+    other = doc("51", "", "Billing address cannot be changed\nThe save button stays grey")
+    assert not idx.group_for(other).joined
+
+
 def test_a_rejected_pair_is_never_suggested_or_joined_again(redis: Redis) -> None:
     idx = index(redis)
     idx.add_many(fillers())

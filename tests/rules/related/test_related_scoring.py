@@ -25,6 +25,7 @@ from rules.related.scoring import (
     new_group_id,
     query_weights,
     recency,
+    summary_line,
 )
 
 counts = st.integers(min_value=0, max_value=60)
@@ -54,6 +55,14 @@ def test_recency_prior_is_between_one_and_two() -> None:
     assert recency(HUB, 0) == 2.0
     assert 1.0 < recency(HUB, 90 * 86400) < recency(HUB, 86400) < 2.0
     assert recency(HUB, 10 * 365 * 86400) < 1.0001
+
+
+def test_a_report_without_a_title_is_titled_by_its_first_line() -> None:
+    assert summary_line("\n  Export   does nothing\nsince Monday") == "Export does nothing"
+    assert len(summary_line("word " * 40)) <= 80
+    terms = field_terms(HUB, " ", "Export does nothing\nsince Monday")
+    assert set(terms.title) == set(field_terms(HUB, "Export does nothing", "").title)
+    assert "monday" in terms.body and "export" in terms.body
 
 
 def test_query_weights_count_title_words_twice() -> None:

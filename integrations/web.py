@@ -21,7 +21,9 @@ from integrations.queue import (
     stage_enqueue,
 )
 from integrations.queue.jobs import FILE_REPORT, JobSpec
+from integrations.queue.report_log import ReportLog, report_log
 from integrations.queue.status import StatusStore
+from integrations.queue.wire import Commands
 from integrations.report import Report
 from integrations.settings import Settings
 
@@ -52,6 +54,8 @@ class Hub:
 
     def __post_init__(self) -> None:
         self.writer = GroupCommit(self.redis)
+        # The console's record of reports (integrations/queue/report_log.py).
+        self.console: ReportLog = report_log(self.redis, self.settings)
         # The web client's own bound on a Redis reply, kept for the asyncio client.
         kwargs = self.redis.connection_pool.connection_kwargs
         self.redis_timeout: float = kwargs.get("socket_timeout") or 5.0
@@ -76,15 +80,16 @@ class Hub:
 
     def stage_report(self, report: Report) -> StagedEnqueue:
         """The writes that file a report, not yet sent."""
-        # One round trip: the job, and its "queued" status (SET NX: a state
-        # already recorded is newer and stays).
-        status = StatusStore(self.redis)
+        # One round trip: the job, its "queued" status and the console's record of it,
+        # listed at once (both only if none is there yet: what is recorded is newer).
+        status, console = StatusStore(self.redis), self.console
+
+        def also(commands: Commands) -> None:
+            status.mark_queued(report.key_digest, commands)
+            console.mark_accepted(report, commands)
+
         return stage_enqueue(
-            self.redis,
-            FILE_REPORT,
-            report.to_job(),
-            key=report.external_id,
-            also=lambda commands: status.mark_queued(report.key_digest, commands),
+            self.redis, FILE_REPORT, report.to_job(), key=report.external_id, also=also
         )
 
     async def close_async(self) -> None:
@@ -100,9 +105,9 @@ class Hub:
         if self._async_writer is None or self._async_writer[0] is not loop:
             assert self.settings.redis_url, "web settings always have REDIS_URL"
             # Sent once more when Redis does not answer in time: the intake's writes are all
-            # safe to repeat (rq's unique enqueue, SADD, SET NX), so a reply lost to a
-            # timeout becomes a receipt rather than "please try again" for a report that
-            # may have been kept (1 s each: inside Slack's 3 s).
+            # safe to repeat (rq's unique enqueue, SADD, SET NX, the console's record), so a
+            # reply lost to a timeout becomes a receipt rather than "please try again" for a
+            # report that may have been kept (1 s each: inside Slack's 3 s).
             client = connect_async(self.settings.redis_url, timeout=self.redis_timeout, retries=1)
             self._async_writer = (loop, AsyncGroupCommit(client))
         return self._async_writer[1]

@@ -20,6 +20,7 @@ from integrations.errors import Permanent, Retryable
 from integrations.queue import enqueue_once
 from integrations.queue.jobs import COMPLETE_THREAD, FILE_REPORT
 from integrations.queue.marks import once
+from integrations.queue.report_log import report_log
 from integrations.queue.status import StatusStore
 from integrations.report import AttachmentRef, Report, digest
 from integrations.slack import messages
@@ -94,7 +95,15 @@ def _file_reaction(data: dict[str, Any]) -> str:
         file_notes=notes,
         connect=connect,
     )
-    enqueue_once(ctx.redis, FILE_REPORT, report.to_job(), key=report.external_id)
+    # The console lists the report from now on ("queued"), as it does the web's intake.
+    console = report_log(ctx.redis, ctx.settings)
+    enqueue_once(
+        ctx.redis,
+        FILE_REPORT,
+        report.to_job(),
+        key=report.external_id,
+        also=lambda commands: console.mark_accepted(report, commands),
+    )
     StatusStore(ctx.redis).set(report.key_digest, "queued")
     if thread.cursor:
         # Slack limited the reading: file what was read now, add the rest when it allows.

@@ -6,6 +6,8 @@
 - `wire`: Redis commands encoded once (the hub's hand-written infrastructure).
 - `status`, `attachments`, `ratelimit`: a report's status, its stored uploads, and the
   rate-limit state all workers share.
+- `report_log`: the console's record of recent reports, begun in the intake's write and
+  completed by the intake job.
 
 The public names of the first three are re-exported here.
 """

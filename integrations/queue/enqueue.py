@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -46,8 +45,7 @@ JOB_TIMEOUT = 120
 # Runs after every failed attempt; on the last one it tells the reporter and an operator.
 JOB_FAILED = "workers.deadletters.job_failed"
 
-# Redis names scripts by their SHA-1 (EVALSHA); not a security use.
-UNIQUE_ENQUEUE_SHA = hashlib.sha1(UNIQUE_ENQUEUE_SCRIPT.encode(), usedforsecurity=False).hexdigest()
+UNIQUE_ENQUEUE_SHA = wire.script(UNIQUE_ENQUEUE_SCRIPT)
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 

@@ -11,7 +11,6 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq.scripts import UNIQUE_ENQUEUE_SCRIPT
 
 from integrations.queue import wire
 from integrations.queue.wire import Commands
@@ -48,6 +47,35 @@ class _Entry(_Outcome):
         self.signal = threading.Lock()
         self.signal.acquire()
         self.lead = False
+
+
+class _Rerun(_Outcome):
+    """The commands of an entry that Redis had no script for, sent again once it has them.
+
+    Only those: the entry's other commands have run. With two scripts in one write (rq's
+    enqueue, the console's record) one may run while the other has no script, and rq's
+    sent again would answer "exists", which the caller would read as a duplicate report.
+    """
+
+    __slots__ = ("at", "entry", "replies")
+
+    def __init__(self, entry: _Outcome, replies: list[Any]) -> None:
+        self.at = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        commands = Commands()
+        for i in self.at:
+            commands.add_encoded(entry.commands.parts[i])
+        super().__init__(commands)
+        self.entry = entry
+        self.replies = replies
+
+    def finish(self) -> None:
+        """Give the entry its replies, these in their places, or the error."""
+        if self.results is None:
+            self.entry.error = self.error or RedisError("the write was not sent again")
+            return
+        for i, reply in zip(self.at, self.results, strict=True):
+            self.replies[i] = reply
+        self.entry.results = self.replies
 
 
 class GroupCommit:
@@ -178,13 +206,17 @@ def _send(connection: Redis, batch: Sequence[_Outcome]) -> None:
         raise
     retry = _settle(batch, replies)
     if retry:
-        # A new or restarted Redis has no scripts yet; every write staged is idempotent.
+        # A new or restarted Redis has no scripts yet: load them, send what needed them.
         try:
-            connection.script_load(UNIQUE_ENQUEUE_SCRIPT)
+            for source in wire.SCRIPTS.values():
+                connection.script_load(source)
         except RedisError as exc:
             _fail(retry, exc)
-            return
-        _send(connection, retry)
+        else:
+            _send(connection, retry)
+        finally:
+            for rerun in retry:
+                rerun.finish()
 
 
 async def _send_async(client: AsyncRedis, batch: Sequence[_Outcome]) -> None:
@@ -197,11 +229,15 @@ async def _send_async(client: AsyncRedis, batch: Sequence[_Outcome]) -> None:
     retry = _settle(batch, replies)
     if retry:
         try:
-            await client.script_load(UNIQUE_ENQUEUE_SCRIPT)
+            for source in wire.SCRIPTS.values():
+                await client.script_load(source)
         except RedisError as exc:
             _fail(retry, exc)
-            return
-        await _send_async(client, retry)
+        else:
+            await _send_async(client, retry)
+        finally:
+            for rerun in retry:
+                rerun.finish()
 
 
 def _fail(entries: Sequence[_Outcome], exc: Exception) -> None:
@@ -216,19 +252,21 @@ def _together(batch: Sequence[_Outcome]) -> Commands:
     return together
 
 
-def _settle(batch: Sequence[_Outcome], replies: list[Any]) -> list[_Outcome]:
-    """Give each entry its replies or its error; the entries Redis had no script for."""
-    retry: list[_Outcome] = []
+def _settle(batch: Sequence[_Outcome], replies: list[Any]) -> list[_Rerun]:
+    """Give each entry its replies or its error; what to send again once Redis has scripts."""
+    retry: list[_Rerun] = []
     start = 0
     for entry in batch:
         mine = replies[start : start + entry.commands.count]
         start += entry.commands.count
-        if any(isinstance(r, NoScriptError) for r in mine):
-            retry.append(entry)
-            continue
-        failed = next((r for r in mine if isinstance(r, Exception)), None)
+        failed = next(
+            (r for r in mine if isinstance(r, Exception) and not isinstance(r, NoScriptError)),
+            None,
+        )
         if failed is not None:
             entry.error = failed
+        elif any(isinstance(r, NoScriptError) for r in mine):
+            retry.append(_Rerun(entry, mine))
         else:
             entry.results = mine
     return retry

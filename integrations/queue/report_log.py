@@ -1,6 +1,12 @@
 """The console's record of recent reports and their decisions: bounded, indexed, in Redis.
 
-Written by the intake job (a worker, never the web process), read by the console.
+Begun when a report is accepted, in the same round trip as its job (`mark_accepted`,
+staged by the web process's intake and by the reaction job): what is known then
+(source, subject, text, reporter, fields, attachment names, tags), state "queued",
+a timeline of one "accepted". The intake job makes it the full record (`record`:
+decision, group, ticket, timeline), under the same key and the same index entries,
+keeping the timeline. Read by the console.
+
 One JSON string per report (`hub:console:report:<id>`, expiring after
 CONSOLE_REPORTS_DAYS), a sorted set of ids by arrival time, and one sorted set per
 filterable value (source, group, priority, tag) so a filtered page walks only the
@@ -10,9 +16,10 @@ oldest on write (in batches: up to 1 % more are kept between trims). The live st
 keep current; the record keeps the last state it saw for reports older than the
 status's 30 days.
 
-Each record is JSON compressed with zlib. Redis memory per report, indexes included, is
-printed by `python -m bench.console_bench` (README's results table); multiply by
-CONSOLE_REPORTS_MAX for the budget, and lower it on a small Redis.
+Each record is JSON compressed with zlib (plain JSON until the intake job rewrites it).
+Redis memory per report, indexes included, is printed by `python -m bench.console_bench`
+(README's results table); multiply by CONSOLE_REPORTS_MAX for the budget, and lower it
+on a small Redis.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from typing import Any
 
 from redis import Redis
 
+from integrations.queue import wire
 from integrations.queue.status import ReportStatus, StatusStore
+from integrations.queue.wire import Commands
 from integrations.report import Report
 
 PREFIX = "hub:console"
@@ -45,6 +54,23 @@ _CHUNK = 250
 FILTERS = ("source", "status", "group", "tag", "priority", "text")
 _INDEXED = ("source", "group", "priority", "tag")
 
+# An accepted report's record and index entries, only if it has no record yet: a repeated
+# delivery, or an intake job that ran first, keeps what is there (its arrival time too).
+# KEYS: the record, INDEXES, INDEX, then the report's value indexes (source, tags);
+# ARGV: the record, its TTL, the arrival time, the report's id. One command, one reply.
+_ACCEPT = wire.script(
+    """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  return 0
+end
+for i = 3, #KEYS do
+  redis.call('ZADD', KEYS[i], 'NX', ARGV[3], ARGV[4])
+end
+redis.call('SADD', KEYS[2], unpack(KEYS, 4))
+return 1
+"""
+)
+
 
 def _dump(data: dict[str, Any]) -> bytes:
     # A decision's JSON repeats its field and rule names: zlib keeps a record at a third.
@@ -53,12 +79,46 @@ def _dump(data: dict[str, Any]) -> bytes:
 
 def _load(raw: bytes | str) -> dict[str, Any]:
     data = raw.encode("latin-1") if isinstance(raw, str) else raw
-    loaded: dict[str, Any] = json.loads(zlib.decompress(data))
+    # A record begun at acceptance is plain JSON (mark_accepted); a zlib stream starts 0x78.
+    loaded: dict[str, Any] = json.loads(data if data[:1] == b"{" else zlib.decompress(data))
     return loaded
 
 
 def _str(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _accepted(report: Report) -> dict[str, Any]:
+    """The record of a report as it is accepted: what the intake knows, nothing secret.
+
+    Not its reply context (a Slack response_url can post as the app), custom values
+    or attachment storage keys: the same fields the intake job's record keeps.
+    """
+    reporter = report.reporter
+    received = report.received_at.timestamp()
+    return {
+        "id": report.key_digest,
+        "received_at": received,
+        "source": report.source,
+        "subject": report.subject[:SUBJECT_CHARS],
+        "description": report.description[:DESCRIPTION_CHARS],
+        "reporter_name": reporter.name,
+        "reporter_email": reporter.email,
+        "reporter_slack": reporter.slack_user_id,
+        "tags": list(report.tags),
+        "fields": {k: v for k, v in report.fields.model_dump().items() if v},
+        "attachments": [
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+            for a in report.attachments
+        ],
+        "decision": None,
+        "group": None,
+        "priority": None,
+        "state": "queued",
+        "ticket_id": None,
+        "ticket_url": None,
+        "timeline": [[received, "accepted", report.source]],
+    }
 
 
 def _record_key(report_id: str) -> str:
@@ -168,7 +228,27 @@ class ReportLog:
         self.max_reports = max_reports
         self.ttl = days * 24 * 3600
 
-    # ------------------------------------------------------------ writing (jobs)
+    # ------------------------------------------------------------ writing
+
+    def mark_accepted(self, report: Report, commands: Commands) -> None:
+        """Add a just-accepted report's record ("queued") to the caller's commands.
+
+        Staged with the report's job (Hub.stage_report), so the web's intake still makes
+        one round trip; a report that already has a record keeps it. Trimmed and expired
+        as every record is: the same key, TTL and indexes (the count is held by the
+        trim that the intake job's `record` runs).
+        """
+        data = _accepted(report)
+        rid = data["id"]
+        keys = [_record_key(rid), INDEXES, INDEX, _value_key("source", report.source)]
+        keys += [_value_key("tag", t) for t in dict.fromkeys(data["tags"])]
+        # Plain JSON: zlib sets up its state for every stream, level 0 included, which cost
+        # more than the rest of this record (docs/slack.md). The intake job's `record`
+        # rewrites it compressed; _load reads both.
+        record = json.dumps(data, separators=(",", ":")).encode()
+        commands.add(
+            "EVALSHA", _ACCEPT, len(keys), *keys, record, self.ttl, data["received_at"], rid
+        )
 
     def record(
         self,
@@ -185,41 +265,27 @@ class ReportLog:
         now = time.time() if now is None else now
         key = _record_key(report.key_digest)
         raw = self.redis.get(key)
-        timeline: list[list[Any]] = []
+        data = _accepted(report)
+        received = data["received_at"]
+        timeline: list[list[Any]] = data["timeline"]
         if raw:
+            # The record begun at acceptance (mark_accepted) or by an earlier attempt.
             old = _load(raw)
             timeline = old.get("timeline", [])
             ticket_id = ticket_id or old.get("ticket_id")
             ticket_url = ticket_url or old.get("ticket_url")
-        else:
-            timeline = [[report.received_at.timestamp(), "accepted", report.source]]
         timeline = [*timeline, [now, event, ""]][-TIMELINE_EVENTS:]
-        received = report.received_at.timestamp()
-        reporter = report.reporter
         tags = [str(t) for t in (decision or {}).get("tags") or report.tags]
-        data: dict[str, Any] = {
-            "id": report.key_digest,
-            "received_at": received,
-            "source": report.source,
-            "subject": report.subject[:SUBJECT_CHARS],
-            "description": report.description[:DESCRIPTION_CHARS],
-            "reporter_name": reporter.name,
-            "reporter_email": reporter.email,
-            "reporter_slack": reporter.slack_user_id,
-            "tags": tags,
-            "fields": {k: v for k, v in report.fields.model_dump().items() if v},
-            "attachments": [
-                {"filename": a.filename, "content_type": a.content_type, "size": a.size}
-                for a in report.attachments
-            ],
-            "decision": decision,
-            "group": (decision or {}).get("group"),
-            "priority": (decision or {}).get("priority"),
-            "state": state,
-            "ticket_id": ticket_id,
-            "ticket_url": ticket_url,
-            "timeline": timeline,
-        }
+        data.update(
+            tags=tags,
+            decision=decision,
+            group=(decision or {}).get("group"),
+            priority=(decision or {}).get("priority"),
+            state=state,
+            ticket_id=ticket_id,
+            ticket_url=ticket_url,
+            timeline=timeline,
+        )
         values: list[tuple[str, str]] = [("source", report.source)]
         values += [(n, str(data[n])) for n in ("group", "priority") if data[n]]
         values += [("tag", str(t)) for t in tags]

@@ -11,6 +11,8 @@ pins each part to the library it stands in for):
   than the rest of a `/feedback` request (docs/slack.md). `round_trip` is a single
   write of the bytes and one reply read per command, on a connection from the
   client's own pool, with the client's own retry policy.
+- `script` registers the Lua scripts the write calls by EVALSHA (rq's unique enqueue, the
+  console's record of an accepted report), so a Redis that lost them is given them again.
 - The job's data is zlib's (`zlib.compress`), as rq writes it, at level 0 for a small
   report (docs/architecture.md: the bench that chose it).
 """
@@ -18,6 +20,7 @@ pins each part to the library it stands in for):
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import time
 import zlib
@@ -71,6 +74,20 @@ class CommandTemplate:
             value = values[name]
             args[i] = value if isinstance(value, bytes) else arg(value)
         return hiredis.pack_command(tuple(args))  # type: ignore[arg-type]
+
+
+# The Lua scripts the intake's write calls by EVALSHA, by SHA-1: a Redis that answers
+# NOSCRIPT (restarted, SCRIPT FLUSH) is given every one, and the write is sent again
+# (group_commit).
+SCRIPTS: dict[str, str] = {}
+
+
+def script(source: str) -> str:
+    """Register a Lua script that staged writes call by EVALSHA; its SHA-1."""
+    # Redis names scripts by their SHA-1 (EVALSHA); not a security use.
+    sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+    SCRIPTS[sha] = source
+    return sha
 
 
 class Commands:

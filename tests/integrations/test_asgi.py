@@ -12,7 +12,6 @@ from urllib.parse import quote
 import pytest
 from flask import Flask
 from redis import Redis
-from rq.scripts import UNIQUE_ENQUEUE_SCRIPT
 
 from app import create_asgi_app
 from integrations.asgi import HubASGI
@@ -61,7 +60,8 @@ def test_concurrent_commands_share_round_trips_and_every_one_is_queued(
         return await real(client, commands)
 
     monkeypatch.setattr(wire, "round_trip_async", counted)
-    redis.script_load(UNIQUE_ENQUEUE_SCRIPT)  # no NOSCRIPT round trip to count
+    for script in wire.SCRIPTS.values():
+        redis.script_load(script)  # no NOSCRIPT round trip to count
     bodies = [_command(n) for n in range(24)]
     with ThreadPoolExecutor(24) as pool:
         answers = list(pool.map(lambda b: _post(asgi, b), bodies))
@@ -69,8 +69,9 @@ def test_concurrent_commands_share_round_trips_and_every_one_is_queued(
     assert [a.status_code for a in answers] == [200] * 24
     assert all(a.json == messages.receipt() for a in answers)
     assert queue(redis, TICKETS).count == 24
-    # Each report is three commands (registration, rq's script, the status), sent together.
-    assert sum(trips) == 24 * 3
+    # Each report is four commands (registration, rq's script, the status, the console's
+    # record), sent together.
+    assert sum(trips) == 24 * 4
     assert len(trips) < 24
 
 

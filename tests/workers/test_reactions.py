@@ -11,6 +11,7 @@ from rq.job import Job
 
 from integrations.queue import enqueue_once, job_id
 from integrations.queue.jobs import COMPLETE_THREAD, FILE_REACTION
+from integrations.queue.report_log import ReportFilter, ReportLog
 from integrations.sandbox import SlackSandbox, ZendeskSandbox
 from integrations.sandbox.slack import TEAM_ID
 from integrations.slack.loop import thread_key
@@ -88,6 +89,29 @@ def test_a_thread_with_a_file_becomes_one_ticket_with_one_reply_in_the_thread(
     [reply] = bot_replies(slack_sandbox, CHANNEL)
     assert reply.startswith(f"Ticket #{ticket['id']} filed: ")
     assert int(redis.get(thread_key(parent.channel, parent.ts)) or 0) == ticket["id"]
+
+
+def test_the_console_lists_a_reacted_message_as_queued_until_it_is_filed(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    parent = slack_sandbox.say(CHANNEL, "U0REPORTER", "Search never loads")
+    # The reaction's job has read the thread; the report's own job waits for a worker.
+    reactions.file_reaction(reaction(parent.channel, parent.ts).to_job())
+    [queued] = ReportLog(redis).page(ReportFilter(source="slack_reaction")).rows
+    assert (queued.subject, queued.state, queued.ticket_id) == (
+        "Search never loads",
+        "queued",
+        None,
+    )
+
+    run_jobs(redis)
+    [ticket] = zendesk_sandbox.tickets.values()
+    [filed] = ReportLog(redis).page(ReportFilter()).rows
+    assert (filed.id, filed.state, filed.ticket_id) == (queued.id, "filed", ticket["id"])
+    assert [event for _, event, _ in filed.timeline][:2] == ["accepted", "filing, attempt 1"]
 
 
 def test_a_reaction_on_a_reply_files_the_whole_thread(

@@ -106,6 +106,28 @@ def test_a_new_redis_without_the_script_still_takes_the_whole_batch(
     assert queue(redis, TICKETS).count == 9
 
 
+def test_a_redis_with_only_rqs_script_files_each_report_once_and_lists_it(
+    redis: Redis, settings: Settings
+) -> None:
+    from rq.scripts import UNIQUE_ENQUEUE_SCRIPT
+
+    from integrations.queue.report_log import ReportFilter, ReportLog
+
+    # rq loaded its own script (a worker's enqueue) after a restart; the console's is missing.
+    redis.script_flush()
+    redis.script_load(UNIQUE_ENQUEUE_SCRIPT)
+    hub = Hub(settings=settings, redis=redis)
+
+    results = _file_all(hub, [_report(n) for n in range(4)])
+
+    # New reports, as the callers are told (not "already queued": a mobile app's
+    # attachments would be dropped as a duplicate's), each listed once, queued.
+    assert all(r.created for r in results)
+    assert queue(redis, TICKETS).count == 4
+    rows = ReportLog(redis).page(ReportFilter(status="queued")).rows
+    assert sorted(r.subject for r in rows) == [_report(n).subject for n in range(4)]
+
+
 def test_redis_down_fails_every_waiting_caller_and_none_hangs(settings: Settings) -> None:
     # Nothing listens on port 1: every caller must get the error, to answer "please retry".
     down = Redis(port=1, socket_timeout=1, socket_connect_timeout=1)

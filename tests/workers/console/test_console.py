@@ -4,7 +4,7 @@ CSRF, escaping, the pages' contents and the actions' audit."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -337,6 +337,87 @@ def test_the_intake_job_keeps_the_report_and_its_decision(
     # Grouping says where the report went (a first report starts its own issue).
     assert row.timeline[-1][2].startswith("a new issue ")
     assert "billing" in row.tags
+
+
+def rows_with(page: str, text: str) -> list[str]:
+    """The Reports table's rows (their cells' text, " | " between) that contain `text`."""
+    shown = []
+    for row in re.findall(r"<tr>(.*?)</tr>", page, re.DOTALL):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL)
+        shown.append(" | ".join(re.sub(r"<[^>]+>", "", cell).strip() for cell in cells))
+    return [row for row in shown if text in row]
+
+
+def accept_from_slack(browser: FlaskClient, slack_sandbox: SlackSandbox) -> str:
+    """`/feedback` as Slack sends it, twice (Slack retries when the answer is slow)."""
+    from integrations.slack.testing import feedback_body, signed_headers
+    from tests.conftest import SIGNING_SECRET
+
+    text = "Charged twice for one order, please refund my invoice"
+    body = feedback_body(7, text, user_name="ada", response_url=slack_sandbox.response_url("c7"))
+    for _ in range(2):
+        answer = browser.post(
+            "/slack/commands", data=body, headers=signed_headers(SIGNING_SECRET, body)
+        )
+        assert answer.status_code == 200 and "could not" not in answer.text.lower()
+    return "slack_command | ada | Charged twice for one order, please refund my invoice"
+
+
+def accept_from_the_app(browser: FlaskClient, slack_sandbox: SlackSandbox) -> str:
+    """A bug report from the mobile app, sent twice with its Idempotency-Key."""
+    report = {
+        "title": "Charged twice for one order",
+        "description": "please refund my invoice",
+        "reporter": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        "device": {"os": "iOS", "os_version": "17.4"},
+    }
+    headers = {"Authorization": "Bearer mobile-key-ios-0000", "Idempotency-Key": "order-7"}
+    for _ in range(2):
+        answer = browser.post("/api/v1/bug-reports", json=report, headers=headers)
+        assert answer.status_code in (200, 202)
+        assert (answer.get_json() or {}).get("status") == "queued"
+    return "mobile | Ada Lovelace | Charged twice for one order"
+
+
+@pytest.mark.parametrize("accept", [accept_from_slack, accept_from_the_app])
+def test_an_accepted_report_is_listed_as_queued_before_a_worker_takes_it(
+    accept: Callable[[FlaskClient, SlackSandbox], str],
+    browser: FlaskClient,
+    redis: Redis,
+    slack_sandbox: SlackSandbox,
+    zendesk_sandbox: ZendeskSandbox,
+    worker_env: dict[str, str],
+    groups: dict[str, int],
+) -> None:
+    from tests.jobs import run_jobs
+
+    shown = accept(browser, slack_sandbox)
+    sign_in(browser, ADMIN)
+
+    # No worker has run: the report is listed, once, with what was known when it came in.
+    waiting = browser.get("/admin/reports").text
+    assert "1 waiting in the tickets queue" in waiting
+    [row] = rows_with(waiting, shown)
+    assert row.endswith("| queued | - | - | -"), row
+    source = shown.split(" | ")[0]
+    for query in (f"status=queued&source={source}", "text=refund", "text=ada"):
+        assert len(rows_with(browser.get(f"/admin/reports?{query}").text, shown)) == 1, query
+    assert rows_with(browser.get("/admin/reports?status=filed").text, shown) == []
+    [listed] = browser.get("/admin/api/reports?status=queued").get_json()["reports"]
+    page = browser.get(f"/admin/reports/{listed['id']}").text
+    assert "Not routed yet" in page and "accepted" in page
+
+    run_jobs(redis)
+
+    # Filed: the same row, once, with the ticket and where the rules sent it.
+    [ticket] = zendesk_sandbox.tickets.values()
+    [row] = rows_with(browser.get("/admin/reports").text, shown)
+    assert row.endswith(f"| filed | #{ticket['id']} | Billing | normal"), row
+    assert rows_with(browser.get("/admin/reports?status=queued").text, shown) == []
+    page = browser.get(f"/admin/reports/{listed['id']}").text
+    timeline = page.split('<table class="timeline">')[1].split("</table>")[0]
+    events = re.findall(r"<tr><td>[^<]*</td><td>([^<]+?)(?: <span|</td>)", timeline)
+    assert events[:3] == ["accepted", "filing, attempt 1", f"ticket #{ticket['id']} created"]
 
 
 def test_health_says_what_a_person_needs(browser: FlaskClient, redis: Redis) -> None:

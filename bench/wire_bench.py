@@ -8,8 +8,9 @@ rq's unique-enqueue EVALSHA encoded from ready values (the hub's CommandTemplate
 wire.command; hiredis.pack_command; redis-py's Connection.pack_command, hiredis-backed when
 hiredis is installed, and its PythonRespSerializer); the same with the per-job values made
 per call (JobTemplate.enqueue_command; its fields_for + hiredis; rq's own way: zlib.compress,
-utcformat, hiredis); the intake's three commands (stage_enqueue for FILE_REPORT with the
-status SET, as Hub.stage_report; the same three by hiredis); and the job data (rq's
+utcformat, hiredis); the intake's first three commands (stage_enqueue for FILE_REPORT with
+the status SET; Hub.stage_report adds a fourth since, the console's record, which this
+does not time; the same three by hiredis); and the job data (rq's
 serializer output) through wire.deflate, zlib.compress (rq's level 6) and level 0, for that
 report and one with a ~20 KB description. Same values must give the same bytes, and every
 deflate output must decompress to the data. A private redis-server answers rq's INFO while

@@ -284,6 +284,32 @@ def due_at(start: datetime, seconds: float, hours: BusinessHours | None) -> date
     return (start + timedelta(seconds=seconds)).astimezone(UTC)
 
 
+def counted_seconds(start: datetime, end: datetime, hours: BusinessHours | None) -> float:
+    """The counted time between `start` and `end` (all of it, or its open hours): the
+    inverse of due_at, so a first reply is measured against its target as it was set."""
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    if end.tzinfo is None:
+        end = end.replace(tzinfo=UTC)
+    if end <= start:
+        return 0.0
+    if hours is None or not any(hours.weekly.values()):
+        return (end - start).total_seconds()
+    zone = ZoneInfo(hours.timezone)
+    day = start.astimezone(zone).date()
+    last = end.astimezone(zone).date()
+    counted = 0.0
+    while day <= last:
+        if day not in hours.holidays:
+            for first, close in hours.weekly.get(day.weekday(), ()):
+                begin = max(_at(day, first, zone), start)
+                finish = min(_at(day, close, zone), end)
+                if finish > begin:
+                    counted += (finish - begin).total_seconds()
+        day += timedelta(days=1)
+    return counted
+
+
 def _at(day: date, minute: int, zone: ZoneInfo) -> datetime:
     """`minute` minutes after local midnight of `day` (1440: the next midnight), in UTC."""
     midnight = datetime(day.year, day.month, day.day, tzinfo=zone)

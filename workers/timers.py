@@ -57,7 +57,7 @@ from integrations.zendesk.own_comments import is_own_comment
 from integrations.zendesk.payloads import CommentAdded, ZendeskEvent
 from rules.decision import Decision
 from rules.model import RuleSet
-from rules.targets import deadlines, target_for
+from rules.targets import counted_seconds, deadlines, target_for
 from workers.context import JobContext, context
 from workers.retry import run_guarded
 
@@ -125,6 +125,7 @@ def start_timer(
         breach_tags=target.breach_tags,
         url=ticket.url,
         requester_id=ticket.requester_id,
+        business=target.business,
     )
     started = TimerStore(redis).start(timer)
     if started:
@@ -460,9 +461,18 @@ def clock_stopped(
     by: str | None,
     clock: Clock = time.time,
 ) -> bool:
-    """Stop the clock (first stop only), then bring the nudge and breach messages up to date."""
+    """Stop the clock (first stop only), then bring the nudge and breach messages up to date.
+
+    A business-hours target counts the time to the answer in its open hours (the
+    histogram, the breach message's "answered after"), as its deadline was set.
+    """
     store = TimerStore(ctx.redis)
-    stopped = store.stop(timer, state=state, at=at, by=by)
+    counted = None
+    if state == "answered" and timer.business:
+        hours = ctx.rules().business_hours
+        start, end = datetime.fromtimestamp(timer.accepted, UTC), datetime.fromtimestamp(at, UTC)
+        counted = counted_seconds(start, end, hours)
+    stopped = store.stop(timer, state=state, at=at, by=by, counted=counted)
     if stopped:
         logs.event(
             log,

@@ -62,7 +62,8 @@ return 1
 """
 
 # KEYS: timer, due, open, histogram. ARGV: ticket, state, at, by, keep seconds, then for an
-# answer the histogram's sum field, the elapsed seconds, and the fields to count one more in.
+# answer the histogram's sum field, the counted seconds (kept as the timer's `counted`),
+# and the fields to count one more in.
 _STOP = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'open' then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'stopped_at', ARGV[3], 'answered_by', ARGV[4])
@@ -70,6 +71,7 @@ redis.call('ZREM', KEYS[2], ARGV[1] .. ':nudge', ARGV[1] .. ':breach')
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 if #ARGV >= 7 then
+  redis.call('HSET', KEYS[1], 'counted', ARGV[7])
   redis.call('HINCRBYFLOAT', KEYS[4], ARGV[6], ARGV[7])
   for i = 8, #ARGV do redis.call('HINCRBY', KEYS[4], ARGV[i], 1) end
 end
@@ -124,6 +126,9 @@ class Timer:
     # After the breach: when Zendesk is looked at next, and how many looks were made.
     check_at: float | None = None
     checks: int = 0
+    # The target counts business hours only; and, once answered, the counted seconds.
+    business: bool = False
+    counted: float | None = None
 
     @property
     def open(self) -> bool:
@@ -145,6 +150,7 @@ class Timer:
             "breach_tags": ",".join(self.breach_tags),
             "url": self.url,
             "requester_id": "" if self.requester_id is None else str(self.requester_id),
+            "business": "1" if self.business else "",
             "state": "open",
         }
 
@@ -175,6 +181,8 @@ class Timer:
             breach_message=json.loads(message) if message else None,
             check_at=float(h["check_at"]) if h.get("check_at") else None,
             checks=int(h.get("checks") or 0),
+            business=bool(h.get("business")),
+            counted=float(h["counted"]) if h.get("counted") else None,
         )
 
 
@@ -239,15 +247,24 @@ class TimerStore:
             )
         )
 
-    def stop(self, timer: Timer, *, state: str, at: float, by: str | None) -> bool:
+    def stop(
+        self,
+        timer: Timer,
+        *,
+        state: str,
+        at: float,
+        by: str | None,
+        counted: float | None = None,
+    ) -> bool:
         """Stop the clock (answered or solved); True only for the first stop.
 
         An answer counts in the first-reply histogram (by group and target) in the
-        same step, so a retried stop never counts twice.
+        same step, so a retried stop never counts twice. `counted`: the seconds that
+        count against the target (its business hours); all of them when not given.
         """
         args = [str(timer.ticket_id), state, repr(at), by or "", str(KEEP_SECONDS)]
         if state == "answered":
-            elapsed = max(0.0, at - timer.accepted)
+            elapsed = max(0.0, at - timer.accepted if counted is None else counted)
             label = _label_field(timer.group, timer.target)
             buckets = [f"{label}\tle\t{_le(b)}" for b in (*BUCKETS, math.inf) if elapsed <= b]
             args += [f"{label}\tsum", repr(elapsed), f"{label}\tcount", *buckets]

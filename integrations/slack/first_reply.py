@@ -74,9 +74,13 @@ def breach_message(timer: Timer) -> dict[str, Any]:
     group = escape_mrkdwn(timer.group or "no group")
     head = f"{_link(timer)} {_subject(timer)} · {group}"
     if timer.state == "answered" and timer.stopped_at is not None:
-        minutes = max(0, round((timer.stopped_at - timer.accepted) / 60))
+        counted = timer.stopped_at - timer.accepted if timer.counted is None else timer.counted
+        minutes = max(0, round(counted / 60))
         who = escape_mrkdwn(timer.answered_by or "an agent")
-        status = f":white_check_mark: Answered after {minutes} min by {who} (target: {target})"
+        within = " of business hours" if timer.business and timer.counted is not None else ""
+        status = (
+            f":white_check_mark: Answered after {minutes} min{within} by {who} (target: {target})"
+        )
     elif timer.state == "solved":
         status = f":white_check_mark: Solved without a public reply (target: {target})"
     elif timer.state == "expired":

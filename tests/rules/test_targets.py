@@ -15,7 +15,14 @@ from rules.cli import rules_cli
 from rules.engine import evaluate
 from rules.loader import parse_rules
 from rules.model import RuleSet
-from rules.targets import deadlines, due_at, format_duration, parse_duration, target_for
+from rules.targets import (
+    counted_seconds,
+    deadlines,
+    due_at,
+    format_duration,
+    parse_duration,
+    target_for,
+)
 from rules.yaml_reader import RulesError
 
 RULES = """\
@@ -185,3 +192,17 @@ def test_rules_check_and_explain_show_the_target(tmp_path: Path, ruleset: RuleSe
     ) in explained.output
     assert "nudge #support-triage at 2026-12-08T08:40+00:00" in explained.output
     assert "breach #support-escalations +response_overdue" in explained.output
+
+
+def test_counted_time_is_the_open_hours_between_two_moments(ruleset: RuleSet) -> None:
+    hours = ruleset.business_hours
+    # Monday 17:55 to Tuesday 09:10: 5 minutes on Monday, 10 on Tuesday.
+    assert counted_seconds(berlin(7, 17, 55), berlin(8, 9, 10), hours) == 15 * 60
+    # Friday 17:30 to Monday 09:30, a weekend between: one hour.
+    assert counted_seconds(berlin(4, 17, 30), berlin(7, 9, 30), hours) == 3600
+    # The inverse of due_at, across a holiday.
+    start = berlin(24, 17, 50)
+    assert counted_seconds(start, due_at(start, 3600, hours), hours) == 3600
+    # All time without business hours; nothing for an end before the start.
+    assert counted_seconds(berlin(5, 23), berlin(6, 1), None) == 7200
+    assert counted_seconds(berlin(8, 10), berlin(8, 9), hours) == 0

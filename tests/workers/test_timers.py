@@ -438,3 +438,68 @@ def test_breached_clocks_left_without_a_look_get_one_once_a_day(
     assert list(scheduled_checks(redis, ticket)) == [f"timer-due-{ticket}-check-0"]
     assert scheduled_checks(redis, waiting) == {}
     assert timers.sweep_checks(redis) is None  # another worker, the same day
+
+
+BUSINESS_RULES = """\
+business_hours:
+  timezone: Europe/Berlin
+  weekly: {weekdays: "09:00-18:00"}
+intake:
+  - name: Everything to Support
+    then: [{set_group: Support}]
+response_time:
+  - name: Within an hour of business hours
+    first_reply: 60m
+    hours: business
+    breach: {channel: "#support-escalations"}
+"""
+
+
+def test_a_business_hours_target_counts_the_answer_in_open_hours(
+    redis: Redis,
+    worker_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    client: FlaskClient,
+) -> None:
+    from dataclasses import replace
+    from zoneinfo import ZoneInfo
+
+    from integrations.queue.timers import Timer
+    from integrations.slack import first_reply
+
+    rules = tmp_path / "business.yml"
+    rules.write_text(BUSINESS_RULES)
+    monkeypatch.setenv("RULES_PATH", str(rules))
+    berlin = ZoneInfo("Europe/Berlin")
+    # Accepted Monday 17:55 in Berlin, answered Tuesday 09:10: 15 minutes of open hours.
+    accepted = datetime(2026, 12, 7, 17, 55, tzinfo=berlin).timestamp()
+    answered = datetime(2026, 12, 8, 9, 10, tzinfo=berlin).timestamp()
+    timer = Timer(
+        ticket_id=99,
+        subject="Export button does nothing",
+        group="Support",
+        target="Within an hour of business hours",
+        seconds=3600,
+        accepted=accepted,
+        nudge_at=None,
+        breach_at=datetime(2026, 12, 8, 9, 55, tzinfo=berlin).timestamp(),
+        nudge_channel=None,
+        breach_channel="#support-escalations",
+        breach_tags=(),
+        url="https://example.zendesk.com/agent/tickets/99",
+        business=True,
+    )
+    store = TimerStore(redis)
+    store.start(timer)
+    timers.clock_stopped(context(), timer, state="answered", at=answered, by="Sam Support")
+
+    stopped = store.get(99)
+    assert stopped is not None and stopped.counted == 15 * 60
+    message = first_reply.breach_message(replace(stopped, breached=True))
+    assert "Answered after 15 min of business hours by Sam Support" in message["text"] + str(
+        message["blocks"]
+    )
+    text = client.get("/metrics").get_data(as_text=True)
+    labels = 'group="Support",target="Within an hour of business hours"'
+    assert f"feedback_hub_first_reply_seconds_sum{{{labels}}} 900.0" in text

@@ -7,7 +7,7 @@ several names in one mapping must all hold. `all`, `any` and `not` nest.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -139,6 +139,29 @@ def _all(r: Reader, node: Node, parts: list[When]) -> When:
     return parts[0] if len(parts) == 1 else AllOf(tuple(parts), r.where(node))
 
 
+def _operators(
+    r: Reader, node: Node, what: str, ops: Collection[str]
+) -> list[tuple[str, Node, Node]] | None:
+    """A `{operator: value}` condition's known (operator, key node, value node) entries.
+
+    None when it is not a mapping; an empty one, and each unknown operator, is an error
+    at its place in the file (an unknown one with the nearest known name).
+    """
+    items = r.mapping(node, f"{what} condition")
+    if items is None:
+        return None
+    if not items:
+        r.error(node, f"{what} condition needs one of: {', '.join(ops)}")
+        return None
+    known = []
+    for op, key_node, value_node in items:
+        if op not in ops:
+            r.unknown(key_node, op, ops, f"{what} operator")
+            continue
+        known.append((op, key_node, value_node))
+    return known
+
+
 class Tags(Piece):
     """tags: {includes: [a, b]} (at least one), includes_all, excludes (none), excludes_any."""
 
@@ -155,17 +178,11 @@ class Tags(Piece):
     }
 
     def parse(self, r: Reader, ctx: Context, node: Node) -> When | None:
-        items = r.mapping(node, "tags condition")
+        items = _operators(r, node, "tags", self.OPS)
         if items is None:
-            return None
-        if not items:
-            r.error(node, f"tags condition needs one of: {', '.join(self.OPS)}")
             return None
         parts: list[When] = []
         for op, key_node, value_node in items:
-            if op not in self.OPS:
-                r.unknown(key_node, op, self.OPS, "tags operator")
-                continue
             tags = r.strings(value_node, f"tags {op}", allow_numbers=True)
             if tags is not None:
                 normalized = tuple(normalize_tag(t) for t in tags)
@@ -199,17 +216,11 @@ class TextPiece(Piece):
     OPS = ("contains", "contains_all", "matches")
 
     def parse(self, r: Reader, ctx: Context, node: Node) -> When | None:
-        items = r.mapping(node, "text condition")
+        items = _operators(r, node, "text", self.OPS)
         if items is None:
-            return None
-        if not items:
-            r.error(node, f"text condition needs one of: {', '.join(self.OPS)}")
             return None
         parts: list[When] = []
         for op, key_node, value_node in items:
-            if op not in self.OPS:
-                r.unknown(key_node, op, self.OPS, "text operator")
-                continue
             values = r.strings(value_node, f"text {op}", allow_numbers=True)
             if values is None:
                 continue
@@ -325,14 +336,11 @@ class Priority(Piece):
     def parse(self, r: Reader, ctx: Context, node: Node) -> When | None:
         if not isinstance(node, MappingNode):
             return self._values(r, node, node, "is")
-        items = r.mapping(node, "priority condition")
+        items = _operators(r, node, "priority", self.OPS)
         if items is None:
             return None
         parts: list[When] = []
         for op, key_node, value_node in items:
-            if op not in self.OPS:
-                r.unknown(key_node, op, self.OPS, "priority operator")
-                continue
             part = self._values(r, key_node, value_node, op)
             if part is not None:
                 parts.append(part)

@@ -51,6 +51,24 @@ def test_a_misspelt_action() -> None:
     assert message.endswith("(did you mean 'set_priority'?)")
 
 
+def test_an_operator_condition_with_no_operator_says_which_it_takes() -> None:
+    for condition, takes in (
+        ("priority", "is, at_least, at_most"),
+        ("text", "contains, contains_all, matches"),
+    ):
+        message = only(
+            f"""
+            intake:
+              - name: x
+                when: {{{condition}: {{}}}}
+                then: [{{add_tags: [a]}}]
+            """
+        )
+        # Line 3, at the empty mapping (after "when: {<condition>: ").
+        column = len("    when: {") + len(condition) + len(": ") + 1
+        assert message == f"r.yml:3:{column}: {condition} condition needs one of: {takes}"
+
+
 def test_misspelt_operators_values_sections_and_rule_settings() -> None:
     found = [
         str(p)

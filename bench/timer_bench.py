@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     port = free_port()
     server = start_redis(port, workdir / "redis", appendonly=True)
     zendesk = ZendeskSandbox(email="bench@example.com", token="bench-token")
-    slack = SlackSandbox(token="xoxb-bench")
+    # The channels the targets below post to, as the workspace would have them.
+    slack = SlackSandbox(token="xoxb-bench", channels=("#support-triage", "#support-escalations"))
     zendesk.start()
     slack.start()
     workers: list[subprocess.Popen[bytes]] = []

@@ -247,6 +247,12 @@ class Settings:
         return f"{self.zendesk_url}/hc/requests/{ticket_id}"
 
     @property
+    def slack_channels(self) -> dict[str, str]:
+        """The channels the settings post to, by variable ({"SLACK_OPS_CHANNEL": "#hub-ops"})."""
+        named = {"SLACK_OPS_CHANNEL": self.slack_ops_channel, "DIGEST_CHANNEL": self.digest_channel}
+        return {variable: channel for variable, channel in named.items() if channel}
+
+    @property
     def slack_api_host(self) -> str:
         """The host of SLACK_API_URL (a response_url may point here: the sandbox)."""
         return urlsplit(self.slack_api_url).netloc

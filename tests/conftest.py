@@ -109,10 +109,32 @@ def zendesk_sandbox(env: dict[str, str]) -> Iterator[ZendeskSandbox]:
     sandbox.stop()
 
 
+# The test workspace's channels. As in Slack, a channel exists before the hub posts to it:
+# a post to a name not listed here is channel_not_found (and the wall refuses it first).
+WORKSPACE_CHANNELS = (
+    # rules/default.yml posts to these.
+    "#mobile-eng",
+    "#eng-oncall",
+    "#support-oncall",
+    # The tests' own rules, settings (SLACK_OPS_CHANNEL, DIGEST_CHANNEL) and posts.
+    "#eng",
+    "#eng-billing",
+    "#eng-escalations",
+    "#eng-mobile",
+    "#eng-web",
+    "#hub-ops",
+    "#product-trends",
+    "#support",
+    "#support-escalations",
+    "#support-ops",
+    "#support-triage",
+)
+
+
 @pytest.fixture
 def slack_sandbox(env: dict[str, str]) -> Iterator[SlackSandbox]:
-    """A fresh Slack Web API sandbox accepting env's SLACK_BOT_TOKEN."""
-    sandbox = SlackSandbox(token=env["SLACK_BOT_TOKEN"])
+    """A fresh Slack Web API sandbox accepting env's SLACK_BOT_TOKEN, with WORKSPACE_CHANNELS."""
+    sandbox = SlackSandbox(token=env["SLACK_BOT_TOKEN"], channels=WORKSPACE_CHANNELS)
     sandbox.start()
     yield sandbox
     sandbox.stop()

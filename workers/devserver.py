@@ -32,7 +32,7 @@ from workers.procs import (
 )
 
 if TYPE_CHECKING:
-    from integrations.sandbox import ZendeskSandbox
+    from integrations.sandbox import SlackSandbox, ZendeskSandbox
 
 Env = dict[str, str]
 # The sample report the summary suggests: the default rules route it to the Billing group.
@@ -75,7 +75,7 @@ def run_dev() -> int:
                 say(f"port {env['PORT']} is taken: stop what uses it, or set PORT")
                 return 1
             redis_line = _redis(env, servers, services, workdir)
-            _sandboxes(env, state, services, hub_url)
+            zendesk, slack = _sandboxes(env, state, services, hub_url)
             _dev_rules(env, workdir)
             if not env.get("SLACK_SIGNING_SECRET"):
                 env["SLACK_SIGNING_SECRET"] = secrets.token_hex(16)
@@ -88,6 +88,8 @@ def run_dev() -> int:
             if not env.get("SECRET_KEY"):
                 env["SECRET_KEY"] = secrets.token_urlsafe(32)
                 say("SECRET_KEY is not set: console sessions use a throwaway key")
+            # With the environment complete (the settings it names are valid now).
+            _follow_rules(zendesk, slack, env, services)
             state["slack_signing_secret"] = env["SLACK_SIGNING_SECRET"]
             state["zendesk_webhook_secret"] = env.get("ZENDESK_WEBHOOK_SECRET")
             state["redis_url"] = env["REDIS_URL"]
@@ -235,9 +237,14 @@ def _dev_rules(env: Env, workdir: Path) -> None:
     )
 
 
-def _sandboxes(env: Env, state: dict[str, object], cleanup: contextlib.ExitStack, hub: str) -> None:
-    """Start the Zendesk and Slack sandboxes for whichever has no credentials."""
+def _sandboxes(
+    env: Env, state: dict[str, object], cleanup: contextlib.ExitStack, hub: str
+) -> tuple[ZendeskSandbox | None, SlackSandbox | None]:
+    """Start the Zendesk and Slack sandboxes for whichever has no credentials; those started."""
     from integrations.sandbox import SlackSandbox, ZendeskSandbox
+
+    zendesk: ZendeskSandbox | None = None
+    slack: SlackSandbox | None = None
 
     zendesk_vars = ("ZENDESK_URL", "ZENDESK_EMAIL", "ZENDESK_API_TOKEN")
     missing = [name for name in zendesk_vars if not env.get(name)]
@@ -256,7 +263,6 @@ def _sandboxes(env: Env, state: dict[str, object], cleanup: contextlib.ExitStack
         state["zendesk_sandbox_url"] = zendesk.url
         state["zendesk_account_id"] = zendesk.account_id
         say(f"Zendesk credentials are not set ({', '.join(missing)}): using the Zendesk sandbox")
-        _follow_rules(zendesk, env, cleanup)
     if not env.get("SLACK_BOT_TOKEN"):
         token = "xoxb-sandbox-" + secrets.token_hex(12)
         slack = SlackSandbox(token=token)
@@ -273,18 +279,34 @@ def _sandboxes(env: Env, state: dict[str, object], cleanup: contextlib.ExitStack
             if not env.get("ADMIN_SLACK_USERS") and not env.get("ADMIN_SLACK_USERGROUP"):
                 env["ADMIN_SLACK_USERS"] = ",".join(sorted(slack.users))
             say("SLACK_CLIENT_ID is not set: the console signs in through the Slack sandbox")
+    return zendesk, slack
 
 
-def _follow_rules(zendesk: ZendeskSandbox, env: Env, cleanup: contextlib.ExitStack) -> None:
-    """Give the sandbox what the rules name (groups, fields, agents), now and on each change."""
+def _follow_rules(
+    zendesk: ZendeskSandbox | None,
+    slack: SlackSandbox | None,
+    env: Env,
+    cleanup: contextlib.ExitStack,
+) -> None:
+    """Give the sandboxes what the settings and rules name (Zendesk groups, fields, agents;
+    Slack channels), now and on each change of the rules file."""
     from redis import Redis
 
     from integrations.settings import Settings
     from workers.sandbox_rules import SandboxFollower
 
-    rules_path = Settings.from_env("cli", env, read_dotenv=False).rules_path
+    if zendesk is None and slack is None:
+        return
+    settings = Settings.from_env("cli", env, read_dotenv=False)
     redis = cleanup.enter_context(Redis.from_url(env["REDIS_URL"]))
-    follower = SandboxFollower(zendesk, rules_path, redis=redis, say=say)
+    follower = SandboxFollower(
+        zendesk,
+        settings.rules_path,
+        slack=slack,
+        channels=settings.slack_channels,
+        redis=redis,
+        say=say,
+    )
     follower.start()
     cleanup.callback(follower.stop)
 

@@ -43,6 +43,14 @@ SAMPLE_REPORT: dict[str, Any] = {
 @click.option("--webhook-url", help="Send agent actions' webhooks here (hub's /zendesk/webhook).")
 @click.option("--webhook-secret", help="Sign those webhooks with this secret.")
 @click.option("--rate-limit", type=int, help="Zendesk requests per minute before 429.")
+@click.option(
+    "--channel",
+    "channels",
+    multiple=True,
+    help="A Slack channel the workspace has ('#eng-oncall'); repeatable. The hub posts only "
+    "to channels that exist: give the ones its settings and rules name (or POST "
+    "/__sandbox/channels).",
+)
 def sandbox(
     zendesk_port: int,
     slack_port: int,
@@ -52,10 +60,11 @@ def sandbox(
     webhook_url: str | None,
     webhook_secret: str | None,
     rate_limit: int | None,
+    channels: tuple[str, ...],
 ) -> None:
     """Run the Zendesk and Slack Web API sandboxes until Ctrl-C."""
     zendesk = ZendeskSandbox(email=zendesk_email, token=zendesk_token)
-    slack = SlackSandbox(token=slack_token)
+    slack = SlackSandbox(token=slack_token, channels=channels)
     if rate_limit:
         zendesk.set_faults(rate_limit=rate_limit)
     zendesk.start(zendesk_port)
@@ -66,6 +75,9 @@ def sandbox(
         click.echo(f"webhooks to {webhook_url}, ZENDESK_WEBHOOK_SECRET={secret}")
     click.echo(f"Zendesk sandbox  {zendesk.url}/   (control: {zendesk.url}/__sandbox/...)")
     click.echo(f"Slack sandbox    {slack.url}/   (control: {slack.url}/__sandbox/...)")
+    with slack.lock:
+        made = sorted(slack.channels)
+    click.echo(f"Slack channels   {', '.join('#' + name for name in made) or '(none: --channel)'}")
     click.echo("Point the hub at them:")
     click.echo(f"  ZENDESK_URL={zendesk.url} ZENDESK_EMAIL={zendesk_email}")
     click.echo(f"  ZENDESK_API_TOKEN={zendesk_token}")

@@ -3,6 +3,11 @@
 slack_sdk's WebClient talks to it unmodified with base_url (SLACK_API_URL)
 http://127.0.0.1:PORT/api/. Answers follow Slack's: HTTP 200 with
 {"ok": false, "error": ...} for refusals, 429 with Retry-After when limited.
+
+Channels exist before anything is posted to them, as in Slack: a workspace's channels are
+made with `channels=` or `create_channels`, and a post to a name the workspace lacks is
+`channel_not_found`. A person acting in a channel (`say`, `share_channel`, `remove_bot`)
+makes it if needed. Conversation and user ids pass through unchecked.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -44,8 +49,8 @@ SEED_USERS = (
 class SlackError(Exception):
     """A refusal, answered as Slack does: 200 {"ok": false, "error": code}."""
 
-    def __init__(self, error: str) -> None:
-        super().__init__(error)
+    def __init__(self, error: str, detail: str | None = None) -> None:
+        super().__init__(f"{error}: {detail}" if detail else error)
         self.error = error
 
 
@@ -117,7 +122,12 @@ class SlackSandbox(Sandbox):
 
     name = "slack"
 
-    def __init__(self, *, token: str | None = "xoxb-sandbox-token") -> None:  # noqa: S107
+    def __init__(
+        self,
+        *,
+        token: str | None = "xoxb-sandbox-token",  # noqa: S107
+        channels: Iterable[str] = (),
+    ) -> None:
         super().__init__()
         # None accepts any token (still required, as Slack requires one).
         self.token = token
@@ -128,6 +138,7 @@ class SlackSandbox(Sandbox):
         self.responses: list[Json] = []
         self.views: dict[str, Json] = {}
         self.users: dict[str, Json] = {}
+        # The workspace's channels by name (no "#"): conversations.list lists them.
         self.channels: dict[str, str] = {}
         self.limits: dict[str, Limit] = {}
         # Conversations beyond names: shared with another organization, bot not a member.
@@ -142,6 +153,7 @@ class SlackSandbox(Sandbox):
         self._seq_lock = threading.Lock()
         for uid, name, real_name, email in SEED_USERS:
             self.add_user(uid, name, real_name, email)
+        self.create_channels(*channels)
         self._methods: dict[str, Callable[[Json], Json]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
@@ -207,8 +219,10 @@ class SlackSandbox(Sandbox):
             return [c for c in self._calls if method is None or c.method == method]
 
     def channel_messages(self, channel: str) -> list[Message]:
-        """Messages in a channel (id or name), oldest first."""
-        cid = self.channel_id(channel)
+        """Messages in a channel (id or name), oldest first; none for a name that does not exist."""
+        cid = self._find(channel)
+        if cid is None:
+            return []
         with self.lock:
             return sorted(
                 (m for (c, _), m in self.messages.items() if c == cid), key=lambda m: m.ts
@@ -230,29 +244,43 @@ class SlackSandbox(Sandbox):
         """A response_url that posts land in (what Slack puts in slash commands and shortcuts)."""
         return f"{self.url}/response/{name or secrets.token_hex(8)}"
 
+    def create_channels(self, *names: str) -> list[str]:
+        """Channels the workspace has ('#eng' or 'eng'), made unless they exist; their ids.
+
+        An id ('C0123ABC') is taken as a channel that exists already and returned as is.
+        """
+        ids = []
+        for channel in names:
+            found = self._find(channel)
+            if found is None:
+                name = channel.lstrip("#")
+                with self.lock:
+                    digest = hashlib.sha1(name.encode()).hexdigest()[:9].upper()  # noqa: S324
+                    found = self.channels.setdefault(name, f"C{digest}")
+            ids.append(found)
+        return ids
+
     def channel_id(self, channel: str) -> str:
-        """Slack's id for a channel name ('#eng' -> 'C...'); ids pass through."""
-        name = channel.lstrip("#")
-        if name[:1] in ("C", "D", "G") and name[1:].isalnum() and name.upper() == name:
-            return name
-        if name[:1] in ("U", "W") and name.upper() == name:
-            return self._dm(name)
-        with self.lock:
-            if name not in self.channels:
-                digest = hashlib.sha1(name.encode()).hexdigest()[:9].upper()  # noqa: S324 - ids
-                self.channels[name] = f"C{digest}"
-            return self.channels[name]
+        """Slack's id for a channel of the workspace ('#eng' -> 'C...'); ids pass through.
+
+        A name the workspace does not have raises SlackError channel_not_found, as Slack
+        answers a post to it (create_channels makes channels).
+        """
+        cid = self._find(channel)
+        if cid is None:
+            raise SlackError("channel_not_found", f"no channel {channel!r} in the workspace")
+        return cid
 
     def share_channel(self, channel: str, *teams: str) -> str:
-        """Make a channel a Slack Connect channel shared with `teams`; returns its id."""
-        cid = self.channel_id(channel)
+        """Make a channel (made if needed) a Slack Connect channel shared with `teams`; its id."""
+        [cid] = self.create_channels(channel)
         with self.lock:
             self.shared[cid] = [TEAM_ID, *(teams or ("T0EXTERNAL",))]
         return cid
 
     def remove_bot(self, channel: str) -> str:
-        """The bot is not in this channel: reading its threads fails with not_in_channel."""
-        cid = self.channel_id(channel)
+        """The bot is not in this channel (made if needed): reading threads is not_in_channel."""
+        [cid] = self.create_channels(channel)
         with self.lock:
             self.not_member.add(cid)
         return cid
@@ -298,8 +326,11 @@ class SlackSandbox(Sandbox):
         files: tuple[Json, ...] | list[Json] = (),
         team: str | None = None,
     ) -> Message:
-        """A person posts a message (a thread reply with `thread_ts`); returns it."""
-        cid = self.channel_id(channel)
+        """A person posts a message (a thread reply with `thread_ts`); returns it.
+
+        A channel the workspace lacks is made: someone made it to post there.
+        """
+        [cid] = self.create_channels(channel)
         with self.lock:
             known = self.users.get(user)
         message = Message(
@@ -328,6 +359,16 @@ class SlackSandbox(Sandbox):
                 self.messages[(cid, ts)].deleted = True
             else:
                 self.messages.pop((cid, ts), None)
+
+    def _find(self, channel: str) -> str | None:
+        """The id of a channel name or id; None for a name the workspace does not have."""
+        name = channel.lstrip("#")
+        if name[:1] in ("C", "D", "G") and name[1:].isalnum() and name.upper() == name:
+            return name
+        if name[:1] in ("U", "W") and name.upper() == name:
+            return self._dm(name)
+        with self.lock:
+            return self.channels.get(name)
 
     def _dm(self, user_id: str) -> str:
         return "D" + user_id[1:]
@@ -701,6 +742,17 @@ class SlackSandbox(Sandbox):
             data = request.get_json(force=True) or {}
             cid = self.share_channel(data["channel"], *(data.get("teams") or ()))
             return jsonify(channel=cid)
+
+        @app.post(f"{CONTROL}/channels")
+        def create_channels() -> Response:
+            data = request.get_json(force=True) or {}
+            names = [str(n) for n in data.get("names") or ()]
+            return jsonify(channels=dict(zip(names, self.create_channels(*names), strict=True)))
+
+        @app.get(f"{CONTROL}/channels")
+        def list_channels() -> Response:
+            with self.lock:
+                return jsonify(channels=dict(self.channels))
 
         @app.get("/archives/<channel>/<ts>")
         def archive(channel: str, ts: str) -> BaseResponse:

@@ -14,7 +14,10 @@ explanations, thread notes, ops alerts) unless its caller says it is for the rep
 thread). An internal post first checks the channel with conversations.info (cached in
 Redis): a channel shared with another organization (`is_ext_shared`, or an invitation
 pending) is refused with an error log, an ops alert, and `SharedChannel` (Permanent).
-A channel the wall cannot check (missing scope...) is refused too: it fails closed.
+A channel the wall cannot check (missing scope...) is refused too: it fails closed. So is
+a channel name conversations.list does not return: the bot may still be able to post there
+(a private Slack Connect channel it was invited to since the list was read, a listing that
+misses a channel), and nothing says that channel is internal.
 
 Files in threads are downloaded with the bot token, which only ever goes to Slack's file
 host (or the host of SLACK_API_URL: the sandbox).
@@ -26,6 +29,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.client import HTTPException
 from typing import Any
 from urllib.error import URLError
@@ -58,7 +62,10 @@ CHANNEL_IDS_SECONDS = 3600
 CHANNEL_IDS_KEY = "hub:slack:channel-ids"
 # Conversation (C, G, D) and user (U, W) ids: upper-case letters and digits.
 SLACK_ID = re.compile(r"[CGDUW][A-Z0-9]{5,}")
+# A name conversations.list did not return is asked again after this: a channel made (or
+# the bot invited) since is found within a minute; until then its posts are refused.
 MISSING_CHANNEL_SECONDS = 60
+MISSING_CHANNEL_KEY = "hub:slack:channel-missing:{name}"
 # conversations.info errors after which the post would fail the same way: let Slack say so.
 _POST_FAILS_ANYWAY = {"channel_not_found", "is_archived"}
 # In a worker: enough to ride out a blip, short enough not to hold the job.
@@ -71,7 +78,20 @@ class _Transient(Exception):
 
 
 class SharedChannel(Permanent):
-    """The wall: an internal message aimed at a channel another organization reads."""
+    """The wall: an internal message aimed at a channel another organization reads (or may)."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the wall refuses a channel, and what an operator does about it."""
+
+    # Completes "that channel ...": "is shared with another organization (Slack Connect)".
+    why: str
+    fix: str
+
+
+# The operator's fix when the channel is (or may be) another organization's.
+_POINT_ELSEWHERE = "Point the rule (or SLACK_OPS_CHANNEL) at an internal channel."
 
 
 class SlackApi:
@@ -163,16 +183,22 @@ class SlackApi:
     # ------------------------------------------------------------ the wall
 
     def check_wall(self, channel: str, method: str = "chat.postMessage") -> None:
-        """Raise SharedChannel when `channel` is shared with another organization."""
-        shared, why = self._shared(channel)
-        if not shared:
+        """Raise SharedChannel when `channel` is, or cannot be shown not to be, shared."""
+        refusal = self._refusal(channel)
+        if refusal is None:
             return
         logs.event(
-            log, "slack.wall.refused", logging.ERROR, channel=channel, method=method, why=why
+            log,
+            "slack.wall.refused",
+            logging.ERROR,
+            channel=channel,
+            method=method,
+            why=refusal.why,
         )
-        self._alert_wall(channel, why)
+        self._alert_wall(channel, refusal)
         raise SharedChannel(
-            f"Slack {method}: refused, {channel} {why}: internal messages never go there",
+            f"Slack {method}: refused, {channel} {refusal.why}: internal messages go only to "
+            f"channels known to be internal. {refusal.fix}",
             status=403,
             body="shared_channel",
         )
@@ -182,40 +208,47 @@ class SlackApi:
         info: dict[str, Any] = self.call("conversations.info", channel=channel).get("channel") or {}
         return info
 
-    def _shared(self, channel: str) -> tuple[bool, str]:
-        """(refused, why) for an internal post to `channel`."""
+    def _refusal(self, channel: str) -> Refusal | None:
+        """Why an internal post to `channel` is refused; None when it may go."""
         channel_id = self.channel_id(channel)
         if channel_id is None:
-            # Not a channel the bot can see by name: its post fails with channel_not_found.
-            return False, ""
+            # Fail closed: a name conversations.list does not return may still take the
+            # bot's post (a private Slack Connect channel it joined within the missing
+            # cache, a listing that misses a channel), and it cannot be checked.
+            return Refusal(
+                "could not be found by name, so whether it is shared could not be checked",
+                "Check that the bot is in that channel (/invite @feedback-hub), that the app has "
+                "the channels:read and groups:read scopes, and that the name is right.",
+            )
         if channel_id.startswith(("D", "U", "W")):
-            return False, ""  # a DM with one of the workspace's people (alerts, receipts)
+            return None  # a DM with one of the workspace's people (alerts, receipts)
         key = f"hub:slack:shared:{channel_id}"
         if self.redis is not None and (cached := self.redis.get(key)) is not None:
             value = cached.decode() if isinstance(cached, bytes) else str(cached)
-            return value != "internal", value
+            return None if value == "internal" else Refusal(value, _POINT_ELSEWHERE)
         try:
             info = self.conversation_info(channel_id)
         except SharedChannel:
             raise
         except Permanent as exc:
             if error_code(exc) in _POST_FAILS_ANYWAY:
-                return False, ""
+                return None
             # Fail closed: a channel the hub cannot check is not known to be internal.
-            return True, f"could not be checked ({error_code(exc) or exc.reason})"
+            why = f"could not be checked ({error_code(exc) or exc.reason})"
+            return Refusal(why, _POINT_ELSEWHERE)
         verdict = shared_verdict(info)
         if self.redis is not None:
             self.redis.set(key, verdict, ex=WALL_CACHE_SECONDS)
-        return verdict != "internal", verdict
+        return None if verdict == "internal" else Refusal(verdict, _POINT_ELSEWHERE)
 
     def channel_id(self, channel: str) -> str | None:
         """A channel's id: ids pass through, "#name" is looked up (conversations.list, cached)."""
-        name = channel.lstrip("#")
-        if not channel.startswith("#") and SLACK_ID.fullmatch(name):
-            return name  # a channel, DM or user id: no lookup
+        name = channel_name(channel)
+        if name is None:
+            return channel  # a channel, DM or user id: no lookup
         if self.redis is not None and (known := self.redis.hget(CHANNEL_IDS_KEY, name)):
             return known.decode() if isinstance(known, bytes) else str(known)
-        missing = f"hub:slack:channel-missing:{name}"
+        missing = MISSING_CHANNEL_KEY.format(name=name)
         if self.redis is not None and self.redis.exists(missing):
             return None
         ids: dict[Any, Any] = {}
@@ -241,24 +274,23 @@ class SlackApi:
                 pipe.hset(CHANNEL_IDS_KEY, mapping=ids)
                 pipe.expire(CHANNEL_IDS_KEY, CHANNEL_IDS_SECONDS)
             if name not in ids:
-                # Not listed: private without the bot, so its post fails with
-                # channel_not_found. Asked again soon: a channel made since is checked.
+                # Not listed (private without the bot, misspelt, or a scope missing): the
+                # wall refuses it. Asked again soon: a channel made since is checked.
                 pipe.set(missing, 1, ex=MISSING_CHANNEL_SECONDS)
             pipe.execute()
         found = ids.get(name)
         return str(found) if found else None
 
-    def _alert_wall(self, channel: str, why: str) -> None:
+    def _alert_wall(self, channel: str, refusal: Refusal) -> None:
         ops = self.settings.slack_ops_channel
         if self.redis is None or (ops and ops.lstrip("#") == channel.lstrip("#")):
-            return  # the ops channel itself is shared: the error log is all that is left
+            return  # the ops channel itself is refused: the error log is all that is left
         hour = int(time.time() // 3600)
         enqueue_once(
             self.redis,
             OPS_ALERT,
             f":no_entry: the wall held: an internal message for {channel} was not posted, "
-            f"because that channel {why}. Point the rule (or SLACK_OPS_CHANNEL) at an internal "
-            "channel.",
+            f"because that channel {refusal.why}. {refusal.fix}",
             key=f"wall:{channel}:{hour}",
         )
 
@@ -396,6 +428,14 @@ def shared_verdict(conversation: dict[str, Any]) -> str:
     if conversation.get("is_pending_ext_shared"):
         return "is being shared with another organization (Slack Connect invitation pending)"
     return "internal"
+
+
+def channel_name(channel: str) -> str | None:
+    """The name in "#eng" or "eng"; None for a channel, DM or user id ("C0123ABC", "U0ADA")."""
+    name = channel.lstrip("#")
+    if not channel.startswith("#") and SLACK_ID.fullmatch(name):
+        return None
+    return name
 
 
 def error_code(exc: Permanent) -> str:

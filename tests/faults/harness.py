@@ -64,6 +64,8 @@ SLACK_TOKEN = "xoxb-fault-token-0000"
 MOBILE_KEYS = {"ios-app": "mobile-key-ios-0000", "android-app": "mobile-key-android-0000"}
 # The groups the default rules route to, as a real Zendesk account would have them.
 GROUPS = ("Engineering", "Billing", "Mobile", "Product", "Security", "Accounts")
+# The Slack channels the default rules post to, as a real workspace would have them.
+CHANNELS = ("#mobile-eng", "#eng-oncall", "#support-oncall")
 # Slack users the sandbox knows (with emails): the requester is found by users.info.
 SLACK_USERS = ("U0REPORTER", "U0ENGINEER", "U0SUPPORT")
 # Faster rq retries than production's 10 s, 30 s, ...: the suite waits for them. The
@@ -218,6 +220,7 @@ class Cluster:
                 "--zendesk-email", ZENDESK_EMAIL,
                 "--zendesk-token", self.secrets["ZENDESK_API_TOKEN"],
                 "--slack-token", self.secrets["SLACK_BOT_TOKEN"],
+                *(arg for channel in CHANNELS for arg in ("--channel", channel)),
             ],
         )  # fmt: skip
         wait_for_port(self.zendesk_port, timeout=30, proc=self.sandbox_proc)

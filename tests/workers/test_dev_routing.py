@@ -1,4 +1,5 @@
-"""`make run` shows routing: the sandbox has the groups the rules name, and follows a reload."""
+"""`make run` shows routing: the sandboxes have the groups and channels the rules name, and
+follow a reload."""
 
 from __future__ import annotations
 
@@ -83,6 +84,15 @@ def test_make_run_files_the_sample_billing_report_into_billing_and_follows_a_rul
     assert f'feedback-hub simulate feedback "{SAMPLE_BILLING}"' in printed()
     assert "Zendesk sandbox: added what" in printed()
     assert "group Billing" in printed()
+    slack = state["slack_sandbox_url"]
+
+    def slack_channels() -> dict[str, str]:
+        made: dict[str, str] = requests.get(f"{slack}/__sandbox/channels", timeout=5).json()[
+            "channels"
+        ]
+        return made
+
+    assert {"mobile-eng", "eng-oncall", "support-oncall"} <= set(slack_channels())
 
     def ticket_with(subject_part: str) -> dict[str, Any] | None:
         tickets = requests.get(f"{zendesk}/__sandbox/tickets", timeout=5).json()["tickets"]
@@ -102,8 +112,11 @@ def test_make_run_files_the_sample_billing_report_into_billing_and_follows_a_rul
     text = rules.read_text()
     text = text.replace("groups: [Support,", "groups: [Payments, Support,")
     text = text.replace("      - set_group: Billing\n", "      - set_group: Payments\n")
+    text = text.replace('channel: "#support-oncall"', 'channel: "#support-night"')
     rules.write_text(text)
     eventually(lambda: "group Payments" in printed(), "the sandbox got Payments", printed)
+    eventually(lambda: "support-night" in slack_channels(), "Slack got #support-night", printed)
+    assert "posts to: #support-night" in printed()
 
     simulate(env, "Refund please, the invoice is wrong")
     second = eventually(lambda: ticket_with("Refund please"), "the second ticket", printed)

@@ -105,6 +105,13 @@ def test_dev_starts_redis_and_the_sandboxes_and_stops_on_ctrl_c(
     assert 'feedback-hub simulate feedback "hello"' in printed
     # The one-hour promise, shown within minutes (docs/rules.md, response_time).
     assert "RULES_PATH is not set: rules/default.yml with a 3-minute first-reply target" in printed
+    # The Slack sandbox has the channels those rules post to (the nudge and breach ones
+    # only the dev rules name): the wall refuses names the workspace does not list.
+    made = requests.get(f"{state['slack_sandbox_url']}/__sandbox/channels", timeout=5).json()
+    for name in ("mobile-eng", "eng-oncall", "support-oncall", "support-triage"):
+        assert name in made["channels"], made
+    assert "Slack sandbox: created the channels" in printed
+    assert "#support-escalations" in printed
 
     assert dev.stop(signal.SIGINT) == 0
     assert not dev.state_file.exists()

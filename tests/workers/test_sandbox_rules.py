@@ -1,4 +1,4 @@
-"""The development Zendesk sandbox gets what the rules name, and follows the file as it changes."""
+"""The development sandboxes get what the rules name, and follow the file as it changes."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from pathlib import Path
 
 from redis import Redis
 
-from integrations.sandbox import ZendeskSandbox
+from integrations.sandbox import SlackSandbox, ZendeskSandbox
+from integrations.slack.api import MISSING_CHANNEL_KEY
 from integrations.zendesk.gateway import GROUPS_FRESH_KEY, GROUPS_KEY
 from rules.loader import load_rules
 from workers.procs import ROOT
-from workers.sandbox_rules import SandboxFollower, seed_sandbox
+from workers.sandbox_rules import SandboxFollower, seed_sandbox, seed_slack
 
 RULES = """\
 groups: [Support, Billing]
@@ -94,3 +95,81 @@ def test_a_changed_file_adds_its_new_group_and_clears_the_workers_group_cache(
     assert "Billing" in group_names(zendesk_sandbox)  # nothing is removed
     assert redis.exists(GROUPS_KEY, GROUPS_FRESH_KEY) == 0
     assert said[-1] == f"Zendesk sandbox: added what {path} names: group Payments"
+
+
+# ---------------------------------------------------------------- Slack channels
+
+NOTIFY_RULES = """\
+intake:
+  - name: Invoices tell billing
+    when: {text: {contains: [invoice]}}
+    then:
+      - notify: {channel: "#billing-desk", text: "{subject}"}
+      - escalate: {channel: C0ENGBILLING}
+response_time:
+  - name: Everything within a day
+    first_reply: 24h
+    nudge: {at: 50%, channel: "#support-triage"}
+    breach: {channel: "support-escalations"}
+"""
+
+
+def channels(sandbox: SlackSandbox) -> set[str]:
+    with sandbox.lock:
+        return set(sandbox.channels)
+
+
+def test_the_default_rules_channels_are_created_once() -> None:
+    slack = SlackSandbox()  # not served: its channels are all this needs
+    rules = load_rules(ROOT / "rules" / "default.yml")
+
+    assert seed_slack(slack, rules) == ["#mobile-eng", "#eng-oncall", "#support-oncall"]
+    assert channels(slack) == {"mobile-eng", "eng-oncall", "support-oncall"}
+    assert seed_slack(slack, rules) == []
+
+
+def test_settings_and_rules_channels_at_start_and_a_changed_file_s_new_channel(
+    redis: Redis, tmp_path: Path
+) -> None:
+    path = tmp_path / "rules.yml"
+    path.write_text(NOTIFY_RULES)
+    slack = SlackSandbox()
+    said: list[str] = []
+    follower = SandboxFollower(
+        None,
+        str(path),
+        slack=slack,
+        channels={"SLACK_OPS_CHANNEL": "#hub-ops", "DIGEST_CHANNEL": "C0DIGEST"},
+        redis=redis,
+        say=said.append,
+        interval=0.05,
+    )
+    follower.start()
+    try:
+        # Names, with or without "#", are made; a channel named by id is left alone.
+        assert channels(slack) == {
+            "hub-ops",
+            "billing-desk",
+            "support-triage",
+            "support-escalations",
+        }
+        assert said == [
+            "Slack sandbox: created the channels the settings post to: "
+            "#hub-ops (SLACK_OPS_CHANNEL)",
+            f"Slack sandbox: created the channels {path} posts to: "
+            "#billing-desk, #support-triage, #support-escalations",
+        ]
+        # A worker posted to the new channel before it was made: it remembers it missing.
+        redis.set(MISSING_CHANNEL_KEY.format(name="billing-team"), 1)
+
+        path.write_text(NOTIFY_RULES.replace("#billing-desk", "#billing-team"))
+        deadline = time.monotonic() + 10
+        while "billing-team" not in channels(slack) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        follower.stop()
+
+    assert "billing-team" in channels(slack)
+    assert "billing-desk" in channels(slack)  # nothing is removed
+    assert said[-1] == f"Slack sandbox: created the channels {path} posts to: #billing-team"
+    assert not redis.exists(MISSING_CHANNEL_KEY.format(name="billing-team"))

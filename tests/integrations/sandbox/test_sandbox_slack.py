@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from integrations.sandbox import SlackSandbox
+from integrations.sandbox.slack import SlackError
 
 MODAL = {
     "type": "modal",
@@ -48,6 +49,41 @@ def test_post_thread_and_update_a_message(slack: WebClient, slack_sandbox: Slack
     texts = [m.text for m in slack_sandbox.channel_messages("#eng-mobile")]
     assert texts == ["New issue: export broken (2)", "Another report"]
     assert slack_sandbox.channel_messages(channel)[0].history == ["New issue: export broken"]
+
+
+def test_a_channel_exists_before_anything_is_posted_to_it(
+    slack: WebClient, slack_sandbox: SlackSandbox
+) -> None:
+    # As in Slack: a post to a name the workspace lacks is channel_not_found, and the
+    # channel list does not grow from it.
+    for post in (
+        lambda: slack.chat_postMessage(channel="#nowhere", text="card"),
+        lambda: slack.chat_update(channel="#nowhere", ts="1.000001", text="card"),
+        lambda: slack.chat_postEphemeral(channel="#nowhere", user="U0REPORTER", text="hi"),
+    ):
+        with pytest.raises(SlackApiError) as raised:
+            post()
+        assert raised.value.response["error"] == "channel_not_found"
+    listed = [c["name"] for c in slack.conversations_list()["channels"]]
+    assert "nowhere" not in listed and "eng" in listed  # the fixture's workspace has #eng
+    assert slack_sandbox.channel_messages("#nowhere") == []
+    with pytest.raises(SlackError, match="channel_not_found"):
+        slack_sandbox.channel_id("#nowhere")
+
+    [made] = slack_sandbox.create_channels("#nowhere")
+    assert slack.chat_postMessage(channel="#nowhere", text="card")["channel"] == made
+    assert slack_sandbox.create_channels("nowhere") == [made]  # made once
+    # Direct messages by user id need no channel.
+    assert slack.chat_postMessage(channel="U0REPORTER", text="hi")["channel"] == "D0REPORTER"
+
+
+def test_channels_are_made_over_the_control_endpoint(slack_sandbox: SlackSandbox) -> None:
+    made = requests.post(
+        f"{slack_sandbox.url}/__sandbox/channels", json={"names": ["#eng-payments"]}, timeout=5
+    ).json()["channels"]
+    assert made == {"#eng-payments": slack_sandbox.channel_id("#eng-payments")}
+    listed = requests.get(f"{slack_sandbox.url}/__sandbox/channels", timeout=5).json()
+    assert listed["channels"]["eng-payments"] == made["#eng-payments"]
 
 
 def test_updating_a_message_that_does_not_exist_fails(slack: WebClient) -> None:

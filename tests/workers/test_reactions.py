@@ -52,6 +52,17 @@ def bot_replies(slack: SlackSandbox, channel: str) -> list[str]:
     return [m.text for m in slack.channel_messages(channel) if m.bot]
 
 
+def acme_customer_says(
+    slack: SlackSandbox, monkeypatch: pytest.MonkeyPatch, text: str
+) -> tuple[str, str]:
+    """Kim of Acme (mapped to the Zendesk organization "Acme Corp") says `text` in a Slack
+    Connect channel; returns the channel's id and the message's ts."""
+    monkeypatch.setenv("SLACK_CONNECT_ORGANIZATIONS", "T0ACME:Acme Corp")
+    slack.add_user("W0CUSTOMER", "kim", "Kim Customer", None, team="T0ACME")
+    shared = slack.share_channel("#acme-support", "T0ACME")
+    return shared, slack.say(shared, "W0CUSTOMER", text).ts
+
+
 def test_a_thread_with_a_file_becomes_one_ticket_with_one_reply_in_the_thread(
     redis: Redis,
     worker_env: dict[str, str],
@@ -184,11 +195,8 @@ def test_a_slack_connect_customer_is_the_requester_with_their_organization(
     slack_sandbox: SlackSandbox,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("SLACK_CONNECT_ORGANIZATIONS", "T0ACME:Acme Corp")
-    slack_sandbox.add_user("W0CUSTOMER", "kim", "Kim Customer", None, team="T0ACME")
-    shared = slack_sandbox.share_channel("#acme-support", "T0ACME")
-    message = slack_sandbox.say(shared, "W0CUSTOMER", "Invoices show the wrong VAT")
-    react(redis, reaction(shared, message.ts, author="W0CUSTOMER"))
+    shared, ts = acme_customer_says(slack_sandbox, monkeypatch, "Invoices show the wrong VAT")
+    react(redis, reaction(shared, ts, author="W0CUSTOMER"))
 
     [ticket] = zendesk_sandbox.tickets.values()
     requester = zendesk_sandbox.users[ticket["requester_id"]]
@@ -219,13 +227,10 @@ def test_a_slack_connect_customer_joins_the_organization_zendesk_already_has_by_
 ) -> None:
     # Made by hand or by a CRM sync before the hub: the name is taken, the external id is not
     # the hub's, so create_or_update cannot match it and Zendesk answers 422 "already taken".
-    monkeypatch.setenv("SLACK_CONNECT_ORGANIZATIONS", "T0ACME:Acme Corp")
     existing = zendesk_sandbox.add_organization("Acme Corp", external_id="crm:4411")
-    slack_sandbox.add_user("W0CUSTOMER", "kim", "Kim Customer", None, team="T0ACME")
-    shared = slack_sandbox.share_channel("#acme-support", "T0ACME")
-    message = slack_sandbox.say(shared, "W0CUSTOMER", "Invoices show the wrong VAT")
+    shared, ts = acme_customer_says(slack_sandbox, monkeypatch, "Invoices show the wrong VAT")
     with caplog.at_level(logging.INFO, logger="integrations.zendesk.gateway"):
-        react(redis, reaction(shared, message.ts, author="W0CUSTOMER"))
+        react(redis, reaction(shared, ts, author="W0CUSTOMER"))
 
     assert dead_letters(redis) == []
     [ticket] = zendesk_sandbox.tickets.values()
@@ -253,14 +258,11 @@ def test_another_refusal_of_the_organization_is_still_a_dead_letter(
     slack_sandbox: SlackSandbox,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("SLACK_CONNECT_ORGANIZATIONS", "T0ACME:Acme Corp")
     zendesk_sandbox.add_organization("Acme Corp", external_id="crm:4411")
-    slack_sandbox.add_user("W0CUSTOMER", "kim", "Kim Customer", None, team="T0ACME")
-    shared = slack_sandbox.share_channel("#acme-support", "T0ACME")
-    message = slack_sandbox.say(shared, "W0CUSTOMER", "Invoices show the wrong VAT")
+    shared, ts = acme_customer_says(slack_sandbox, monkeypatch, "Invoices show the wrong VAT")
     # A 422 that is not "name already taken": the organization is not looked up by name.
     zendesk_sandbox.set_faults(error_rate=1.0, error_status=422)
-    react(redis, reaction(shared, message.ts, author="W0CUSTOMER"))
+    react(redis, reaction(shared, ts, author="W0CUSTOMER"))
 
     [letter] = dead_letters(redis)
     assert letter.attempts == 1

@@ -575,7 +575,8 @@ def decide_group(
     if not textual:
         reason = "no candidate"
     elif n_docs < MIN_INDEXED and scores:
-        reason = f"young index ({n_docs} reports): suggestions only"
+        indexed = f"{n_docs} report" + ("" if n_docs == 1 else "s")
+        reason = f"young index ({indexed}; words join from {MIN_INDEXED}): suggestions only"
     elif scores and max(scores.values()) >= threshold:
         reason = (
             f"same-issue score {max(scores.values()):.2f}, but the reports are alike "

@@ -144,7 +144,12 @@ def test_a_young_index_never_joins_on_words() -> None:
     decision = decide_group(
         "new", [_match("a", 1.0)], features={"a": _features(1.0)}, n_docs=MIN_INDEXED - 1
     )
-    assert not decision.joined and "young index" in decision.reason
+    assert not decision.joined
+    assert decision.reason == (
+        f"young index ({MIN_INDEXED - 1} reports; words join from {MIN_INDEXED}): suggestions only"
+    )
+    one = decide_group("new", [_match("a", 1.0)], features={"a": _features(1.0)}, n_docs=1)
+    assert one.reason == f"young index (1 report; words join from {MIN_INDEXED}): suggestions only"
 
 
 def test_people_s_not_related_wins_over_any_evidence() -> None:

@@ -107,6 +107,9 @@ def evidence_line(match: Match, score: float | None) -> str:
     parts = []
     if match.evidence.signature_equal:
         parts.append("same crash signature")
+    elif match.evidence.signature_differs:
+        # Never joined on words (decide_group), but an engineer may still know better.
+        parts.append("different crash signature")
     if match.evidence.same_platform:
         parts.append("same platform")
     if match.evidence.same_app_version:
@@ -123,11 +126,16 @@ def evidence_line(match: Match, score: float | None) -> str:
 def suggestions_of(
     redis: Redis, decision: GroupDecision, limit: int = SUGGESTIONS_SHOWN
 ) -> list[dict[str, Any]]:
-    """What a report's card suggests: its best candidates outside its own group."""
+    """What a report's card suggests: its best candidates outside its own group, one per
+    group (its best match there): two members of one issue are one suggestion, and Same
+    issue on it merges into that whole group."""
     out = []
+    seen = {decision.group_id}
     for m in decision.matches:
-        if m.group_id is not None and m.group_id == decision.group_id:
-            continue
+        if m.group_id is not None:
+            if m.group_id in seen:
+                continue
+            seen.add(m.group_id)
         url = _text(redis.hget(_ticket_key(int(m.doc_id)), "url")) if m.doc_id.isdigit() else ""
         out.append(
             {

@@ -147,6 +147,30 @@ def test_a_new_issue_shows_its_best_candidate_with_the_two_buttons(
     ]
 
 
+def test_an_issue_of_two_reports_is_suggested_once_with_what_sets_the_crashes_apart(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    groups: object,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    def crash(key: str, subject: str, signature: str) -> Report:
+        report = mobile_crash(key, subject, "The app closes when a draft is saved.")
+        return report.model_copy(update={"crash_signature": signature})
+
+    first = file(redis, zendesk_sandbox, crash("a", "App crashes when saving a draft", "sig-1"))
+    # Joined on its signature: one issue, one card.
+    second = file(redis, zendesk_sandbox, crash("b", "Crash when I save my draft", "sig-1"))
+    other = file(redis, zendesk_sandbox, crash("c", "Crash when saving drafts", "sig-2"))
+    assert group_of(redis, second) == group_of(redis, first) != group_of(redis, other)
+
+    text = shown(card_of(slack_sandbox, other))
+    # Both members match its words; the card names their issue once, by the closer one.
+    assert text.count("Possibly the same as") == 1
+    assert text.count(f"|#{first}>") + text.count(f"|#{second}>") == 1
+    assert "different crash signature" in text
+
+
 def test_same_issue_merges_the_two_cards_into_one(
     redis: Redis,
     two: tuple[int, int],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,6 +62,11 @@ VARIABLES: dict[str, str] = {
     "GROUP_PROBLEM_THRESHOLD": (
         "related reports in a group before the hub opens a Zendesk problem ticket for them,"
         " a whole number >= 1 (default 3)"
+    ),
+    "RELATED_JOIN_SCORE": (
+        "the same-issue score a report needs to join a related issue on its words alone, a"
+        " number above 0 and at most 1; 1: words never join, only equal crash signatures"
+        " (default: the threshold measured in docs/related.md)"
     ),
     "REDIS_URL": "redis://[:password@]host:port/db (or rediss://, unix://)",
     "RULES_PATH": f"the rules file, default {DEFAULT_RULES_PATH}",
@@ -122,6 +128,8 @@ class Settings:
     mobile_api_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
     mobile_rate_limit: int = 60
     group_problem_threshold: int = 3
+    # None: the measured default (rules.related.joins.JOIN_SCORE; settings cannot import rules).
+    related_join_score: float | None = None
     rules_path: str = DEFAULT_RULES_PATH
     port: int = 5000
     zendesk_webhook_window: int = 300
@@ -180,6 +188,7 @@ class Settings:
             group_problem_threshold=_positive_int(
                 "GROUP_PROBLEM_THRESHOLD", env.get("GROUP_PROBLEM_THRESHOLD"), 3
             ),
+            related_join_score=_score("RELATED_JOIN_SCORE", env.get("RELATED_JOIN_SCORE")),
             rules_path=env.get("RULES_PATH", DEFAULT_RULES_PATH),
             port=_port(env.get("PORT")),
             zendesk_webhook_window=_seconds(
@@ -364,6 +373,19 @@ def _positive_int(name: str, value: str | None, default: int) -> int:
     if not value.isdigit() or int(value) < 1:
         raise ConfigError(name, f"is malformed: expected {VARIABLES[name]}")
     return int(value)
+
+
+def _score(name: str, value: str | None) -> float | None:
+    """A number in (0, 1], or None when unset."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0.0 < number <= 1.0:  # also refuses nan
+        raise ConfigError(name, f"is malformed: expected {VARIABLES[name]}")
+    return number
 
 
 def _secret_key(value: str | None, client_id: str | None) -> str | None:

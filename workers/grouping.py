@@ -186,9 +186,12 @@ def group_of_problem(redis: Redis, problem_id: int) -> str | None:
     return _text(redis.get(_problem_key(problem_id))) or None
 
 
-def _index(redis: Redis) -> RelatedIndex:
-    # The index the CLI (`feedback-hub related explain`) reads: default prefix and window.
-    return RelatedIndex(redis)
+def _index(redis: Redis, join_score: float | None = None) -> RelatedIndex:
+    # The index the CLI (`feedback-hub related explain`) reads: default prefix and window;
+    # the join threshold is RELATED_JOIN_SCORE's when set.
+    if join_score is None:
+        return RelatedIndex(redis)
+    return RelatedIndex(redis, join_threshold=join_score)
 
 
 # ---------------------------------------------------------------- 1. the group
@@ -220,7 +223,7 @@ def _group_report(
     settings, redis = ctx.settings, ctx.redis
     report = Report.from_job(report_data)
     ticket = Ticket.from_job(ticket_data)
-    index = _index(redis)
+    index = _index(redis, settings.related_join_score)
 
     group_id = group_of(redis, ticket.id)
     if group_id is None:

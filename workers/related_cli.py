@@ -17,7 +17,7 @@ from integrations.settings import Settings
 from rules.related.eval import evaluate, read_jsonl
 from rules.related.index import RelatedIndex
 from rules.related.labels import Labels, evaluation_rows
-from rules.related.scoring import METHODS
+from rules.related.scoring import JOIN_THRESHOLD, METHODS
 from workers.procs import free_port, start_redis, stop
 
 
@@ -76,14 +76,31 @@ def _drop_prefix(client: Redis, prefix: str) -> None:
     show_default=True,
     help="Count only this last share of the reports (by time); all are still indexed.",
 )
-def eval_command(file: Path, method: str, held_out: float) -> None:
+@click.option(
+    "--join-score",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=None,
+    help=(
+        "The threshold to measure (what RELATED_JOIN_SCORE would set); default: the"
+        f" workers' ({JOIN_THRESHOLD:.4f} unless RELATED_JOIN_SCORE says otherwise)."
+    ),
+)
+def eval_command(file: Path, method: str, held_out: float, join_score: float | None) -> None:
     """Time-ordered recall@1/3/5/10 and the join decision's measures, as the workers decide."""
     reports = list(read_jsonl(file))
+    if join_score is None:
+        join_score = Settings.from_env("cli").related_join_score or JOIN_THRESHOLD
     with _redis_for_eval() as client:
         # A private prefix: the live index under hub:related is never touched.
         prefix = f"hub:related-eval:{secrets.token_hex(4)}"
         # The protocol indexes every earlier report, so no window here.
-        index = RelatedIndex(client, prefix=prefix, window_days=None, method=METHODS[method])
+        index = RelatedIndex(
+            client,
+            prefix=prefix,
+            window_days=None,
+            method=METHODS[method],
+            join_threshold=join_score,
+        )
         try:
             result = evaluate(index, reports, held_out=held_out)
         finally:

@@ -154,7 +154,12 @@ def same_issue_score(features: PairFeatures) -> float:
 def strong_text_evidence(
     features: PairFeatures, n_docs: int, threshold: float = JOIN_SCORE
 ) -> tuple[bool, float]:
-    """Whether words alone are enough to join, and the score that says so."""
+    """Whether words alone are enough to join, and the score that says so.
+
+    A threshold of 1 or more means words never join (RELATED_JOIN_SCORE=1: suggestions
+    only), whatever the score rounds to.
+    """
     score = same_issue_score(features)
     alike = min(features.similarity, features.reverse_similarity) >= MIN_SIMILARITY
-    return n_docs >= MIN_INDEXED and alike and score >= threshold, score
+    words_may_join = threshold < 1.0
+    return words_may_join and n_docs >= MIN_INDEXED and alike and score >= threshold, score

@@ -64,6 +64,9 @@ def test_defaults_and_parsing() -> None:
     assert settings.slack_api_url == "http://127.0.0.1:5001/api/"
     assert settings.slack_api_host == "127.0.0.1:5001"
     assert settings.rules_path == "rules/default.yml"
+    # Unset: the workers use the measured threshold; set: that one.
+    assert settings.related_join_score is None
+    assert Settings.from_env("web", {**WEB, "RELATED_JOIN_SCORE": "0.2"}).related_join_score == 0.2
     assert Settings.from_env("web", WEB).slack_api_url == "https://slack.com/api/"
 
 
@@ -81,6 +84,10 @@ def test_defaults_and_parsing() -> None:
         ("SLACK_API_URL", "slack.com/api", "malformed"),
         ("ZENDESK_REQUEST_URL", "https://support.example.com/tickets", "has no {id}"),
         ("ZENDESK_REQUEST_URL", "support.example.com/{id}", "malformed"),
+        ("RELATED_JOIN_SCORE", "0", "above 0 and at most 1"),
+        ("RELATED_JOIN_SCORE", "1.5", "above 0 and at most 1"),
+        ("RELATED_JOIN_SCORE", "high", "above 0 and at most 1"),
+        ("RELATED_JOIN_SCORE", "nan", "above 0 and at most 1"),
     ],
 )
 def test_malformed_values_are_named(name: str, value: str, fragment: str) -> None:

@@ -4,8 +4,10 @@ sandbox's signed webhooks to the hub served over real HTTP when a problem is sol
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 from redis import Redis
@@ -16,7 +18,8 @@ from integrations.report import Report
 from integrations.sandbox.slack import Message, SlackSandbox
 from integrations.sandbox.zendesk import ZendeskSandbox
 from integrations.zendesk.gateway import Ticket
-from rules.related import RelatedIndex
+from rules.related import IndexedDoc, RelatedIndex
+from rules.related.joins import MIN_INDEXED
 from tests.jobs import run_jobs
 from workers.grouping import group_of, problem_of
 
@@ -268,3 +271,56 @@ def test_slack_down_holds_back_only_the_slack_part(
     replies = thread(slack_sandbox, "#mobile-eng", card.ts)
     assert len([r for r in replies if "Another report" in r]) == 2
     assert len([r for r in replies if "Problem ticket" in r]) == 1
+
+
+def _file_twice(redis: Redis, zendesk: ZendeskSandbox) -> list[int]:
+    """Two reports in nearly the same words (no crash signature), in an index old enough
+    for words to join (joins.MIN_INDEXED): their ticket ids."""
+    now = datetime.now(UTC)
+    RelatedIndex(redis).add_many(
+        [
+            IndexedDoc(str(900_000 + i), now, f"Widget{i} sync issue", f"module{i} panel{i}")
+            for i in range(MIN_INDEXED + 20)
+        ]
+    )
+    ids = []
+    for n, subject in enumerate(
+        ["Export to CSV produces an empty file", "CSV export gives an empty file"]
+    ):
+        report = Report.model_validate(
+            {
+                "source": "mobile",
+                "idempotency_key": f"android:export-{n}",
+                "reporter": {"email": f"e{n}@acme.test"},
+                "subject": subject,
+                "description": "The exported CSV spreadsheet is empty, no rows at all.",
+                "fields": {"platform": "android", "app_version": "5.2.1"},
+            }
+        )
+        enqueue_once(redis, replace(FILE_REPORT, kind="file"), report.to_job(), key=f"e{n}")
+        run_jobs(redis)
+        [ticket] = zendesk.find_tickets(report.external_id)
+        ids.append(int(ticket["id"]))
+    return ids
+
+
+def test_reports_in_the_same_words_join_at_the_measured_threshold(
+    redis: Redis, worker_env: dict[str, str], zendesk_sandbox: ZendeskSandbox, groups: object
+) -> None:
+    first, second = _file_twice(redis, zendesk_sandbox)
+    assert group_of(redis, second) == group_of(redis, first)
+
+
+def test_related_join_score_1_leaves_words_to_suggestions(
+    redis: Redis,
+    worker_env: dict[str, str],
+    zendesk_sandbox: ZendeskSandbox,
+    groups: object,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RELATED_JOIN_SCORE", "1")
+    first, second = _file_twice(redis, zendesk_sandbox)
+    assert group_of(redis, second) != group_of(redis, first)
+    # What the console shows for the second: the first as its suggestion.
+    suggestions = json.loads(redis.hget(f"hub:grouping:ticket:{second}", "suggestions") or "[]")
+    assert [s["ticket_id"] for s in suggestions][:1] == [first]

@@ -12,6 +12,7 @@ from redis import Redis
 
 from app import cli
 from rules.related.index import IndexedDoc, RelatedIndex
+from rules.related.joins import MIN_INDEXED
 from rules.related.labels import LabeledReport, Labels
 from tests import REPO_ROOT
 
@@ -93,6 +94,36 @@ def test_eval_counts_only_the_held_out_part(tmp_path: Path, redis_url: str) -> N
     assert measured["queries"] == 1 and measured["auto_join_correct"] == 1
     assert measured["auto_join_false"] == 1 and measured["false_join_rate"] == 0.5
     assert measured["held_out"] == 0.2
+
+
+def test_eval_measures_the_join_score_an_operator_would_set(tmp_path: Path, redis_url: str) -> None:
+    # An index old enough for words to join, then one report filed twice in nearly the
+    # same words: joined at the measured threshold, only suggested at 1.
+    rows: list[dict[str, object]] = [
+        dict(id=f"f{i}", title=f"Widget{i} sync issue", body=f"module{i} panel{i}", group=None)
+        for i in range(MIN_INDEXED + 20)
+    ]
+    body = "The exported CSV spreadsheet is empty, no rows at all."
+    rows.append(dict(id="a", title="Export to CSV produces an empty file", body=body, group="g"))
+    rows.append(dict(id="b", title="CSV export gives an empty file", body=body, group="g"))
+    for hour, row in enumerate(rows):
+        row["created_at"] = (START + timedelta(hours=hour)).isoformat()
+    path = _write(tmp_path / "pair.jsonl", rows)
+
+    def measured(*options: str, **env: str) -> dict[str, float]:
+        result = CliRunner().invoke(
+            cli, ["related", "eval", str(path), *options], env={"REDIS_URL": redis_url, **env}
+        )
+        assert result.exit_code == 0, result.output
+        return dict(json.loads(result.output))
+
+    assert measured()["auto_join_correct"] == 1
+    only_suggested = measured("--join-score", "1")
+    assert only_suggested["auto_join_correct"] == 0 and only_suggested["recall@1"] == 1.0
+    # Without the option, the workers' setting is what is measured.
+    assert measured(RELATED_JOIN_SCORE="1")["auto_join_correct"] == 0
+    refused = CliRunner().invoke(cli, ["related", "eval", str(path), "--join-score", "0"])
+    assert refused.exit_code == 2 and "0<x<=1" in refused.output
 
 
 def test_export_labels_writes_the_evaluation_format(

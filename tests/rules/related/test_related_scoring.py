@@ -152,6 +152,16 @@ def test_a_young_index_never_joins_on_words() -> None:
     assert one.reason == f"young index (1 report; words join from {MIN_INDEXED}): suggestions only"
 
 
+def test_a_threshold_of_one_means_words_never_join() -> None:
+    # RELATED_JOIN_SCORE=1: suggestions only, however alike; a crash signature still joins.
+    perfect = {"a": _features(1.0)}
+    decision = decide_group("new", [_match("a", 1.0)], 1.0, features=perfect, n_docs=MATURE)
+    assert not decision.joined and decision.matches[0].doc_id == "a"
+    assert decide_group("new", [_match("a", 1.0)], 0.05, features=perfect, n_docs=MATURE).joined
+    crash = decide_group("new", [_match("s", 0.1, sig=True)], 1.0, n_docs=MATURE)
+    assert crash.joined and crash.reason == "same crash signature"
+
+
 def test_people_s_not_related_wins_over_any_evidence() -> None:
     decision = decide_group(
         "new",

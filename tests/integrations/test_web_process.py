@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from workers.procs import (
@@ -58,6 +59,7 @@ def test_web_with_malformed_redis_url_fails_in_one_line(
     assert stderr.startswith("feedback-hub: cannot start web: REDIS_URL is malformed")
 
 
+@pytest.mark.e2e
 def test_web_serves_health_through_gunicorn(env: dict[str, str], repo_root: Path) -> None:
     port = free_port()
     proc = start_web({**env, "PORT": str(port)}, repo_root)
@@ -150,6 +152,7 @@ def _raw(port: int, data: bytes, wait: float = 10.0) -> tuple[int, str, dict[str
     return int(lines[0].split()[1]), headers["content-type"], json.loads(body)
 
 
+@pytest.mark.e2e
 def test_requests_gunicorn_refuses_itself_are_answered_json(
     env: dict[str, str], repo_root: Path
 ) -> None:

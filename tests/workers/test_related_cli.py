@@ -14,7 +14,6 @@ from app import cli
 from rules.related.index import IndexedDoc, RelatedIndex
 from rules.related.joins import MIN_INDEXED
 from rules.related.labels import LabeledReport, Labels
-from tests import REPO_ROOT
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -195,21 +194,3 @@ def test_explain_an_unknown_ticket(redis: Redis, redis_url: str) -> None:
     result = CliRunner().invoke(cli, ["related", "explain", "999"], env={"REDIS_URL": redis_url})
     assert result.exit_code == 1
     assert "ticket 999 is not in the related-issue index" in result.output
-
-
-HADOOP = REPO_ROOT.parent / "shared" / "data" / "duplicates" / "hadoop.jsonl"
-
-
-@pytest.mark.skipif(
-    not HADOOP.exists(), reason="the data set lives in ../shared/data/duplicates/ beside the repo"
-)
-def test_bm25_baseline_reproduces_the_data_sets_published_figures(redis_url: str) -> None:
-    # The README of the data set gives plain BM25's recall under this protocol; matching it
-    # shows the protocol (ordering, queries, hits) is implemented as specified.
-    result = CliRunner().invoke(
-        cli, ["related", "eval", str(HADOOP), "--method", "bm25"], env={"REDIS_URL": redis_url}
-    )
-    assert result.exit_code == 0, result.output
-    measured = json.loads(result.output)
-    assert (measured["queries"], measured["recall@1"], measured["recall@5"]) == (66, 0.439, 0.727)
-    assert measured["recall@10"] == 0.773

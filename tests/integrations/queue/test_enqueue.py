@@ -45,6 +45,7 @@ def test_job_kind_must_be_a_valid_rq_id() -> None:
         job_id("file report", "abc")
 
 
+@pytest.mark.e2e
 def test_enqueued_job_runs_once_in_a_real_worker(
     redis: Redis, env: dict[str, str], repo_root: Path
 ) -> None:

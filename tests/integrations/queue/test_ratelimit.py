@@ -47,6 +47,9 @@ def test_low_remaining_budget_waits_for_the_window(redis: Redis) -> None:
 def test_budgets_are_per_api(redis: Redis) -> None:
     clock = Clock()
     RateLimiter(redis, "zendesk", clock=clock).observe(429, {"Retry-After": "10"})
+    # Zendesk's 429 holds back Zendesk calls only: Slack's still go.
+    with pytest.raises(Retryable):
+        RateLimiter(redis, "zendesk", clock=clock).acquire()
     RateLimiter(redis, "slack:chat.postMessage", clock=clock).acquire()
 
 

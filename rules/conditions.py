@@ -521,6 +521,9 @@ class ExternalPiece(Piece):
 
     name = "external"
     label = "whether the requester is of another organization (a Slack Connect channel)"
+    # Known when a report is filed; a ticket event does not carry it (it would always
+    # read false there, and match every event with `external: false`).
+    scopes = ("intake",)
     syntax = "true or false"
 
     def parse(self, r: Reader, ctx: Context, node: Node) -> When | None:

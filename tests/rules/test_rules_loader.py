@@ -188,12 +188,16 @@ def test_conditions_in_the_wrong_scope() -> None:
               - name: y
                 when: {platform: ios}
                 then: [{add_tags: [a]}]
+              - name: z
+                when: {external: false}
+                then: [{add_tags: [a]}]
             """
         )
     ]
     assert found == [
         "r.yml:3:12: condition 'event' only works in ticket_event rules, not intake",
         "r.yml:7:12: condition 'platform' only works in intake rules, not ticket_event",
+        "r.yml:10:12: condition 'external' only works in intake rules, not ticket_event",
     ]
 
 

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint unit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

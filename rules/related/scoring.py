@@ -574,6 +574,11 @@ def decide_group(
         return GroupDecision(group, True, reason, best, ranked, scores, features or {})
     if not textual:
         reason = "no candidate"
+    elif threshold >= 1.0 and scores:
+        reason = (
+            f"best same-issue score {max(scores.values()):.2f}; words never join here "
+            "(join score set to 1): suggestions only"
+        )
     elif n_docs < MIN_INDEXED and scores:
         indexed = f"{n_docs} report" + ("" if n_docs == 1 else "s")
         reason = f"young index ({indexed}; words join from {MIN_INDEXED}): suggestions only"

@@ -157,6 +157,7 @@ def test_a_threshold_of_one_means_words_never_join() -> None:
     perfect = {"a": _features(1.0)}
     decision = decide_group("new", [_match("a", 1.0)], 1.0, features=perfect, n_docs=MATURE)
     assert not decision.joined and decision.matches[0].doc_id == "a"
+    assert decision.reason.endswith("words never join here (join score set to 1): suggestions only")
     assert decide_group("new", [_match("a", 1.0)], 0.05, features=perfect, n_docs=MATURE).joined
     crash = decide_group("new", [_match("s", 0.1, sig=True)], 1.0, n_docs=MATURE)
     assert crash.joined and crash.reason == "same crash signature"

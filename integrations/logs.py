@@ -27,8 +27,12 @@ class Redactor:
     """Replaces every configured secret value in text with [redacted]."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        values = {s for s in secrets if s}
+        # JSON lines are scrubbed after encoding: a secret with a quote or a backslash
+        # appears there escaped, so that form is replaced too.
+        values |= {json.dumps(s)[1:-1] for s in values}
         # Longest first, so a secret that contains another is removed whole.
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self.secrets = sorted(values, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:

@@ -31,6 +31,13 @@ def refuse(key: str) -> None:
     run_guarded(body)
 
 
+def leak(key: str) -> None:
+    """Fail with the bot token in the message, as a client's error with a URL might."""
+    import os
+
+    raise RuntimeError(f"GET https://slack.test/api/x?token={os.environ['SLACK_BOT_TOKEN']} (500)")
+
+
 def fail_until(key: str, attempts: int) -> int:
     """Fail (as an outage would) until this has been tried `attempts` times, then count a run."""
     job = get_current_job()

@@ -21,7 +21,7 @@ from rq import get_current_job
 
 from integrations.queue import connect
 from integrations.queue.attachments import AttachmentStore, attachment_store
-from integrations.settings import Settings
+from integrations.settings import ConfigError, Settings
 from integrations.slack.api import SlackApi
 from integrations.zendesk.gateway import ZendeskGateway
 from rules.model import RuleSet
@@ -72,6 +72,20 @@ def installed(settings: Settings) -> Iterator[None]:
 def installed_settings() -> Settings:
     """The worker's settings (read once when it started), else the environment's."""
     return _installed or Settings.from_env("worker")
+
+
+def known_secrets() -> list[str]:
+    """The secrets this process knows, to scrub from what it stores or shows.
+
+    In a worker, its settings'; in a command run with only some variables set (an
+    operator's `feedback-hub failed list`), whatever of them is set.
+    """
+    if _installed is not None:
+        return _installed.secrets
+    try:
+        return Settings.from_env("worker").secrets
+    except ConfigError:
+        return Settings.from_env("cli").secrets
 
 
 def context() -> JobContext:

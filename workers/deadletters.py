@@ -18,6 +18,7 @@ from integrations.queue import DEFAULT_RETRY, QUEUES, enqueue_once, fetch_job, q
 from integrations.queue.jobs import FILE_REPORT, OPS_ALERT, REPORT_DELAYED, spec_for
 from integrations.queue.status import StatusStore
 from integrations.report import Report
+from workers.context import known_secrets
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +72,15 @@ def _report_failed(connection: Redis, job: Job, report: Report, reason: str) -> 
 
 
 def _reason(exc_type: type[BaseException] | None, exc: BaseException | None) -> str:
+    """The failure in a line, secrets replaced: it goes to the report's status (which the
+    app reads), the reporter's delay notice and the ops alert."""
     if exc is None:
         return exc_type.__name__ if exc_type else "unknown error"
     if isinstance(exc, Permanent):
         detail = f" (HTTP {exc.status})" if exc.status else ""
-        return f"{exc.reason}{detail}"
+        return logs.Redactor(known_secrets())(f"{exc.reason}{detail}")
     text = str(exc) or type(exc).__name__
-    return text[:500]
+    return logs.Redactor(known_secrets())(text)[:500]
 
 
 # ---------------------------------------------------------------- operator tools
@@ -121,7 +124,9 @@ def dead_letter(connection: Redis, jid: str) -> DeadLetter | None:
         queue=job.origin,
         func=job.func_name or "?",
         failed_at=(job.ended_at or job.enqueued_at or datetime.now(UTC)).isoformat(),
-        reason=last_line.strip()[:300],
+        # Scrubbed when rq stored it (HubWorker.handle_job_failure); again here for a
+        # dead letter an older version kept.
+        reason=logs.Redactor(known_secrets())(last_line.strip())[:300],
         summary=_summary(job),
         attempts=(job.number_of_retries or 0) + 1,
     )

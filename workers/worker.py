@@ -30,7 +30,7 @@ from integrations.queue.enqueue import check_rq_format
 from integrations.queue.jobs import JOBS, current_name
 from integrations.settings import Settings
 from rules.store import store_for
-from workers.context import installed
+from workers.context import installed, known_secrets
 from workers.digest import maintenance_tick as digest_tick
 from workers.maintenance import run_once
 from workers.timers import ensure_tick, sweep_checks
@@ -100,6 +100,24 @@ class HubWorker(Worker):
         self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
             sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
         )
+
+    def handle_job_failure(
+        self,
+        job: Job,
+        queue: Queue,
+        started_job_registry: Any = None,
+        exc_string: str = "",
+        execution: Any = None,
+    ) -> None:
+        """rq's failure bookkeeping, with the secrets taken out of the traceback it keeps.
+
+        rq stores the formatted exception with the job's result and in the failed registry:
+        what `feedback-hub failed`, the console's dead letters and the ops alert show. An
+        exception message may carry a token (a URL, a client's error): it is replaced here,
+        before anything is stored.
+        """
+        exc_string = logs.Redactor(known_secrets())(exc_string)
+        super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
 
     def run_maintenance_tasks(self) -> None:
         """rq's maintenance, then the hub's lost-job sweep (one worker at a time)."""

@@ -216,3 +216,14 @@ def test_every_event_the_code_logs_is_named_and_no_field_takes_a_line_key() -> N
         assert isinstance(name, ast.Constant) and isinstance(name.value, str), (where, line)
         clashing = {k.arg for k in call.keywords} & logs.LINE_KEYS
         assert not clashing, f"{where}:{line} passes {clashing}, which would hide a line key"
+
+
+def test_a_secret_with_a_quote_or_backslash_is_scrubbed_from_json_lines() -> None:
+    # JSON escapes them, so the line holds the secret in another form than the setting.
+    secret = 'p4ss"w0rd\\x'
+    formatter = logs.JsonFormatter(logs.Redactor([secret]))
+    record = logging.LogRecord("hub", logging.ERROR, __file__, 1, "redis.failed", None, None)
+    record.__dict__["fields"] = {"url": f"redis://:{secret}@cache:6379/0"}
+    line = formatter.format(record)
+    assert json.loads(line)["url"] == "redis://:[redacted]@cache:6379/0"
+    assert "p4ss" not in line

@@ -47,6 +47,28 @@ def test_permanent_failure_skips_retries_and_is_kept(
     assert enqueued.job_id in alerts[0].args[0]
 
 
+def test_a_secret_in_an_error_is_kept_out_of_dead_letters_and_alerts(
+    redis: Redis, env: dict[str, str], repo_root: Path
+) -> None:
+    token = env["SLACK_BOT_TOKEN"]
+    enqueued = enqueue_once(
+        redis, JobSpec("tests.jobs.leak", TICKETS, "t"), "l1", key="l1", retry=None
+    )
+    assert run_worker_burst(env, repo_root).returncode == 0
+
+    [letter] = dead_letters(redis)
+    assert letter.job_id == enqueued.job_id
+    assert "token=[redacted] (500)" in letter.reason and token not in letter.reason
+    # An operator's command that knows no secret shows what the worker stored: scrubbed.
+    shown = CliRunner().invoke(
+        cli, ["failed", "show", enqueued.job_id], env={"REDIS_URL": env["REDIS_URL"]}
+    )
+    assert shown.exit_code == 0 and "token=[redacted]" in shown.output
+    assert token not in shown.output
+    [alert] = jobs_calling(redis, "notify", "workers.alerts.ops_alert")
+    assert "token=[redacted]" in alert.args[0] and token not in alert.args[0]
+
+
 def test_failed_cli_lists_shows_and_replays(
     redis: Redis, env: dict[str, str], repo_root: Path, monkeypatch: object
 ) -> None:

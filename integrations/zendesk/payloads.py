@@ -13,13 +13,17 @@ Two shapes arrive at POST /zendesk/webhook:
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from integrations import logs
 from integrations.errors import Rejected
 from integrations.http_body import json_of
 from integrations.ticket_event import EventType
+
+log = logging.getLogger(__name__)
 
 EVENT_PREFIX = "zen:event-type:"
 
@@ -110,7 +114,9 @@ class CommentAdded(_Frozen):
 
     id: str | None = None
     body: str = ""
-    public: bool = True
+    # Only a comment Zendesk says is public is: an unsaid or unreadable flag is internal
+    # (nothing internal may reach a reporter; _is_public logs it so it is seen).
+    public: bool = False
     author_id: int | None = None
     author_name: str | None = None
     # Event payloads say whether the author is an agent; trigger payloads do not (None).
@@ -211,7 +217,7 @@ def _from_event(data: dict[str, Any]) -> ZendeskEvent | Ignored:
         comment = CommentAdded(
             id=_str(raw.get("id")),
             body=str(raw.get("body") or ""),
-            public=bool(raw.get("is_public", True)),
+            public=_is_public(raw.get("is_public"), ticket_id),
             author_id=_int(author.get("id")),
             author_name=_str(author.get("name")),
             author_is_staff=author.get("is_staff") if "is_staff" in author else None,
@@ -262,7 +268,7 @@ def _from_trigger(data: dict[str, Any]) -> ZendeskEvent:
         comment = CommentAdded(
             id=_filled(raw_comment.get("id")),
             body=str(raw_comment["body"]),
-            public=str(raw_comment.get("is_public", "true")).strip().lower() == "true",
+            public=_is_public(raw_comment.get("is_public"), ticket_id),
             author_id=_int(_filled(raw_comment.get("author_id"))),
             author_name=_filled(raw_comment.get("author_name")),
         )
@@ -297,6 +303,21 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _is_public(value: Any, ticket_id: int | None) -> bool:
+    """Whether Zendesk says the comment is public: true or "true" only.
+
+    Anything else (missing, empty, an unfilled placeholder) counts as internal, and is
+    logged: a reply that should have reached its reporter is then visible to an operator.
+    """
+    said = str(value).strip().lower() if value is not None else ""
+    if value is True or said == "true":
+        return True
+    if value is not False and said != "false":
+        logs.event(log, "zendesk.comment.visibility_unknown", logging.WARNING,
+                   ticket=ticket_id, is_public=str(value)[:40])  # fmt: skip
+    return False
 
 
 def _str(value: Any) -> str | None:

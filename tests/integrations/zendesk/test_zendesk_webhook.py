@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 from typing import Any
 
@@ -263,3 +264,25 @@ def test_a_webhook_with_fields_zendesk_added_later_is_still_taken(
     [event] = queued_events(redis)
     assert event.comment is not None
     assert event.comment.body == "We are investigating this issue and will update you shortly."
+
+
+@pytest.mark.parametrize(
+    ("is_public", "public"),
+    [(True, True), ("true", True), (False, False), ("false", False), ("", False), (None, False)],
+)
+def test_only_a_comment_zendesk_says_is_public_is_public(
+    is_public: object, public: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An internal note must never reach the reporter: "false" as a string, an empty
+    # placeholder or no flag at all are internal, and the unreadable ones are logged.
+    data = json.loads(fixture("ticket_event__comment_added"))
+    if is_public is None:
+        del data["event"]["comment"]["is_public"]
+    else:
+        data["event"]["comment"]["is_public"] = is_public
+    with caplog.at_level(logging.WARNING, logger="integrations.zendesk.payloads"):
+        event = parse_webhook(json.dumps(data).encode())
+    assert isinstance(event, ZendeskEvent) and event.comment is not None
+    assert event.comment.public is public
+    unknown = [r for r in caplog.records if r.getMessage() == "zendesk.comment.visibility_unknown"]
+    assert len(unknown) == (1 if is_public in ("", None) else 0)

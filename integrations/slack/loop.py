@@ -22,6 +22,7 @@ from integrations.errors import Permanent
 from integrations.queue.marks import once
 from integrations.report import Report, digest
 from integrations.slack.api import SlackApi, error_code
+from integrations.slack.mrkdwn import escape_mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +108,13 @@ def reporter(redis: Redis, ticket_id: int) -> ReporterRecord | None:
 
 
 def agent_replied(ticket_id: int, url: str, author: str | None, text: str) -> dict[str, str]:
-    """An agent's public reply, relayed with who wrote it."""
-    quoted = "\n".join(f">{line}" for line in (text.strip() or "(no text)").splitlines())
+    """An agent's public reply, relayed with who wrote it, shown as written: a `<!channel>`
+    or a disguised link in a reply (or an agent's name) is text, not a ping or a link."""
+    body = escape_mrkdwn(text.strip() or "(no text)")
+    quoted = "\n".join(f">{line}" for line in body.splitlines())
+    name = escape_mrkdwn(author or "Support")
     return {
-        "text": f"*{author or 'Support'}* replied on your ticket <{url}|#{ticket_id}>:\n{quoted}\n"
+        "text": f"*{name}* replied on your ticket <{url}|#{ticket_id}>:\n{quoted}\n"
         "_Reply in this thread to answer; it is added to the ticket._"
     }
 

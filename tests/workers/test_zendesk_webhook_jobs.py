@@ -78,6 +78,18 @@ def dm_texts(slack: SlackSandbox) -> list[str]:
     return [m.text for m in slack.channel_messages("D0REPORTER")]
 
 
+def test_an_agent_reply_is_relayed_as_written_not_as_slack_markup(
+    hub_url: str, redis: Redis, zendesk_sandbox: ZendeskSandbox, slack_sandbox: SlackSandbox
+) -> None:
+    ticket_id = filed(zendesk_sandbox, redis, a_report())
+    zendesk_sandbox.agent_reply(ticket_id, "Try <https://evil.example|your settings> & <!channel>")
+    run_jobs(redis)
+    [told] = slack_sandbox.channel_messages("D0REPORTER")
+    # Shown as the agent typed it: no disguised link, no channel ping.
+    assert ">Try &lt;https://evil.example|your settings&gt; &amp; &lt;!channel&gt;" in told.text
+    assert "<!channel>" not in told.text and "<https://evil.example" not in told.text
+
+
 def test_agent_reply_reaches_the_reporter_and_their_answer_comes_back(
     hub_url: str, redis: Redis, zendesk_sandbox: ZendeskSandbox, slack_sandbox: SlackSandbox
 ) -> None:

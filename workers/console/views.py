@@ -236,7 +236,8 @@ def _callback_url() -> str:
 
 def _safe_next(target: str | None) -> str | None:
     """Only a path of this console: never an open redirect to another site."""
-    if not target:
+    if not target or any(ord(c) < 32 or ord(c) == 127 for c in target):
+        # A control character would be a broken Location header (urlsplit drops them).
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/admin/"):

@@ -133,6 +133,9 @@ def test_a_callback_with_a_forged_state_is_refused(browser: FlaskClient) -> None
 def test_the_next_page_is_never_another_site(browser: FlaskClient) -> None:
     back = sign_in(browser, ADMIN, next_path="https://evil.example/admin/")
     assert back.headers["Location"] == "/admin/reports"
+    # Nor a header of its own: a line break in it is dropped, not a 500.
+    again = sign_in(browser, ADMIN, next_path="/admin/%0d%0aX-Evil:1")
+    assert again.status_code == 302 and again.headers["Location"] == "/admin/reports"
 
 
 def test_a_post_without_the_csrf_token_is_403(browser: FlaskClient) -> None:

@@ -39,6 +39,10 @@ from integrations.settings import Settings
 log = logging.getLogger(__name__)
 
 SESSION_HOURS = 12
+# A signed-in person's right to enter is looked at again this often (ADMIN_SLACK_USERS on
+# every request; the user group's members, a Slack call, at most this often): someone
+# removed from either is out within minutes, not when their cookie lapses.
+RECHECK_SECONDS = 300
 COOKIE_NAME = "feedback_hub_console"
 SCOPES = ("openid", "email", "profile")
 AUDIT_KEY = "hub:console:audit"
@@ -90,6 +94,35 @@ def signed_in() -> Person | None:
     if not isinstance(user, dict) or "user_id" not in user:
         return None
     return Person(**user)
+
+
+def still_allowed(settings: Settings) -> bool:
+    """Whether this request's session may go on; a session that may not is cleared.
+
+    Flask re-signs the cookie on every request, so its lifetime alone never ends a session
+    in use: it ends SESSION_HOURS after sign-in ("since"), and when the person is no
+    longer allowed (checked at sign-in, then again as RECHECK_SECONDS says).
+    """
+    person = signed_in()
+    if person is None:
+        return True
+    now = time.time()
+    since = session.get("since")
+    expired = not isinstance(since, (int, float)) or now - since > SESSION_HOURS * 3600
+    gone = False
+    if not expired and person.user_id not in settings.admin_slack_users:
+        checked = session.get("checked")
+        if not settings.admin_slack_usergroup:
+            gone = True  # off the list, and no group to be in
+        elif not isinstance(checked, (int, float)) or now - checked >= RECHECK_SECONDS:
+            gone = not allowed(settings, person.user_id, _bot(settings))
+            session["checked"] = now
+    if expired or gone:
+        logs.event(log, "console.session_ended", user=person.user_id,
+                   why="expired" if expired else "no longer allowed")  # fmt: skip
+        session.clear()
+        return False
+    return True
 
 
 def csrf_token() -> str:

@@ -105,6 +105,9 @@ def _guard() -> ResponseReturnValue | None:
             "console_not_configured",
             "the console needs SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SECRET_KEY",
         )
+    # A session past its 12 hours, or of someone no longer allowed, ends here: the
+    # checks below then see no one signed in.
+    auth.still_allowed(settings)
     if request.method == "POST":
         # Every state-changing request: a session first, then its CSRF token.
         if auth.signed_in() is None:
@@ -210,6 +213,8 @@ def signin_callback() -> ResponseReturnValue:
         )
     session.clear()
     session.permanent = True
+    # Allowed as of now (sign_in checked): still_allowed counts from these.
+    session["since"] = session["checked"] = time.time()
     session["user"] = {
         "user_id": person.user_id,
         "name": person.name,

@@ -24,6 +24,7 @@ from integrations.sandbox import SlackSandbox, ZendeskSandbox
 from integrations.settings import Settings
 from rules.engine import evaluate
 from rules.store import store_for
+from workers.console import auth
 
 ADMIN = "U0SUPPORT"  # a seeded sandbox user (Sam Support)
 OUTSIDER = "U0REPORTER"
@@ -120,6 +121,48 @@ def test_members_of_the_user_group_may_enter(
     browser = create_app(Settings.from_env("web", env)).test_client()
     assert sign_in(browser, OUTSIDER).status_code == 302
     assert "Ada Reporter" in browser.get("/admin/reports").text
+
+
+def test_someone_removed_from_the_user_group_is_out_within_minutes(
+    console_env: dict[str, str],
+    slack_sandbox: SlackSandbox,
+    redis: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slack_sandbox.oidc.usergroups["S0TRIAGE"] = [OUTSIDER]
+    env = {**console_env, "ADMIN_SLACK_USERS": "", "ADMIN_SLACK_USERGROUP": "S0TRIAGE"}
+    browser = create_app(Settings.from_env("web", env)).test_client()
+    assert sign_in(browser, OUTSIDER).status_code == 302
+    slack_sandbox.oidc.usergroups["S0TRIAGE"] = []
+    # Within RECHECK_SECONDS of the last look, the session goes on...
+    assert browser.get("/admin/reports").status_code == 200
+    # ...and at the next look it ends: the page asks to sign in, actions answer 401.
+    monkeypatch.setattr(auth, "RECHECK_SECONDS", 0)
+    assert browser.get("/admin/reports").status_code == 302
+    assert browser.post("/admin/dead-letters/replay-all").status_code == 401
+
+
+def test_a_session_ends_12_hours_after_sign_in_however_much_it_is_used(
+    console_env: dict[str, str], browser: FlaskClient
+) -> None:
+    sign_in(browser, ADMIN)
+    assert browser.get("/admin/health").status_code == 200
+    with browser.session_transaction("/admin/health") as session:
+        session["since"] -= auth.SESSION_HOURS * 3600 + 1
+    assert browser.get("/admin/health").status_code == 302
+
+
+def test_a_user_taken_off_admin_slack_users_is_out_at_their_next_request(
+    console_env: dict[str, str], browser: FlaskClient, redis: Redis
+) -> None:
+    sign_in(browser, ADMIN)
+    # The same cookie, presented to the hub restarted without them in the list.
+    cookie = browser.get_cookie(auth.COOKIE_NAME, path="/admin")
+    assert cookie is not None
+    env = {**console_env, "ADMIN_SLACK_USERS": "U0SOMEONEELSE"}
+    restarted = create_app(Settings.from_env("web", env)).test_client()
+    restarted.set_cookie(auth.COOKIE_NAME, cookie.value, path="/admin")
+    assert restarted.get("/admin/health").status_code == 302
 
 
 def test_a_callback_with_a_forged_state_is_refused(browser: FlaskClient) -> None:

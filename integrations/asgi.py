@@ -36,6 +36,7 @@ from integrations.http_body import (
     receive_body,
     request_headers,
 )
+from integrations.mobile.views import blueprint as mobile_blueprint
 from integrations.mobile.views import largest_body
 from integrations.slack.commands import PATH, SlashCommands
 from integrations.web import HTTP_REQUESTS, Hub
@@ -60,10 +61,17 @@ class HubASGI:
             raise TypeError("create_app installs SlashCommands in front of the Flask app")
         self.commands = commands
         self.hub: Hub = app.extensions["feedback_hub"]
-        # Flask refuses a body over its route's limit; none is larger than this.
+        # Flask refuses a body over its route's limit; the mobile routes take the largest
+        # (reports with files), every other route at most the app's MAX_CONTENT_LENGTH:
+        # a larger body is refused as it arrives, never spooled to disk first.
         max_body = max(app.config["MAX_CONTENT_LENGTH"], largest_body(app))
         self.wsgi = WSGIBridge(
-            commands, threads=threads, max_body=max_body, refused=self._count_refused
+            commands,
+            threads=threads,
+            max_body=max_body,
+            refused=self._count_refused,
+            other_paths_body=app.config["MAX_CONTENT_LENGTH"],
+            max_body_prefix=f"{mobile_blueprint.url_prefix}/",
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -127,20 +135,32 @@ class WSGIBridge:
         threads: int,
         max_body: int,
         refused: Callable[[Scope, int], None] = lambda scope, status: None,
+        other_paths_body: int | None = None,
+        max_body_prefix: str = "/",
     ) -> None:
         self.app = app
+        # `max_body` for paths under `max_body_prefix`, `other_paths_body` for the rest.
         self.max_body = max_body
+        self.max_body_prefix = max_body_prefix
+        self.other_paths_body = max_body if other_paths_body is None else other_paths_body
         self.refused = refused
-        self.too_large = (
-            f"the request body is larger than any route accepts ({self.max_body} bytes)"
-        )
+        self.too_large = {
+            limit: f"the request body is larger than this route accepts ({limit} bytes)"
+            for limit in (self.max_body, self.other_paths_body)
+        }
         self.executor = ThreadPoolExecutor(threads, thread_name_prefix="flask")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         with SpooledTemporaryFile(max_size=SPOOL_BYTES) as body:
             try:
                 length = request_headers(scope, _LENGTH).get("content-length")
-                size = await receive_body(receive, length, self.max_body, self.too_large, body)
+                path = str(scope.get("path") or "")
+                limit = (
+                    self.max_body
+                    if path.startswith(self.max_body_prefix)
+                    else self.other_paths_body
+                )
+                size = await receive_body(receive, length, limit, self.too_large[limit], body)
             except Disconnected:
                 self.refused(scope, 408)
                 await _send(send, *_json(408, error_payload(408, BODY_TIMEOUT)))

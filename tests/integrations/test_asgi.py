@@ -286,6 +286,22 @@ def test_a_body_larger_than_any_route_takes_is_refused_as_it_arrives(
     assert redis.dbsize() == 0
 
 
+def test_only_the_mobile_routes_take_bodies_over_a_mebibyte(asgi: AsgiClient) -> None:
+    # Anyone may send to /zendesk/webhook or /slack/events unsigned: a body larger than
+    # those routes ever take is refused as it arrives, not kept on disk until Flask says so.
+    limit = asgi.app.wsgi.other_paths_body
+    assert limit == 1024 * 1024 < asgi.app.wsgi.max_body
+    for path in ("/zendesk/webhook", "/slack/events", "/admin/rules/try"):
+        declared = asgi.post(path, chunks=[b"x"], headers={"Content-Length": str(limit + 1)})
+        assert declared is not None and declared.status_code == 413, path
+        assert declared.json["message"] == (
+            f"the request body is larger than this route accepts ({limit} bytes)"
+        )
+    piece = b"x" * (256 * 1024)
+    sent = asgi.post("/zendesk/webhook", chunks=[piece] * 5)
+    assert sent is not None and sent.status_code == 413
+
+
 def test_a_flask_route_body_that_stops_is_a_408_before_flask_runs(asgi: AsgiClient) -> None:
     response = asgi.post("/slack/interactions", disconnect=True)
     assert response is not None and response.status_code == 408

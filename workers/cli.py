@@ -9,15 +9,28 @@ import click
 from redis import Redis
 
 from integrations.queue import connect
+from integrations.sandbox.devstate import read_state
 from integrations.settings import ConfigError, Settings
 from workers.deadletters import dead_letter, dead_letters, replay
 
 
+def hub_redis_url(settings: Settings) -> str:
+    """The hub's Redis for an operator's command: REDIS_URL, else the running
+    `feedback-hub dev`'s (var/dev.json; its Redis is on a random port), said on stderr."""
+    if settings.redis_url:
+        return settings.redis_url
+    dev = read_state().get("redis_url")
+    if isinstance(dev, str) and dev:
+        click.echo(f"REDIS_URL is not set: using the running `feedback-hub dev` ({dev})", err=True)
+        return dev
+    raise ConfigError(
+        "REDIS_URL",
+        "is not set: expected the hub's Redis URL (with `make run` running, commands find it)",
+    )
+
+
 def _redis() -> Redis:
-    settings = Settings.from_env("cli")
-    if not settings.redis_url:
-        raise ConfigError("REDIS_URL", "is not set: expected the hub's Redis URL")
-    return connect(settings.redis_url)
+    return connect(hub_redis_url(Settings.from_env("cli")))
 
 
 @click.group("failed")

@@ -320,7 +320,7 @@ def _summary(hub: str, state: dict[str, object], redis_line: str, path: Path) ->
     if state.get("slack_sandbox_url"):
         say(f"slack    {state['slack_sandbox_url']}/  sandbox: messages and replies appear here")
     say(f"redis    {redis_line}")
-    say(f"state    {_shown(path)} (what `feedback-hub simulate` reads)")
+    say(f"state    {_shown(path)} (simulate and the operator commands find this hub in it)")
     say()
     say('next     feedback-hub simulate feedback "hello"')
     say(f'         feedback-hub simulate feedback "{SAMPLE_BILLING}"   (routed to Billing)')

@@ -18,6 +18,7 @@ from rules.related.eval import evaluate, read_jsonl
 from rules.related.index import RelatedIndex
 from rules.related.labels import Labels, evaluation_rows
 from rules.related.scoring import JOIN_THRESHOLD, METHODS
+from workers.cli import hub_redis_url
 from workers.procs import free_port, start_redis, stop
 
 
@@ -112,10 +113,7 @@ def eval_command(file: Path, method: str, held_out: float, join_score: float | N
 @click.argument("file", type=click.Path(dir_okay=False, writable=True, path_type=Path))
 def export_labels_command(file: Path) -> None:
     """Write people's corrections (Same issue, Not related) in the evaluation format."""
-    settings = Settings.from_env("cli")
-    if not settings.redis_url:
-        raise click.ClickException("REDIS_URL is not set: the labels are in the hub's Redis")
-    client = connect(settings.redis_url)
+    client = connect(hub_redis_url(Settings.from_env("cli")))
     try:
         entries = list(Labels(client).entries())
     finally:
@@ -136,10 +134,7 @@ def export_labels_command(file: Path) -> None:
 @click.option("-k", "--top", default=5, show_default=True, help="How many related reports.")
 def explain_command(ticket: str, top: int) -> None:
     """A ticket's group and nearest related tickets in the live index, with the evidence."""
-    settings = Settings.from_env("cli")
-    if not settings.redis_url:
-        raise click.ClickException("REDIS_URL is not set: explain reads the live index")
-    client = connect(settings.redis_url)
+    client = connect(hub_redis_url(Settings.from_env("cli")))
     try:
         explained = RelatedIndex(client).explain(ticket, k=top)
     except KeyError:

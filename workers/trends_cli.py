@@ -6,6 +6,7 @@ import csv
 import json
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,13 +20,12 @@ from rules.model import RuleSet
 from rules.store import store_for
 from rules.trends import movers, new_tags, retire_candidates, sparkline, suggest_terms
 from workers import digest as weekly
+from workers.cli import hub_redis_url
 
 
 def _settings() -> Settings:
     settings = Settings.from_env("cli")
-    if not settings.redis_url:
-        raise ConfigError("REDIS_URL", "is not set: expected the hub's Redis URL")
-    return settings
+    return replace(settings, redis_url=hub_redis_url(settings))
 
 
 def _redis(settings: Settings) -> Redis:

@@ -22,6 +22,9 @@ from workers.context import known_secrets
 
 log = logging.getLogger(__name__)
 
+# How much of a refusing service's response body a dead letter keeps.
+RESPONSE_KEPT = 4000
+
 
 def job_failed(
     job: Job,
@@ -43,6 +46,11 @@ def job_failed(
                 Report.from_job(job.args[0]).key_digest, "delayed", reason=f"{reason}; retrying"
             )
         return
+    if isinstance(exc, Permanent) and exc.body:
+        # What Zendesk or Slack answered: rq keeps only the traceback, so it is kept here
+        # with the job (secrets replaced) for `failed show` and the console.
+        job.meta["response_body"] = logs.Redactor(known_secrets())(exc.body)[:RESPONSE_KEPT]
+        job.save_meta()
     logs.event(log, "job.dead_letter", logging.ERROR, job=job.id, func=job.func_name, reason=reason)
     if spec_for(job.func_name) is OPS_ALERT:
         return  # an alert about a failed alert would loop
@@ -97,6 +105,8 @@ class DeadLetter:
     reason: str
     summary: str
     attempts: int
+    # The refusing service's response body, when it gave one ("" otherwise).
+    response: str = ""
 
 
 def dead_letters(connection: Redis) -> list[DeadLetter]:
@@ -129,6 +139,7 @@ def dead_letter(connection: Redis, jid: str) -> DeadLetter | None:
         reason=logs.Redactor(known_secrets())(last_line.strip())[:300],
         summary=_summary(job),
         attempts=(job.number_of_retries or 0) + 1,
+        response=str(job.meta.get("response_body") or ""),
     )
 
 

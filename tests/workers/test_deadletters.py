@@ -41,6 +41,8 @@ def test_permanent_failure_skips_retries_and_is_kept(
     assert [d.job_id for d in letters] == [enqueued.job_id]
     assert letters[0].attempts == 1  # a 422 is not retried
     assert "Zendesk refused to create ticket (422)" in letters[0].reason
+    # What Zendesk answered is kept with it (rq's traceback has only the reason).
+    assert letters[0].response == '{"error":"x"}'
     # The operator hears about it: an alert job is queued for the ops channel.
     alerts = jobs_calling(redis, "notify", "workers.alerts.ops_alert")
     assert len(alerts) == 1

@@ -288,6 +288,8 @@ def test_a_dead_letter_is_replayed_once_and_the_page_says_who(
     assert dead_letter in listing and "tests.jobs.refuse" in listing
     detail = browser.get(f"/admin/dead-letters/{dead_letter}").text
     assert "Zendesk refused to create ticket (422)" in detail
+    # What Zendesk answered, shown as text.
+    assert "What the service answered" in detail and "{&#34;error&#34;:&#34;x&#34;}" in detail
     token = re.search(r'name="csrf_token" value="([^"]+)"', detail)
     assert token
     first = browser.post(f"/admin/dead-letters/{dead_letter}/replay", data={"csrf_token": token[1]})

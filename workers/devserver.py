@@ -322,9 +322,13 @@ def _summary(hub: str, state: dict[str, object], redis_line: str, path: Path) ->
     say(f"redis    {redis_line}")
     say(f"state    {_shown(path)} (simulate and the operator commands find this hub in it)")
     say()
-    say('next     feedback-hub simulate feedback "hello"')
-    say(f'         feedback-hub simulate feedback "{SAMPLE_BILLING}"   (routed to Billing)')
-    say("         feedback-hub simulate bug-report   (a sample mobile report)")
+    hub = ".venv/bin/feedback-hub"
+    crash = "integrations/mobile/fixtures/crash__ios_swift_build_740.txt"
+    say(f'next     {hub} simulate feedback "hello"')
+    say(f'         {hub} simulate feedback "{SAMPLE_BILLING}"   (routed to Billing)')
+    say(f"         {hub} simulate bug-report   (a sample mobile report)")
+    say(f"         {hub} simulate bug-report --crash {crash}   (twice: one issue, 2 reporters)")
+    say(f"         {hub} watch   (the first-reply clocks)")
     say("Ctrl-C stops everything.")
 
 

@@ -130,11 +130,14 @@ class Target:
 
 
 def _show(response: requests.Response) -> None:
+    """The request and its answer; a refusal (4xx, 5xx) is the command's failure (exit 1)."""
     click.echo(f"{response.request.method} {response.url} -> {response.status_code}")
     text = response.text
     with contextlib.suppress(ValueError):
         text = json.dumps(response.json(), indent=2)
     click.echo(text)
+    if response.status_code >= 400:
+        raise click.exceptions.Exit(1)
 
 
 def _post(url: str, **kwargs: Any) -> requests.Response:
@@ -198,11 +201,29 @@ def simulate_feedback(target: Target, text: str, user_id: str, channel_id: str) 
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A file to send with the report (multipart); repeatable.",
 )
+@click.option(
+    "--crash",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help=(
+        "A crash stack as the app's crash reporter writes it (e.g. integrations/mobile/"
+        "fixtures/crash__*.txt): sent as the report's crash. Two reports with the same "
+        "crash join one issue."
+    ),
+)
 @click.pass_obj
-def simulate_bug_report(target: Target, file: Path | None, attach: tuple[Path, ...]) -> None:
+def simulate_bug_report(
+    target: Target, file: Path | None, attach: tuple[Path, ...], crash: Path | None
+) -> None:
     """A mobile bug report from FILE (JSON; a sample without it), as the app sends it."""
     key = target.need(target.mobile_key, "MOBILE_API_KEYS")
-    report = json.loads(file.read_text()) if file else SAMPLE_REPORT
+    try:
+        report = json.loads(file.read_text()) if file else dict(SAMPLE_REPORT)
+    except ValueError as exc:
+        raise click.ClickException(
+            f"{file} is not a JSON report ({exc}); a crash stack goes with --crash FILE"
+        ) from None
+    if crash is not None:
+        report["crash"] = {**(report.get("crash") or {}), "stack": crash.read_text()}
     url = f"{target.hub_url}/api/v1/bug-reports"
     headers = {"Authorization": f"Bearer {key}"}
     if not attach:

@@ -20,6 +20,7 @@ from werkzeug.serving import make_server
 
 from app import cli
 from integrations.sandbox import SlackSandbox, ZendeskSandbox
+from tests import REPO_ROOT
 
 Received = list[tuple[str, dict[str, str], bytes]]
 
@@ -105,6 +106,29 @@ def test_bug_report_carries_the_app_key(
     assert multi_headers["Content-Type"].startswith("multipart/form-data")
     assert b'name="report"' in multi_body
     assert b'filename="screen.png"' in multi_body
+
+
+def test_bug_report_with_a_crash_stack_sends_it_as_the_reports_crash(
+    state: dict[str, Any], hub: tuple[str, Received]
+) -> None:
+    stack = REPO_ROOT / "integrations" / "mobile" / "fixtures" / "crash__ios_swift_build_740.txt"
+    simulate("bug-report", "--crash", str(stack))
+    [(_, _, body)] = hub[1]
+    sent = json.loads(body)
+    assert sent["crash"] == {"stack": stack.read_text()}
+    assert sent["description"] == "The checkout button does nothing after I add a coupon."
+    # A stack given as the report is not a JSON traceback: the command says what to do.
+    wrong = CliRunner().invoke(cli, ["simulate", "bug-report", str(stack)])
+    assert wrong.exit_code == 1
+    assert "is not a JSON report" in wrong.output and "--crash FILE" in wrong.output
+
+
+def test_a_refused_simulation_is_a_failed_command(
+    state: dict[str, Any], zendesk_sandbox: ZendeskSandbox
+) -> None:
+    result = CliRunner().invoke(cli, ["simulate", "reply", "hello", "--ticket", "999"])
+    assert "-> 404" in result.output
+    assert result.exit_code == 1
 
 
 def test_zendesk_event_is_signed_as_zendesk_signs_with_the_tickets_fields(

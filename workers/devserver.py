@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from integrations.sandbox import SlackSandbox, ZendeskSandbox
 
 Env = dict[str, str]
+# Where `feedback-hub dev` sends operator alerts when it runs the Slack sandbox.
+DEV_OPS_CHANNEL = "#hub-ops"
 # The sample report the summary suggests: the default rules route it to the Billing group.
 SAMPLE_BILLING = "I was charged twice for my subscription #billing"
 
@@ -88,6 +90,10 @@ def run_dev() -> int:
             if not env.get("SECRET_KEY"):
                 env["SECRET_KEY"] = secrets.token_urlsafe(32)
                 say("SECRET_KEY is not set: console sessions use a throwaway key")
+            if slack is not None and not env.get("SLACK_OPS_CHANNEL"):
+                # Alerts (dead letters, broken rules) are then seen on the sandbox page.
+                env["SLACK_OPS_CHANNEL"] = DEV_OPS_CHANNEL
+                say(f"SLACK_OPS_CHANNEL is not set: operator alerts go to {DEV_OPS_CHANNEL}")
             # With the environment complete (the settings it names are valid now).
             _follow_rules(zendesk, slack, env, services)
             state["slack_signing_secret"] = env["SLACK_SIGNING_SECRET"]

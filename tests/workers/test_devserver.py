@@ -108,8 +108,10 @@ def test_dev_starts_redis_and_the_sandboxes_and_stops_on_ctrl_c(
     # The Slack sandbox has the channels those rules post to (the nudge and breach ones
     # only the dev rules name): the wall refuses names the workspace does not list.
     made = requests.get(f"{state['slack_sandbox_url']}/__sandbox/channels", timeout=5).json()
-    for name in ("mobile-eng", "eng-oncall", "support-oncall", "support-triage"):
+    for name in ("mobile-eng", "eng-oncall", "support-oncall", "support-triage", "hub-ops"):
         assert name in made["channels"], made
+    # Operator alerts (dead letters) are seen on the sandbox page, not only in the log.
+    assert "SLACK_OPS_CHANNEL is not set: operator alerts go to #hub-ops" in printed
     assert "Slack sandbox: created the channels" in printed
     assert "#support-escalations" in printed
 

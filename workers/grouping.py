@@ -114,7 +114,8 @@ def evidence_line(match: Match, score: float | None) -> str:
         parts.append("same platform")
     if match.evidence.same_app_version:
         parts.append("same app version")
-    words = [t for t, _ in match.evidence.shared_terms[:5]]
+    # Short numbers ("1", "14": steps, times, versions' parts) say nothing to a reader.
+    words = [t for t, _ in match.evidence.shared_terms if not (t.isdigit() and len(t) < 3)][:5]
     if words:
         parts.append("shared words: " + ", ".join(words))
     parts.append(f"similarity {match.similarity:.2f}")

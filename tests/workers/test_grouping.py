@@ -10,7 +10,8 @@ from integrations.report import Report
 from integrations.slack.cards import joined_note, problem_solved_note
 from integrations.zendesk.gateway import Ticket
 from integrations.zendesk.messages import MEMBERS_LISTED, problem_body
-from workers.grouping import indexed_doc, needs_problem, problem_external_id
+from rules.related import Evidence, Match
+from workers.grouping import evidence_line, indexed_doc, needs_problem, problem_external_id
 
 
 @pytest.mark.parametrize(
@@ -77,3 +78,14 @@ def test_thread_notes_escape_the_subject_and_link_the_ticket() -> None:
     assert "&lt;b&gt;Crash&lt;/b&gt; &amp; burn" in note
     assert "<https://z.test/agent/tickets/7|#7>" in note
     assert "Problem #9 solved" in problem_solved_note(9)
+
+
+def test_the_evidence_line_names_words_a_reader_can_use() -> None:
+    shared = (("2", 3.1), ("checkout", 2.9), ("14", 2.5), ("coupon", 2.2), ("404", 2.0))
+    match = Match(
+        "7", 5.0, 0.8, Evidence(shared_terms=shared, same_platform=True, signature_differs=True)
+    )
+    assert evidence_line(match, 0.04) == (
+        "different crash signature · same platform · shared words: checkout, coupon, 404 · "
+        "similarity 0.80 · same-issue score 0.04"
+    )

@@ -536,13 +536,22 @@ def open_timers(redis: Redis) -> list[Timer]:
     return sorted(TimerStore(redis).open_timers(), key=lambda t: t.breach_at)
 
 
+def _minutes_from(seconds: float) -> str:
+    """How far a breach is, as `watch` says it: never "0 min" ("due in under a minute")."""
+    if 0 <= seconds < 60:
+        return "due in < 1 min"
+    if -60 < seconds < 0:
+        return "overdue < 1 min"
+    minutes = round(abs(seconds) / 60)
+    return f"due in {minutes} min" if seconds >= 0 else f"overdue {minutes} min"
+
+
 def watch_lines(redis: Redis, *, now: float | None = None) -> list[str]:
     """`feedback-hub watch`: one line per running clock, the soonest breach first."""
     now = time.time() if now is None else now
     lines = []
     for timer in open_timers(redis):
-        left = (timer.breach_at - now) / 60
-        when = f"due in {left:.0f} min" if left >= 0 else f"overdue {-left:.0f} min"
+        when = _minutes_from(timer.breach_at - now)
         stage = "breached" if timer.breached else "nudged" if timer.nudged else "running"
         subject = " ".join(timer.subject.split())[:60]
         lines.append(

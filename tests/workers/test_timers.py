@@ -503,3 +503,18 @@ def test_a_business_hours_target_counts_the_answer_in_open_hours(
     text = client.get("/metrics").get_data(as_text=True)
     labels = 'group="Support",target="Within an hour of business hours"'
     assert f"feedback_hub_first_reply_seconds_sum{{{labels}}} 900.0" in text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [
+        (50 * 60, "due in 50 min"),
+        (20, "due in < 1 min"),
+        (-20, "overdue < 1 min"),
+        (-3 * 60 - 10, "overdue 3 min"),
+    ],
+)
+def test_watch_never_says_0_min(seconds: float, said: str) -> None:
+    from workers.timers import _minutes_from
+
+    assert _minutes_from(seconds) == said

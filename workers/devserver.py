@@ -78,7 +78,7 @@ def run_dev() -> int:
                 return 1
             redis_line = _redis(env, servers, services, workdir)
             zendesk, slack = _sandboxes(env, state, services, hub_url)
-            _dev_rules(env, workdir)
+            _dev_rules(env, workdir, services)
             if not env.get("SLACK_SIGNING_SECRET"):
                 env["SLACK_SIGNING_SECRET"] = secrets.token_hex(16)
                 say("SLACK_SIGNING_SECRET is not set: using a throwaway one for local requests")
@@ -229,18 +229,48 @@ response_time:
 """
 
 
-def _dev_rules(env: Env, workdir: Path) -> None:
-    """Without RULES_PATH: rules/default.yml plus a first-reply target of a few minutes."""
+# How often the dev copy of the rules looks at rules/default.yml for a change.
+RULES_MIRROR_SECONDS = 1.0
+
+
+def _dev_rules(env: Env, workdir: Path, cleanup: contextlib.ExitStack) -> None:
+    """Without RULES_PATH: rules/default.yml plus a first-reply target of a few minutes,
+    kept in step with rules/default.yml (an edit there reaches the hub, as the README says
+    a rules change does)."""
     if env.get("RULES_PATH"):
         return
-    rules = workdir / "rules.yml"
-    rules.write_text((ROOT / "rules" / "default.yml").read_text() + DEV_TARGETS)
+    source, rules = ROOT / "rules" / "default.yml", workdir / "rules.yml"
+    _mirror_rules(source, rules)
     env["RULES_PATH"] = str(rules)
     say(
         "RULES_PATH is not set: rules/default.yml with a 3-minute first-reply target "
         f"({rules}): a report is nudged in #support-triage after 90 s and breached after "
-        "3 minutes unless `simulate reply` answers it"
+        "3 minutes unless `simulate reply` answers it; edits to rules/default.yml are "
+        "followed"
     )
+    stop = threading.Event()
+
+    def follow() -> None:
+        seen = source.stat().st_mtime_ns
+        while not stop.wait(RULES_MIRROR_SECONDS):
+            with contextlib.suppress(OSError):
+                changed = source.stat().st_mtime_ns
+                if changed != seen:
+                    seen = changed
+                    _mirror_rules(source, rules)
+                    say("rules/default.yml changed: the hub loads it (with the dev target)")
+
+    thread = threading.Thread(target=follow, name="dev-rules-mirror", daemon=True)
+    thread.start()
+    cleanup.callback(thread.join, 5)
+    cleanup.callback(stop.set)
+
+
+def _mirror_rules(source: Path, rules: Path) -> None:
+    """Write the dev rules file whole (the hub never reads half of it)."""
+    partial = rules.with_suffix(".tmp")
+    partial.write_text(source.read_text() + DEV_TARGETS)
+    partial.replace(rules)
 
 
 def _sandboxes(

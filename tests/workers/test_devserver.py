@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -134,3 +135,28 @@ def test_without_redis_server_dev_runs_in_memory_and_says_it_is_not_durable(
 
     assert dev.stop(signal.SIGTERM) == 0
     assert not dev.state_file.exists()
+
+
+def test_an_edit_to_the_default_rules_reaches_the_dev_hubs_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # make run loads a copy (rules/default.yml plus the 3-minute target): an edit to
+    # rules/default.yml while it runs is copied over, as a rules change is picked up.
+    from workers import devserver
+
+    (tmp_path / "rules").mkdir()
+    source = tmp_path / "rules" / "default.yml"
+    source.write_text("version: 1\n")
+    monkeypatch.setattr(devserver, "ROOT", tmp_path)
+    monkeypatch.setattr(devserver, "RULES_MIRROR_SECONDS", 0.05)
+    env: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+        devserver._dev_rules(env, tmp_path, stack)
+        copy = Path(env["RULES_PATH"])
+        assert copy.read_text() == "version: 1\n" + devserver.DEV_TARGETS
+        source.write_text("version: 1\ngroups: [Support]\n")
+        deadline = time.monotonic() + 10
+        while "groups: [Support]" not in copy.read_text():
+            assert time.monotonic() < deadline, "the edit never reached the copy"
+            time.sleep(0.05)
+        assert copy.read_text().endswith(devserver.DEV_TARGETS)

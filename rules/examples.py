@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 from yaml.nodes import Node
 
+from integrations.mobile.payloads import BugReport
+from integrations.mobile.reports import to_report
 from integrations.report import Report
 from integrations.ticket_event import TicketEvent
 from rules.decision import Decision
@@ -70,10 +72,19 @@ def tests_path(rules_path: str | Path) -> Path:
     return path.with_name(path.stem + ".tests" + (path.suffix or ".yml"))
 
 
+# Keys only the mobile app's bug report has: such a body is read as the mobile API reads it.
+MOBILE_KEYS = frozenset({"title", "app", "device", "crash", "logs", "steps_to_reproduce"})
+
+
 def report_from_data(data: dict[str, Any]) -> Report:
-    """A Report from JSON: the Report shape, or {text | subject/description, platform, ...}."""
+    """A Report from JSON: the Report shape, a bug report as the mobile app sends it
+    (POST /api/v1/bug-reports), or {text | subject/description, platform, ...}."""
     if "idempotency_key" in data:
         return Report.model_validate(data)
+    if MOBILE_KEYS & set(data):
+        body = BugReport.model_validate(data)
+        app_id = body.app.id if body.app and body.app.id else "example"
+        return to_report(body, app_id=app_id, idempotency_key="example:mobile")
     unknown = sorted(set(data) - set(FRIENDLY_KEYS))
     if unknown:
         raise ValueError(

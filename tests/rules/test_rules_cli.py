@@ -185,6 +185,18 @@ def test_explain_refuses_a_report_it_cannot_read(rules_file: Path, tmp_path: Pat
     assert "unknown report keys: txet" in err
 
 
+def test_explain_reads_a_bug_report_as_the_mobile_app_sends_it() -> None:
+    # The mobile API's own example: routed as POST /api/v1/bug-reports would file it.
+    sample = ROOT / "integrations" / "mobile" / "fixtures" / "report__ios_crash_with_logs.json"
+    code, out, err = run(
+        "explain", "--rules", str(ROOT / "rules" / "default.yml"), "--json", str(sample)
+    )
+    assert code == 0, err
+    decision = json.loads(out)
+    assert (decision["group"], decision["priority"]) == ("Mobile", "high")
+    assert "mobile_crash" in decision["tags"]
+
+
 def test_the_default_rules_pass_their_examples() -> None:
     code, out, _ = run("test", str(ROOT / "rules" / "default.yml"))
     assert code == 0, out

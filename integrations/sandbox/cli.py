@@ -23,6 +23,7 @@ from integrations.sandbox.devstate import read_state
 from integrations.sandbox.signing import slack_headers, zendesk_webhook_headers
 from integrations.sandbox.slack import SEED_USERS, TEAM_ID, SlackSandbox
 from integrations.sandbox.zendesk import ZendeskSandbox
+from integrations.slack.mrkdwn import escape_mrkdwn
 
 TIMEOUT = 15.0
 SAMPLE_REPORT: dict[str, Any] = {
@@ -330,6 +331,66 @@ def simulate_reply(target: Target, text: str, ticket_id: int, solve: bool) -> No
     base = target.need(target.zendesk_sandbox_url, "the Zendesk sandbox (feedback-hub dev)")
     action = "solve" if solve else "reply"
     _show(_post(f"{base}/__sandbox/tickets/{ticket_id}/{action}", json={"body": text}))
+
+
+@simulate.command("answer")
+@click.argument("text", default="It still happens on 5.2.1, on iOS 17.")
+@click.option("--ticket", "ticket_id", type=int, required=True)
+@click.pass_obj
+def simulate_answer(target: Target, text: str, ticket_id: int) -> None:
+    """The reporter answers in the thread of the hub's last message about a ticket (an
+    agent's relayed reply): a signed `message` event; the hub adds it to the ticket."""
+    secret = target.need(target.slack_signing_secret, "SLACK_SIGNING_SECRET")
+    sandbox = target.need(target.slack_sandbox_url, "the Slack sandbox (feedback-hub dev)")
+    try:
+        listed = requests.get(f"{sandbox}/__sandbox/messages", timeout=TIMEOUT).json()
+    except requests.ConnectionError:
+        raise click.ClickException(
+            f"nothing answers at {sandbox}: is `feedback-hub dev` running?"
+        ) from None
+    told = [
+        m
+        for m in listed["messages"]
+        if m["bot"] and not m["thread_ts"] and f"|#{ticket_id}>" in m["text"]
+        and m["channel"].startswith("D")
+    ]  # fmt: skip
+    if not told:
+        raise click.ClickException(
+            f"the reporter of #{ticket_id} has no message from the hub in a direct message "
+            f"yet (try `simulate reply TEXT --ticket {ticket_id}` first)"
+        )
+    thread = told[-1]
+    reporter = SEED_USERS[0][0]
+    said = _post(
+        f"{sandbox}/__sandbox/say",
+        json={
+            "channel": thread["channel"],
+            "user": reporter,
+            "text": text,
+            "thread_ts": thread["ts"],
+        },
+    ).json()
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": TEAM_ID,
+            "api_app_id": "A0SANDBOX",
+            "event_id": f"Ev{secrets.token_hex(5).upper()}",
+            "event_time": int(time.time()),
+            "event": {
+                "type": "message",
+                "channel": thread["channel"],
+                "channel_type": "im",
+                "user": reporter,
+                "text": escape_mrkdwn(text),  # as Slack sends a person's text
+                "ts": said["ts"],
+                "thread_ts": thread["ts"],
+            },
+        }
+    ).encode()
+    headers = slack_headers(secret, body, content_type="application/json")
+    _show(_post(f"{target.hub_url}/slack/events", data=body, headers=headers))
+    click.echo(f"The answer is added to ticket #{ticket_id} on the Zendesk sandbox.")
 
 
 @simulate.command("reaction")

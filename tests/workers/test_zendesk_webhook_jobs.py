@@ -311,3 +311,44 @@ def test_trigger_deliveries_relay_only_what_changed(
     assert len(told) == 2
     assert ">We are on it." in told[0]
     assert "was marked solved" in told[1]
+
+
+def test_simulate_answer_is_the_reporter_answering_in_slack(
+    hub_url: str,
+    redis: Redis,
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What `make run` offers to try the loop both ways: an agent's reply, then the answer.
+    from click.testing import CliRunner
+
+    from app import cli
+
+    state = tmp_path / "dev.json"
+    state.write_text(
+        json.dumps(
+            {
+                "hub_url": hub_url,
+                "slack_signing_secret": SIGNING_SECRET,
+                "slack_sandbox_url": slack_sandbox.url,
+                "zendesk_sandbox_url": zendesk_sandbox.url,
+            }
+        )
+    )
+    monkeypatch.setenv("FEEDBACK_HUB_DEV_STATE", str(state))
+    ticket_id = filed(zendesk_sandbox, redis, a_report())
+    early = CliRunner().invoke(cli, ["simulate", "answer", "hi", "--ticket", str(ticket_id)])
+    assert early.exit_code == 1 and "no message from the hub" in early.output
+    zendesk_sandbox.agent_reply(ticket_id, "Which app version are you on?")
+    run_jobs(redis)
+
+    result = CliRunner().invoke(
+        cli, ["simulate", "answer", "5.2.1 & still broken", "--ticket", str(ticket_id)]
+    )
+    assert result.exit_code == 0, result.output
+    run_jobs(redis)
+    last = zendesk_sandbox.comments[ticket_id][-1]
+    assert last["body"] == "5.2.1 & still broken\n\n(sent from Slack)"
+    assert last["author_id"] == zendesk_sandbox.tickets[ticket_id]["requester_id"]

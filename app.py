@@ -285,7 +285,9 @@ _register_commands()
 def main() -> None:
     """Console-script entry: configuration errors end in one line naming the variable."""
     try:
-        cli.main(standalone_mode=False)
+        # Without standalone mode, click returns a command's exit code (click.exceptions.
+        # Exit raised inside it) instead of exiting: it is the process's.
+        code = cli.main(standalone_mode=False)
     except ConfigError as exc:
         click.echo(f"feedback-hub: {exc}", err=True)
         sys.exit(2)
@@ -296,6 +298,8 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,6 +132,13 @@ def test_a_refused_simulation_is_a_failed_command(
     result = CliRunner().invoke(cli, ["simulate", "reply", "hello", "--ticket", "999"])
     assert "-> 404" in result.output
     assert result.exit_code == 1
+    # The installed command too (its entry point runs click outside standalone mode).
+    binary = Path(sys.executable).parent / "feedback-hub"
+    done = subprocess.run(
+        [str(binary), "simulate", "reply", "hello", "--ticket", "999"],
+        capture_output=True, text=True, timeout=60, env=dict(os.environ),
+    )  # fmt: skip
+    assert "-> 404" in done.stdout and done.returncode == 1
 
 
 def test_zendesk_event_is_signed_as_zendesk_signs_with_the_tickets_fields(

@@ -62,6 +62,9 @@ def run_dev() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="feedback-hub-dev-"))
     # SIGTERM (a process manager, a test) stops everything the way Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C stops everything, also when started where SIGINT is ignored (a shell's
+    # background job): otherwise the processes it reaches stop and this one calls it a crash.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(shutil.rmtree, workdir, True)
@@ -132,7 +135,7 @@ def _redis(
     port = free_port()
     env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
     if shutil.which("redis-server", path=env.get("PATH")):
-        procs.append(start_redis(port, workdir / "redis", appendonly=True))
+        procs.append(start_redis(port, workdir / "redis", appendonly=True, own_session=True))
         say(f"REDIS_URL is not set: started a private redis-server at {env['REDIS_URL']}")
         return f"{env['REDIS_URL']} (private redis-server, stopped with this command)"
     _memory_redis(port, cleanup)

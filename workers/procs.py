@@ -44,9 +44,18 @@ def wait_for_port(
 
 
 def start_redis(
-    port: int, directory: Path, *, appendonly: bool = False, quiet: bool = True
+    port: int,
+    directory: Path,
+    *,
+    appendonly: bool = False,
+    quiet: bool = True,
+    own_session: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start a private redis-server on 127.0.0.1:port keeping its files in `directory`."""
+    """Start a private redis-server on 127.0.0.1:port keeping its files in `directory`.
+
+    `own_session`: out of the terminal's process group, so a Ctrl-C reaches the processes
+    that write to it, and it is stopped after them (`feedback-hub dev`).
+    """
     binary = shutil.which("redis-server")
     if binary is None:
         raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
@@ -63,7 +72,7 @@ def start_redis(
         "--maxmemory-policy", "noeviction",
     ]  # fmt: skip
     out = subprocess.DEVNULL if quiet else None
-    proc = subprocess.Popen(args, stdout=out, stderr=out)
+    proc = subprocess.Popen(args, stdout=out, stderr=out, start_new_session=own_session)
     wait_for_port(port, proc=proc)
     return proc
 

@@ -85,7 +85,10 @@ def _reason(exc_type: type[BaseException] | None, exc: BaseException | None) -> 
     if exc is None:
         return exc_type.__name__ if exc_type else "unknown error"
     if isinstance(exc, Permanent):
-        detail = f" (HTTP {exc.status})" if exc.status else ""
+        # Not twice: most reasons name their status already ("refused ... (422)").
+        detail = (
+            f" (HTTP {exc.status})" if exc.status and f"({exc.status})" not in exc.reason else ""
+        )
         return logs.Redactor(known_secrets())(f"{exc.reason}{detail}")
     text = str(exc) or type(exc).__name__
     return logs.Redactor(known_secrets())(text)[:500]

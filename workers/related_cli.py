@@ -148,7 +148,8 @@ def _render(explained: dict[str, object]) -> str:
     """The explanation as text a person reads in a terminal."""
     lines = [f"{explained['id']}: {explained['title']}"]
     if explained["group"]:
-        lines.append(f"group {explained['group']} ({explained['group_size']} reports)")
+        size = explained["group_size"]
+        lines.append(f"group {explained['group']} ({size} report{'' if size == 1 else 's'})")
     else:
         lines.append("group: none yet")
     if explained["crash_signature"]:

@@ -45,7 +45,11 @@ def nudge_line(timer: Timer, now: float) -> str:
 def nudge_message(timers: list[Timer], now: float) -> dict[str, Any]:
     """The channel's one nudge message: every report close to its target, soonest first."""
     if not timers:
-        text = ":white_check_mark: No report is waiting close to its first-reply target now."
+        # Not "nothing is waiting": a report past its target has left this list, unanswered.
+        text = (
+            ":white_check_mark: No report is close to its first-reply target now: each was "
+            "answered or has passed it (`feedback-hub watch` lists those still waiting)."
+        )
         return {"text": text, "blocks": [_section(text)]}
     count = len(timers)
     head = (

@@ -572,7 +572,9 @@ def decide_group(
         reason = f"same-issue score {scores[best.doc_id]:.2f} >= {threshold:.2f}"
         group = best.group_id or new_group_id(best.doc_id)
         return GroupDecision(group, True, reason, best, ranked, scores, features or {})
-    if not textual:
+    if not textual and ranked:
+        reason = "its candidates are other crashes (different signatures): suggestions only"
+    elif not textual:
         reason = "no candidate"
     elif threshold >= 1.0 and scores:
         reason = (

@@ -47,6 +47,8 @@ def test_permanent_failure_skips_retries_and_is_kept(
     alerts = jobs_calling(redis, "notify", "workers.alerts.ops_alert")
     assert len(alerts) == 1
     assert enqueued.job_id in alerts[0].args[0]
+    # The status said once: "refused to create ticket (422)", not "(422) (HTTP 422)".
+    assert "refused to create ticket (422). It is kept" in alerts[0].args[0]
 
 
 def test_a_secret_in_an_error_is_kept_out_of_dead_letters_and_alerts(

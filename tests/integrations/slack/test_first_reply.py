@@ -36,3 +36,10 @@ def test_a_breach_message_says_who_answered_and_after_how_long() -> None:
         "(target: Everything else within an hour)"
     )
     assert "Billing &amp; Accounts" in breach_message(answered)["blocks"][1]["text"]["text"]
+
+
+def test_an_empty_nudge_list_does_not_say_nothing_is_waiting() -> None:
+    # Reports past their target leave the list unanswered: the message says both ways out.
+    text = nudge_message([], NOW)["text"]
+    assert text.startswith(":white_check_mark: No report is close to its first-reply target")
+    assert "answered or has passed it" in text

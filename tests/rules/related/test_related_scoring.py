@@ -152,6 +152,15 @@ def test_a_young_index_never_joins_on_words() -> None:
     assert one.reason == f"young index (1 report; words join from {MIN_INDEXED}): suggestions only"
 
 
+def test_only_other_crashes_as_candidates_are_suggested_and_the_reason_says_so() -> None:
+    other = Match("a", 1.0, 0.9, Evidence(signature_differs=True))
+    decision = decide_group("new", [other], features={"a": _features(1.0)}, n_docs=MATURE)
+    assert not decision.joined and decision.matches == (other,)
+    assert decision.reason == (
+        "its candidates are other crashes (different signatures): suggestions only"
+    )
+
+
 def test_a_threshold_of_one_means_words_never_join() -> None:
     # RELATED_JOIN_SCORE=1: suggestions only, however alike; a crash signature still joins.
     perfect = {"a": _features(1.0)}

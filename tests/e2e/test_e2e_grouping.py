@@ -228,7 +228,7 @@ def test_three_reports_of_one_crash_are_one_problem_and_one_message_until_solved
     assert why["group"] == f"group {explain(hub, reports[0])['group'].split()[1]} (3 reports)"
     for tid in reports[:2]:
         assert "same crash signature" in why[str(tid)], why
-    assert explain(hub, billing)["group"] == f"group g{billing} (1 reports)"
+    assert explain(hub, billing)["group"] == f"group g{billing} (1 report)"
 
     # An agent solves the problem: Zendesk solves its incidents, and its webhooks reach the hub.
     deliveries = zendesk_sandbox.agent_solve(pid, "Fixed in 5.2.2, please update.")

@@ -332,6 +332,22 @@ def simulate_reply(target: Target, text: str, ticket_id: int, solve: bool) -> No
     _show(_post(f"{base}/__sandbox/tickets/{ticket_id}/{action}", json={"body": text}))
 
 
+def _send_event(target: Target, secret: str, event: dict[str, Any]) -> None:
+    """An Events API delivery of `event` to the hub, signed as Slack signs it."""
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": TEAM_ID,
+            "api_app_id": "A0SANDBOX",
+            "event_id": f"Ev{secrets.token_hex(5).upper()}",
+            "event_time": int(time.time()),
+            "event": event,
+        }
+    ).encode()
+    headers = slack_headers(secret, body, content_type="application/json")
+    _show(_post(f"{target.hub_url}/slack/events", data=body, headers=headers))
+
+
 @simulate.command("answer")
 @click.argument("text", default="It still happens on 5.2.1, on iOS 17.")
 @click.option("--ticket", "ticket_id", type=int, required=True)
@@ -369,28 +385,21 @@ def simulate_answer(target: Target, text: str, ticket_id: int) -> None:
             "thread_ts": thread["ts"],
         },
     ).json()
-    body = json.dumps(
+    _send_event(
+        target,
+        secret,
         {
-            "type": "event_callback",
-            "team_id": TEAM_ID,
-            "api_app_id": "A0SANDBOX",
-            "event_id": f"Ev{secrets.token_hex(5).upper()}",
-            "event_time": int(time.time()),
-            "event": {
-                "type": "message",
-                "channel": thread["channel"],
-                "channel_type": "im",
-                "user": reporter,
-                # As Slack sends a person's text: &, < and > escaped (the sandbox plays
-                # Slack here, so it does not borrow the hub's own escaping).
-                "text": text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
-                "ts": said["ts"],
-                "thread_ts": thread["ts"],
-            },
-        }
-    ).encode()
-    headers = slack_headers(secret, body, content_type="application/json")
-    _show(_post(f"{target.hub_url}/slack/events", data=body, headers=headers))
+            "type": "message",
+            "channel": thread["channel"],
+            "channel_type": "im",
+            "user": reporter,
+            # As Slack sends a person's text: &, < and > escaped (the sandbox plays
+            # Slack here, so it does not borrow the hub's own escaping).
+            "text": text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
+            "ts": said["ts"],
+            "thread_ts": thread["ts"],
+        },
+    )
     click.echo(f"The answer is added to ticket #{ticket_id} on the Zendesk sandbox.")
 
 
@@ -459,23 +468,16 @@ def simulate_reaction(
                 json={"channel": channel, "user": who, "text": reply, "thread_ts": ts},
             )
         click.echo(f"thread {channel} {ts}: {1 + len(replies)} messages, {len(files)} files")
-    body = json.dumps(
+    _send_event(
+        target,
+        secret,
         {
-            "type": "event_callback",
-            "team_id": TEAM_ID,
-            "api_app_id": "A0SANDBOX",
-            "event_id": f"Ev{secrets.token_hex(5).upper()}",
-            "event_time": int(time.time()),
-            "event": {
-                "type": "reaction_added",
-                "user": reactor,
-                "reaction": emoji,
-                "item_user": author,
-                "item": {"type": "message", "channel": channel, "ts": ts},
-                "event_ts": f"{time.time():.6f}",
-            },
-        }
-    ).encode()
-    headers = slack_headers(secret, body, content_type="application/json")
-    _show(_post(f"{target.hub_url}/slack/events", data=body, headers=headers))
+            "type": "reaction_added",
+            "user": reactor,
+            "reaction": emoji,
+            "item_user": author,
+            "item": {"type": "message", "channel": channel, "ts": ts},
+            "event_ts": f"{time.time():.6f}",
+        },
+    )
     click.echo(f"The ticket appears on the Zendesk sandbox; the thread's reply on {sandbox}/")

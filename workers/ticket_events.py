@@ -107,8 +107,8 @@ class _Steps:
 def _handle_ticket_event(data: dict[str, Any]) -> dict[str, Any]:
     ctx = context()
     settings, redis = ctx.settings, ctx.redis
-    event = ZendeskEvent.from_job(data)
     gateway = ctx.zendesk
+    event = _with_author_known(ZendeskEvent.from_job(data), gateway)
     api = ctx.slack
     eng = EngineeringChannels(api, redis)
 
@@ -200,11 +200,30 @@ def _new_comment(event: ZendeskEvent, changes: list[Change]) -> CommentAdded | N
     return event.comment
 
 
+def _with_author_known(event: ZendeskEvent, gateway: ZendeskGateway) -> ZendeskEvent:
+    """The event with its comment's author said to be staff or not.
+
+    Event payloads say it (`is_staff`); a trigger's does not, and "not the requester" is
+    not enough: a CC'd customer is neither, and their comment must not stop the
+    first-reply clock or reach the reporter as support's answer. Zendesk says (the
+    user's role, cached); the requester is never staff.
+    """
+    comment = event.comment
+    if comment is None or comment.author_is_staff is not None or comment.author_id is None:
+        return event
+    if comment.author_id == event.ticket.requester_id:
+        staff: bool | None = False
+    else:
+        staff = gateway.is_agent(comment.author_id)
+    known = comment.model_copy(update={"author_is_staff": bool(staff)})
+    return event.model_copy(update={"comment": known})
+
+
 def _is_staff(event: ZendeskEvent, comment: CommentAdded) -> bool:
     if comment.author_is_staff is not None:
         return comment.author_is_staff
-    # Trigger payloads do not say; whoever is not the requester answers for support.
-    return comment.author_id is not None and comment.author_id != event.ticket.requester_id
+    # No author at all (neither payload named one): not support's reply.
+    return False
 
 
 # ---------------------------------------------------------------- 1. rules

@@ -436,6 +436,21 @@ class ZendeskGateway:
         self.redis.set(key, name, ex=ID_CACHE_SECONDS)
         return name
 
+    def is_agent(self, user_id: int) -> bool | None:
+        """Whether a user is support staff (role agent or admin; cached a day); None when
+        Zendesk has no such user. Trigger payloads do not say who wrote a comment."""
+        key = f"hub:zendesk:user-staff:{user_id}"
+        if (cached := self.redis.get(key)) is not None:
+            return cached in (b"1", "1")
+        try:
+            with _zendesk_errors("show user"):
+                user = self.client.users(id=user_id)
+        except Permanent:
+            return None
+        staff = str(user.role or "").lower() in ("agent", "admin")
+        self.redis.set(key, "1" if staff else "0", ex=ID_CACHE_SECONDS)
+        return staff
+
     def add_note(self, ticket_id: int, body: str, *, add_tags: tuple[str, ...] = ()) -> Ticket:
         """Add an internal note and tags in one update."""
         with _zendesk_errors("add note"):

@@ -313,6 +313,37 @@ def test_trigger_deliveries_relay_only_what_changed(
     assert "was marked solved" in told[1]
 
 
+def test_a_trigger_comment_by_a_ccd_customer_is_not_supports_reply(
+    worker_env: dict[str, str],
+    redis: Redis,
+    zendesk_sandbox: ZendeskSandbox,
+    slack_sandbox: SlackSandbox,
+) -> None:
+    # A trigger does not say who is staff. Someone who is not the requester may be a
+    # customer CC'd on the ticket: Zendesk's user role decides, not "not the requester".
+    ticket_id = filed(zendesk_sandbox, redis, a_report())
+    requester = str(zendesk_sandbox.tickets[ticket_id]["requester_id"])
+    colleague = zendesk_sandbox.add_user("Bob Customer", "bob@example.com")
+    cc = a_trigger(
+        ticket_id,
+        ("9101", int(colleague["id"]), "Same for me, any news?"),
+        status="Open",
+        requester_id=requester,
+        updated_at="2",
+    )
+    enqueue_once(redis, replace(HANDLE_TICKET_EVENT, kind="zendesk-event"), cc.to_job(), key="cc")
+    run_jobs(redis)
+    assert dm_texts(slack_sandbox) == []
+    agent = a_trigger(
+        ticket_id, ("9102", 10001, "We are on it."), status="Open", requester_id=requester,
+        updated_at="3",
+    )  # fmt: skip
+    enqueue_once(redis, replace(HANDLE_TICKET_EVENT, kind="zendesk-event"), agent.to_job(), key="a")
+    run_jobs(redis)
+    [told] = dm_texts(slack_sandbox)
+    assert ">We are on it." in told
+
+
 def test_simulate_answer_is_the_reporter_answering_in_slack(
     hub_url: str,
     redis: Redis,

@@ -278,6 +278,14 @@ def a_trigger(ticket_id: int, comment: tuple[str, int, str], **ticket: str) -> Z
     return event
 
 
+def deliver(redis: Redis, event: ZendeskEvent) -> None:
+    """Queue a webhook's event as the web process does, and run the jobs it makes."""
+    enqueue_once(
+        redis, replace(HANDLE_TICKET_EVENT, kind="zendesk-event"), event.to_job(), key=event.key
+    )
+    run_jobs(redis)
+
+
 def test_trigger_deliveries_relay_only_what_changed(
     worker_env: dict[str, str],
     redis: Redis,
@@ -303,10 +311,7 @@ def test_trigger_deliveries_relay_only_what_changed(
         a_trigger(ticket_id, answer, status="Solved", requester_id=str(requester), updated_at="4"),
     ]
     for event in deliveries:
-        enqueue_once(
-            redis, replace(HANDLE_TICKET_EVENT, kind="zendesk-event"), event.to_job(), key=event.key
-        )
-        run_jobs(redis)
+        deliver(redis, event)
     told = dm_texts(slack_sandbox)
     assert len(told) == 2
     assert ">We are on it." in told[0]
@@ -331,15 +336,13 @@ def test_a_trigger_comment_by_a_ccd_customer_is_not_supports_reply(
         requester_id=requester,
         updated_at="2",
     )
-    enqueue_once(redis, replace(HANDLE_TICKET_EVENT, kind="zendesk-event"), cc.to_job(), key="cc")
-    run_jobs(redis)
+    deliver(redis, cc)
     assert dm_texts(slack_sandbox) == []
     agent = a_trigger(
         ticket_id, ("9102", 10001, "We are on it."), status="Open", requester_id=requester,
         updated_at="3",
     )  # fmt: skip
-    enqueue_once(redis, replace(HANDLE_TICKET_EVENT, kind="zendesk-event"), agent.to_job(), key="a")
-    run_jobs(redis)
+    deliver(redis, agent)
     [told] = dm_texts(slack_sandbox)
     assert ">We are on it." in told
 

@@ -243,7 +243,7 @@ def _dev_rules(env: Env, workdir: Path, cleanup: contextlib.ExitStack) -> None:
     if env.get("RULES_PATH"):
         return
     source, rules = ROOT / "rules" / "default.yml", workdir / "rules.yml"
-    _mirror_rules(source, rules)
+    mirrored = [_mirror_rules(source, rules)]
     env["RULES_PATH"] = str(rules)
     say(
         "RULES_PATH is not set: rules/default.yml with a 3-minute first-reply target "
@@ -254,13 +254,12 @@ def _dev_rules(env: Env, workdir: Path, cleanup: contextlib.ExitStack) -> None:
     stop = threading.Event()
 
     def follow() -> None:
-        seen = source.stat().st_mtime_ns
+        # The text, not the file's time: an edit within the same clock tick (or made
+        # before this thread first looked) is still seen. The file is a few kB.
         while not stop.wait(RULES_MIRROR_SECONDS):
             with contextlib.suppress(OSError):
-                changed = source.stat().st_mtime_ns
-                if changed != seen:
-                    seen = changed
-                    _mirror_rules(source, rules)
+                if source.read_text() != mirrored[0]:
+                    mirrored[0] = _mirror_rules(source, rules)
                     say("rules/default.yml changed: the hub loads it (with the dev target)")
 
     thread = threading.Thread(target=follow, name="dev-rules-mirror", daemon=True)
@@ -269,11 +268,13 @@ def _dev_rules(env: Env, workdir: Path, cleanup: contextlib.ExitStack) -> None:
     cleanup.callback(stop.set)
 
 
-def _mirror_rules(source: Path, rules: Path) -> None:
-    """Write the dev rules file whole (the hub never reads half of it)."""
+def _mirror_rules(source: Path, rules: Path) -> str:
+    """Write the dev rules file whole (the hub never reads half of it); the text copied."""
+    text = source.read_text()
     partial = rules.with_suffix(".tmp")
-    partial.write_text(source.read_text() + DEV_TARGETS)
+    partial.write_text(text + DEV_TARGETS)
     partial.replace(rules)
+    return text
 
 
 def _sandboxes(

@@ -115,16 +115,19 @@ class DeadLetter:
 def dead_letters(connection: Redis) -> list[DeadLetter]:
     """Every dead letter, oldest first, across the hub's queues."""
     out = []
+    redact = logs.Redactor(known_secrets())  # the settings read once, not once a letter
     for name in QUEUES:
         registry = FailedJobRegistry(queue=queue(connection, name))
         for jid in registry.get_job_ids(cleanup=False):
-            letter = dead_letter(connection, jid)
+            letter = dead_letter(connection, jid, redact)
             if letter is not None:
                 out.append(letter)
     return sorted(out, key=lambda d: d.failed_at)
 
 
-def dead_letter(connection: Redis, jid: str) -> DeadLetter | None:
+def dead_letter(
+    connection: Redis, jid: str, redact: logs.Redactor | None = None
+) -> DeadLetter | None:
     """One dead letter by job id, or None when there is no such failed job."""
     job = fetch_job(connection, jid)
     if job is None or job.get_status(refresh=False) != JobStatus.FAILED:
@@ -139,7 +142,7 @@ def dead_letter(connection: Redis, jid: str) -> DeadLetter | None:
         failed_at=(job.ended_at or job.enqueued_at or datetime.now(UTC)).isoformat(),
         # Scrubbed when rq stored it (HubWorker.handle_job_failure); again here for a
         # dead letter an older version kept.
-        reason=logs.Redactor(known_secrets())(last_line.strip())[:300],
+        reason=(redact or logs.Redactor(known_secrets()))(last_line.strip())[:300],
         summary=_summary(job),
         attempts=(job.number_of_retries or 0) + 1,
         response=str(job.meta.get("response_body") or ""),

@@ -40,6 +40,7 @@ from rq import Worker
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from werkzeug.exceptions import NotFound
 
+from integrations import logs
 from integrations.queue import QUEUES, fetch_job, queue
 from integrations.queue.report_log import ReportFilter, ReportRow, report_log
 from integrations.queue.tag_counts import recent_weeks, weekly_counts
@@ -443,10 +444,7 @@ def _error_text(job: Any) -> str:
     result = job.latest_result()
     text = (result.exc_string if result is not None else None) or job._exc_info or ""
     lines = text.strip().splitlines()[-40:]
-    text = "\n".join(lines)
-    for secret in _settings().secrets:
-        text = text.replace(secret, "[redacted]")
-    return text
+    return logs.Redactor(_settings().secrets)("\n".join(lines))
 
 
 @blueprint.post("/dead-letters/<job_id>/replay")
